@@ -1,0 +1,208 @@
+import Foundation
+
+/// One row of the kernel's connection table (`/proc/net/ip_vs_conn`): a connection or a
+/// persistence template.
+///
+/// A fixed-size value of 64 bytes with no references, so that 10^6 entries cost 64 MB and
+/// no allocations beyond the array that holds them.
+public struct ConnectionEntry: Hashable, Sendable {
+    public var client: IPAddress
+    /// The virtual address; for a fwmark template (protocol `IP`) the kernel prints the
+    /// mark in this column, held here as an IPv4 value (see `fwmark`).
+    public var virtual: IPAddress
+    public var destination: IPAddress
+    public var clientPort: UInt16
+    public var virtualPort: UInt16
+    public var destinationPort: UInt16
+    public var proto: IPProtocolNumber
+    public var state: ConnectionState
+    /// Seconds until the entry expires, as the kernel printed it (0 once past due).
+    public var expires: UInt32
+    /// `ConnectionEntry.fromSync` when `ip_vs_conn_sync` says the entry came from a sync
+    /// master (Origin `SYNC`).
+    public var flags: UInt8
+
+    public static let fromSync: UInt8 = 1
+    /// The kernel printed an expiry past due as a huge number (kernels before 4.19);
+    /// `expires` is then 0.
+    public static let unclampedExpiry: UInt8 = 2
+
+    @inlinable
+    public init(
+        proto: IPProtocolNumber, client: IPAddress, clientPort: UInt16,
+        virtual: IPAddress, virtualPort: UInt16, destination: IPAddress, destinationPort: UInt16,
+        state: ConnectionState, expires: UInt32, flags: UInt8 = 0
+    ) {
+        self.proto = proto
+        self.client = client
+        self.clientPort = clientPort
+        self.virtual = virtual
+        self.virtualPort = virtualPort
+        self.destination = destination
+        self.destinationPort = destinationPort
+        self.state = state
+        self.expires = expires
+        self.flags = flags
+    }
+
+    /// Persistence templates are the entries with client port 0 (their state is `NONE` or
+    /// `ASSURED` depending on the kernel, so the port is the test).
+    @inlinable public var isTemplate: Bool { clientPort == 0 }
+
+    /// The firewall mark of a fwmark service's template (protocol `IP`).
+    public var fwmark: UInt32? {
+        isTemplate && proto == .ip ? virtual.ipv4Value : nil
+    }
+
+    public var isFromSync: Bool { flags & Self.fromSync != 0 }
+}
+
+/// A persistence engine's name and data, appended to a row only when one (e.g. `sip`) is
+/// in use; kept beside the table so that ordinary entries stay small.
+public struct PersistenceEngineData: Hashable, Sendable {
+    public var name: String
+    public var data: String
+    public init(name: String, data: String) { self.name = name; self.data = data }
+}
+
+/// What reading one kernel source cost: the figures an operator needs to trust that
+/// ipvstop is not becoming the director's load.
+public struct ReadCost: Hashable, Sendable {
+    /// Wall-clock seconds from open to close.
+    public var seconds: Double
+    /// CPU seconds of this process (user + system: the kernel's seq_file walk shows as
+    /// system time) spent reading and parsing.
+    public var cpuSeconds: Double
+    public var bytes: Int
+    /// Number of read() calls: each one restarts the kernel's hash walk on older kernels.
+    public var readCalls: Int
+
+    public init(seconds: Double, cpuSeconds: Double, bytes: Int, readCalls: Int) {
+        self.seconds = seconds
+        self.cpuSeconds = cpuSeconds
+        self.bytes = bytes
+        self.readCalls = readCalls
+    }
+}
+
+/// Lines a reader passed over, by reason, so a snapshot says what it could not use.
+public struct SkippedLines: Hashable, Sendable {
+    public var malformed = 0
+    public var unknownProtocol = 0
+    public var unknownState = 0
+    /// A sample of the first few offending lines, for the warning text.
+    public var examples: [String] = []
+
+    public init() {}
+
+    public var total: Int { malformed + unknownProtocol + unknownState }
+
+    public mutating func note(_ line: Substring) {
+        if examples.count < 3 { examples.append(String(line.prefix(160))) }
+    }
+}
+
+/// The kernel's connection table at one moment, with its counts.
+public struct ConnectionTable: Sendable {
+    public let entries: [ConnectionEntry]
+    /// Persistence-engine data by entry index, for the rare rows that carry it.
+    public let persistenceEngineData: [Int: PersistenceEngineData]
+    /// Which file the rows came from (`ip_vs_conn` or `ip_vs_conn_sync`).
+    public let file: String
+    public let readAt: Date
+    public let cost: ReadCost
+    public let skipped: SkippedLines
+    public let counts: ConnectionCounts
+
+    public init(
+        entries: [ConnectionEntry], persistenceEngineData: [Int: PersistenceEngineData] = [:],
+        file: String, readAt: Date, cost: ReadCost, skipped: SkippedLines = SkippedLines()
+    ) {
+        self.entries = entries
+        self.persistenceEngineData = persistenceEngineData
+        self.file = file
+        self.readAt = readAt
+        self.cost = cost
+        self.skipped = skipped
+        self.counts = ConnectionCounts(entries)
+    }
+}
+
+/// Entry counts by kind, state and protocol, computed once per table.
+public struct ConnectionCounts: Hashable, Sendable {
+    /// Entries that are not templates.
+    public private(set) var connections = 0
+    public private(set) var templates = 0
+    /// Non-template entries by state.
+    public private(set) var byState: [ConnectionState: Int] = [:]
+    /// Non-template entries by protocol.
+    public private(set) var byProtocol: [IPProtocolNumber: Int] = [:]
+    /// Templates by state (`NONE`, `ASSURED`).
+    public private(set) var templatesByState: [ConnectionState: Int] = [:]
+
+    public init(_ entries: [ConnectionEntry]) {
+        // Flat arrays indexed by the one-byte codes: a dictionary update per entry would
+        // dominate the cost at 10^6 entries.
+        var states = [Int](repeating: 0, count: 256)
+        var tstates = [Int](repeating: 0, count: 256)
+        var protos = [Int](repeating: 0, count: 256)
+        for e in entries {
+            if e.isTemplate {
+                tstates[Int(e.state.rawValue)] += 1
+            } else {
+                states[Int(e.state.rawValue)] += 1
+                protos[Int(e.proto.rawValue)] += 1
+            }
+        }
+        for i in 0..<256 {
+            if states[i] > 0 { byState[ConnectionState(rawValue: UInt8(i))] = states[i]; connections += states[i] }
+            if tstates[i] > 0 { templatesByState[ConnectionState(rawValue: UInt8(i))] = tstates[i]; templates += tstates[i] }
+            if protos[i] > 0 { byProtocol[IPProtocolNumber(rawValue: UInt8(i))] = protos[i] }
+        }
+    }
+}
+
+extension ConnectionTable {
+    /// A 64-bit digest of each entry's identity (protocol and the three endpoints), sorted:
+    /// 8 bytes an entry, enough to tell which entries are new between two polls.
+    public func identityDigests() -> [UInt64] {
+        var out = entries.map(Self.digest)
+        out.sort()
+        return out
+    }
+
+    @inlinable
+    static func digest(_ e: ConnectionEntry) -> UInt64 {
+        // FNV-1a style mixing over the identity words; collisions only hide an entry's
+        // newness with probability ~n/2^64.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* 0x0000_0100_0000_01B3; h ^= h >> 29 }
+        mix(e.client.high); mix(e.client.low)
+        mix(e.virtual.high); mix(e.virtual.low)
+        mix(e.destination.high); mix(e.destination.low)
+        mix(UInt64(e.clientPort) | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort) << 32 | UInt64(e.proto.rawValue) << 48)
+        return h
+    }
+
+    /// Indices of the entries that were not in `previous` (by identity).
+    public func newEntryIndices(since previous: [UInt64]) -> [Int] {
+        var result: [Int] = []
+        for (i, e) in entries.enumerated() {
+            let d = Self.digest(e)
+            if !previous.containsSorted(d) { result.append(i) }
+        }
+        return result
+    }
+}
+
+extension Array where Element == UInt64 {
+    /// Binary search in an ascending array.
+    func containsSorted(_ v: UInt64) -> Bool {
+        var lo = 0, hi = count
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if self[mid] < v { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < count && self[lo] == v
+    }
+}

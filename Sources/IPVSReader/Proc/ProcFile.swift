@@ -1,0 +1,145 @@
+import Foundation
+import IPVSModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a /proc file could not be read, in words an operator can act on.
+public enum ProcReadError: Error, Equatable, CustomStringConvertible {
+    case missing(String)
+    case permissionDenied(String)
+    case io(String, Int32)
+
+    public var description: String {
+        switch self {
+        case .missing(let p): "\(p) does not exist"
+        case .permissionDenied(let p): "\(p): permission denied"
+        case .io(let p, let e): "\(p): \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// Clocks for a read's cost: wall time and this thread's CPU time (the kernel's seq_file
+/// walk runs in our thread's system time, so it is counted too).
+struct CostClock {
+    let wall0: Double
+    let cpu0: Double
+
+    init() {
+        wall0 = Self.now(CLOCK_MONOTONIC)
+        cpu0 = Self.now(CLOCK_THREAD_CPUTIME_ID)
+    }
+
+    static func now(_ clock: clockid_t) -> Double {
+        var ts = timespec()
+        clock_gettime(clock, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func cost(bytes: Int, readCalls: Int) -> ReadCost {
+        ReadCost(
+            seconds: Self.now(CLOCK_MONOTONIC) - wall0,
+            cpuSeconds: Self.now(CLOCK_THREAD_CPUTIME_ID) - cpu0,
+            bytes: bytes, readCalls: readCalls)
+    }
+}
+
+/// Reads /proc files with plain read(2) and large buffers.
+///
+/// Large buffers matter for `ip_vs_conn`: each read() of it makes older kernels walk the
+/// connection hash from bucket 0 again, so the number of calls, not the bytes, sets the
+/// kernel's cost.
+enum ProcFile {
+    /// Opens `path`, mapping errno to `ProcReadError`.
+    static func open(_ path: String) throws -> Int32 {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            switch e {
+            case ENOENT, ENOTDIR: throw ProcReadError.missing(path)
+            case EACCES, EPERM: throw ProcReadError.permissionDenied(path)
+            default: throw ProcReadError.io(path, e)
+            }
+        }
+        return fd
+    }
+
+    /// The whole file as text, for the small files (services, stats, sysctls).
+    static func readText(_ path: String) throws -> (text: String, read: FileRead) {
+        let at = Date()
+        let clock = CostClock()
+        let fd = try open(path)
+        defer { close(fd) }
+        var data = [UInt8]()
+        var calls = 0
+        let chunk = 256 * 1024
+        var buf = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunk) }
+            calls += 1
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                if e == EACCES || e == EPERM { throw ProcReadError.permissionDenied(path) }
+                throw ProcReadError.io(path, e)
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        let name = (path as NSString).lastPathComponent
+        return (text, FileRead(name: name, readAt: at, cost: clock.cost(bytes: data.count, readCalls: calls)))
+    }
+
+    /// Streams the file through `consume` in chunks that end on a line boundary, so that a
+    /// million-entry table is never held as text in memory. `consume` gets complete lines,
+    /// and last, with `unterminated` true, a final line with no newline (a truncated file).
+    static func streamLines(
+        _ path: String, chunkSize: Int = 4 << 20,
+        _ consume: (_ lines: UnsafeBufferPointer<UInt8>, _ unterminated: Bool) -> Void
+    ) throws -> ReadCost {
+        let clock = CostClock()
+        let fd = try open(path)
+        defer { close(fd) }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { buffer.deallocate() }
+        let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var filled = 0, total = 0, calls = 0
+        while true {
+            if filled == chunkSize {
+                // A single line longer than the buffer: no kernel row is; pass it on as is
+                // and let the parser count it as malformed.
+                consume(UnsafeBufferPointer(start: base, count: filled), true)
+                filled = 0
+            }
+            let n = read(fd, base + filled, chunkSize - filled)
+            calls += 1
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                if e == EACCES || e == EPERM { throw ProcReadError.permissionDenied(path) }
+                throw ProcReadError.io(path, e)
+            }
+            if n == 0 { break }
+            total += n
+            filled += n
+            // Hand over everything up to the last newline; keep the rest for the next read.
+            var end = filled
+            while end > 0 && base[end - 1] != 0x0A { end -= 1 }
+            if end > 0 {
+                consume(UnsafeBufferPointer(start: base, count: end), false)
+                if end < filled { memmove(base, base + end, filled - end) }
+                filled -= end
+            }
+        }
+        if filled > 0 { consume(UnsafeBufferPointer(start: base, count: filled), true) }
+        return clock.cost(bytes: total, readCalls: calls)
+    }
+
+    /// Size of a regular file, or nil for /proc files (which report 0).
+    static func sizeHint(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_size > 0 else { return nil }
+        return Int(st.st_size)
+    }
+}

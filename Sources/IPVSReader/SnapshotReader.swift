@@ -1,0 +1,279 @@
+import Foundation
+import IPVSModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where and how to read the director.
+public struct ReaderOptions: Sendable {
+    /// The /proc tree: `/proc`, or a captured copy laid out the same way.
+    public var procRoot: String
+    /// Ask the IPVS netlink family (needs CAP_NET_ADMIN). Off for a captured tree: the
+    /// netlink answer would describe this machine, not the capture.
+    public var useNetlink: Bool
+    /// The kernel's HZ when the operator knows it better (`--hz`).
+    public var hz: Int?
+    /// Folders searched for `config-<release>` to find CONFIG_HZ.
+    public var kernelConfigDirs: [String]
+
+    public init(procRoot: String = "/proc", useNetlink: Bool? = nil, hz: Int? = nil, kernelConfigDirs: [String] = ["/boot"]) {
+        let root = procRoot.count > 1 && procRoot.hasSuffix("/") ? String(procRoot.dropLast()) : procRoot
+        self.procRoot = root
+        self.useNetlink = useNetlink ?? (root == "/proc")
+        self.hz = hz
+        self.kernelConfigDirs = kernelConfigDirs
+    }
+
+    public var isLive: Bool { procRoot == "/proc" }
+}
+
+/// The director has no IPVS, or it cannot be read at all.
+public enum SnapshotError: Error, CustomStringConvertible {
+    case ipvsNotLoaded(procRoot: String)
+    case unreadable(String)
+
+    public var description: String {
+        switch self {
+        case .ipvsNotLoaded(let root) where root == "/proc":
+            """
+            IPVS is not loaded on this machine: /proc/net/ip_vs does not exist.
+            Load it with 'modprobe ip_vs' (as root) on a director, or examine a captured /proc \
+            tree with --proc-root DIR.
+            """
+        case .ipvsNotLoaded(let root):
+            "\(root)/net/ip_vs does not exist: --proc-root must name a copy of /proc (with net/ip_vs in it)."
+        case .unreadable(let why):
+            why
+        }
+    }
+}
+
+/// The single reader layer: turns the kernel's /proc files and netlink replies into one
+/// immutable `Snapshot`. Faces never read the kernel themselves.
+///
+/// Services and real servers are cheap to read and can be polled every second; the
+/// connection table is not (see `ConnectionTableReader`), so `readServices` and
+/// `readConnections` are separate and `snapshot` combines their latest results.
+public struct SnapshotReader: Sendable {
+    public let options: ReaderOptions
+
+    public init(options: ReaderOptions = ReaderOptions()) {
+        self.options = options
+    }
+
+    func path(_ rel: String) -> String { options.procRoot + "/" + rel }
+
+    /// Everything but the connection table.
+    public struct ServicePart: Sendable {
+        public var takenAt: Date
+        public var info: IPVSInfo?
+        public var services: [VirtualService]
+        public var global: GlobalStats?
+        public var sysctls: [Sysctl]
+        public var timeouts: Timeouts?
+        public var syncDaemons: [SyncDaemon]?
+        public var slab: SlabInfo?
+        public var tickRate: TickRate?
+        public var source: SourceReport
+    }
+
+    public func readServices() throws -> ServicePart {
+        let takenAt = Date()
+        var files: [FileRead] = []
+        var warnings: [String] = []
+        var unavailable: [String] = []
+
+        // /proc/net/ip_vs is the test for IPVS being there at all, and the source of
+        // services when netlink is not available.
+        let ipvsText: String
+        do {
+            let r = try ProcFile.readText(path("net/ip_vs"))
+            ipvsText = r.text
+            files.append(r.read)
+        } catch ProcReadError.missing {
+            throw SnapshotError.ipvsNotLoaded(procRoot: options.procRoot)
+        } catch {
+            throw SnapshotError.unreadable("\(error)")
+        }
+
+        var netlink: NetlinkStatus
+        var reading: NetlinkReading?
+        if options.useNetlink {
+            do {
+                let client = try IPVSNetlinkClient()
+                let r = try client.read()
+                reading = r
+                netlink = .used(readAt: takenAt, cost: r.cost)
+            } catch {
+                netlink = .unavailable(reason: "\(error)")
+                warnings.append("no netlink (\(error)): stats, rates, PersistConn and thresholds unavailable — run as root")
+            }
+        } else {
+            netlink = .off(reason: options.isLive ? "disabled (--no-netlink)" : "reading a captured tree (--proc-root)")
+        }
+
+        // HZ: first from the kernel config, so /proc's jiffies can be turned into seconds
+        // when netlink is missing; netlink's seconds, when there, settle it exactly.
+        var tick = options.hz.map { TickRate(hz: $0, origin: .option) } ?? kernelConfigHZ()
+        let procTable = ServiceTableParser.parse(ipvsText, hz: tick?.hz)
+        if let r = reading, options.hz == nil, let measured = Self.hzFromNetlink(proc: procTable.services, netlink: r.services) {
+            tick = TickRate(hz: measured, origin: .netlink)
+        }
+
+        var services: [VirtualService]
+        var info = procTable.info
+        if let r = reading {
+            services = r.services
+            info = r.info
+        } else {
+            services = procTable.services
+            if procTable.skipped.total > 0 {
+                warnings.append("net/ip_vs: skipped \(procTable.skipped.total) unreadable line(s): \(procTable.skipped.examples.joined(separator: " | "))")
+            }
+            if !procTable.fwmarkFamilyGuessed.isEmpty {
+                warnings.append("net/ip_vs does not print the family of fwmark services; taken as IPv4 for fwmark \(procTable.fwmarkFamilyGuessed.map(String.init).joined(separator: ", "))")
+            }
+            if tick == nil && services.contains(where: { $0.persistence != nil }) {
+                warnings.append("kernel HZ unknown: persistence timeouts only in jiffies (pass --hz, or run as root for netlink)")
+            }
+            unavailable += ["services.stats", "services.rates", "real_servers.stats", "real_servers.rates",
+                            "real_servers.persistent_conns", "real_servers.thresholds", "global.timeouts",
+                            "global.sync_daemons", "services.flags (only persistent and ops)"]
+        }
+
+        var global: GlobalStats?
+        do {
+            let r = try ProcFile.readText(path("net/ip_vs_stats"))
+            files.append(r.read)
+            global = try StatsParser.parse(r.text)
+            if let p = try? ProcFile.readText(path("net/ip_vs_stats_percpu")) {
+                files.append(p.read)
+                if let per = try? StatsParser.parsePerCPU(p.text) { global?.perCPU = per.perCPU }
+            }
+        } catch {
+            warnings.append("net/ip_vs_stats: \(error)")
+            unavailable.append("global.stats")
+        }
+
+        let (sysctls, sysWarnings) = readSysctls()
+        warnings += sysWarnings
+
+        var slab: SlabInfo?
+        do {
+            let r = try ProcFile.readText(path("slabinfo"))
+            files.append(r.read)
+            slab = SlabInfoParser.parse(r.text)
+        } catch ProcReadError.permissionDenied {
+            unavailable.append("global.entry_bytes (slabinfo is readable by root only)")
+        } catch {
+            unavailable.append("global.entry_bytes (\(error))")
+        }
+
+        return ServicePart(
+            takenAt: takenAt, info: info, services: services, global: global, sysctls: sysctls,
+            timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
+            source: SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable))
+    }
+
+    /// Every file under `sys/net/ipv4/vs`, by name.
+    func readSysctls() -> ([Sysctl], [String]) {
+        let dir = path("sys/net/ipv4/vs")
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else {
+            return ([], ["\(dir): not readable; no sysctls"])
+        }
+        var out: [Sysctl] = []
+        var unreadable: [String] = []
+        for name in names.sorted() {
+            // Some entries are write-only (e.g. on some kernels), others need root.
+            guard let r = try? ProcFile.readText(dir + "/" + name) else {
+                unreadable.append(name)
+                continue
+            }
+            let value = r.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            out.append(Sysctl(name: name, value: value))
+        }
+        return (out, unreadable.isEmpty ? [] : ["sysctls not readable: \(unreadable.joined(separator: ", "))"])
+    }
+
+    /// CONFIG_HZ of the kernel that wrote the tree: the running kernel's for /proc; for a
+    /// capture, the kernel named by its `sys/kernel/osrelease`, when this machine has that
+    /// kernel's config.
+    func kernelConfigHZ() -> TickRate? {
+        guard let release = (try? ProcFile.readText(path("sys/kernel/osrelease")))?.text
+            .trimmingCharacters(in: .whitespacesAndNewlines), !release.isEmpty else { return nil }
+        for dir in options.kernelConfigDirs {
+            if let text = try? String(contentsOfFile: "\(dir)/config-\(release)", encoding: .utf8),
+               let hz = KernelConfigParser.hz(text) {
+                return TickRate(hz: hz, origin: .kernelConfig)
+            }
+        }
+        return nil
+    }
+
+    /// HZ as /proc's jiffies over netlink's seconds for the same persistent service; only
+    /// when every such pair agrees.
+    static func hzFromNetlink(proc: [VirtualService], netlink: [VirtualService]) -> Int? {
+        var found: Int?
+        for p in proc {
+            guard let j = p.persistence?.timeoutJiffies, j > 0,
+                  let n = netlink.first(where: { $0.key == p.key || Self.sameFwmark($0.key, p.key) }),
+                  let s = n.persistence?.timeoutSeconds, s > 0, j % s == 0 else { continue }
+            let hz = Int(j / s)
+            if let f = found, f != hz { return nil }
+            found = hz
+        }
+        return found
+    }
+
+    static func sameFwmark(_ a: ServiceKey, _ b: ServiceKey) -> Bool {
+        if case .fwmark(let m1, _) = a, case .fwmark(let m2, _) = b { return m1 == m2 }
+        return false
+    }
+
+    /// Reads the whole connection table. Costs the kernel time that grows with the table
+    /// (quadratically on kernels before the bucket cursor): call it no more often than
+    /// `ConnectionTablePacer` allows.
+    public func readConnections(expectedEntries: Int = 0, preferSync: Bool = false) throws -> ConnectionTable {
+        var file = "net/ip_vs_conn"
+        if preferSync && FileManager.default.fileExists(atPath: path("net/ip_vs_conn_sync")) {
+            file = "net/ip_vs_conn_sync"
+        }
+        let full = path(file)
+        // A regular file (a capture) tells its size: ~67 bytes an IPv4 row.
+        let estimate = max(expectedEntries, (ProcFile.sizeHint(full) ?? 0) / 64)
+        var parser = ConnectionTableParser(expectedEntries: estimate)
+        let readAt = Date()
+        let cost = try ProcFile.streamLines(full) { lines, unterminated in
+            parser.consume(lines, unterminated: unterminated)
+        }
+        return parser.table(file: String(file.dropFirst(4)), readAt: readAt, cost: cost)
+    }
+
+    /// Services and the connection table, read now.
+    public func snapshot(connections: Bool = true) throws -> Snapshot {
+        let part = try readServices()
+        var conns: ConnectionTable?
+        var source = part.source
+        if connections {
+            let expected = part.services.reduce(0) { acc, s in
+                acc + s.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
+            }
+            let preferSync = !(part.syncDaemons ?? []).isEmpty
+            do {
+                let t = try readConnections(expectedEntries: expected + expected / 4, preferSync: preferSync)
+                if t.skipped.total > 0 {
+                    source.warnings.append(
+                        "\(t.file): skipped \(t.skipped.total) line(s) (\(t.skipped.malformed) malformed or truncated, \(t.skipped.unknownProtocol) unknown protocol, \(t.skipped.unknownState) unknown state): \(t.skipped.examples.joined(separator: " | "))")
+                }
+                conns = t
+            } catch {
+                source.warnings.append("connection table: \(error)")
+                source.unavailable.append("connections")
+            }
+        }
+        return Snapshot(
+            takenAt: part.takenAt, info: part.info, services: part.services, connections: conns, global: part.global,
+            sysctls: part.sysctls, timeouts: part.timeouts, syncDaemons: part.syncDaemons, slab: part.slab,
+            tickRate: part.tickRate, source: source)
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+@testable import IPVSModel
+@testable import IPVSReader
+
+/// Parses `text` the way the reader does, in one buffer.
+func parseConnections(_ text: String, unterminatedTail: Bool = true) -> ConnectionTableParser {
+    var p = ConnectionTableParser()
+    var bytes = Array(text.utf8)
+    // Split off a last line without a newline, as ProcFile.streamLines hands it over.
+    var tail: [UInt8] = []
+    if unterminatedTail, let lastNL = bytes.lastIndex(of: 0x0A), lastNL < bytes.count - 1 {
+        tail = Array(bytes[(lastNL + 1)...])
+        bytes.removeSubrange((lastNL + 1)...)
+    }
+    bytes.withUnsafeBufferPointer { p.consume($0) }
+    if !tail.isEmpty { tail.withUnsafeBufferPointer { p.consume($0, unterminated: true) } }
+    return p
+}
+
+@Suite struct ConnectionTableParserTests {
+    @Test func ipv4RowsAndTemplates() {
+        let text = KernelText.connHeader
+            + KernelText.conn("TCP", 0xC0A8_0105, 0xD431, 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 899)
+            + KernelText.conn("TCP", 0xC0A8_0105, 0xD432, 0x0A00_0001, 80, 0x0A00_0102, 80, "TIME_WAIT", 58)
+            + KernelText.conn("TCP", 0xC0A8_0105, 0, 0x0A00_0001, 443, 0x0A00_0102, 443, "ASSURED", 287)
+            + KernelText.conn("UDP", 0xC0A8_0106, 0x9C40, 0x0A00_0001, 53, 0x0A00_0103, 53, "UDP", 299)
+        let p = parseConnections(text)
+        #expect(p.skipped.total == 0)
+        #expect(p.entries.count == 4)
+        let e = p.entries[0]
+        #expect(e.proto == .tcp)
+        #expect(e.client.description == "192.168.1.5")
+        #expect(e.clientPort == 0xD431)
+        #expect(e.virtual.description == "10.0.0.1")
+        #expect(e.virtualPort == 80)
+        #expect(e.destination.description == "10.0.1.2")
+        #expect(e.state == .established)
+        #expect(e.expires == 899)
+        #expect(!e.isTemplate)
+        #expect(p.entries[2].isTemplate)
+        #expect(p.entries[2].state == .assured)
+        #expect(p.entries[3].state == .udp)
+
+        let t = p.table(file: "ip_vs_conn", readAt: Date(), cost: ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0))
+        #expect(t.counts.connections == 3)
+        #expect(t.counts.templates == 1)
+        #expect(t.counts.byState[.established] == 1)
+        #expect(t.counts.byState[.timeWait] == 1)
+        #expect(t.counts.byState[.udp] == 1)
+        #expect(t.counts.byProtocol[.tcp] == 2)
+        #expect(t.counts.byProtocol[.udp] == 1)
+        #expect(t.counts.templatesByState[.assured] == 1)
+    }
+
+    @Test func fwmarkTemplateHasProtocolIPAndMarkInToIP() {
+        let text = KernelText.conn("IP", 0xC0A8_0105, 0, 0x0000_0001, 0, 0x0A00_0102, 0, "NONE", 59)
+        let p = parseConnections(text)
+        #expect(p.entries.count == 1)
+        #expect(p.entries[0].proto == .ip)
+        #expect(p.entries[0].fwmark == 1)
+        #expect(p.entries[0].isTemplate)
+    }
+
+    @Test func ipv6RowsAndMixedFamilyDestination() {
+        let c = "2001:0db8:0000:0000:0000:0000:0000:0099"
+        let v = "2001:0db8:0000:0000:0000:0000:0000:0001"
+        let d = "2001:0db8:0000:0000:0000:0000:0001:0002"
+        var text = KernelText.conn6("TCP", c, 0xC001, v, 80, d, 80, "SYN_RECV", 30)
+        // An IPv6 service with an IPv4 real server behind a tunnel: the destination is
+        // printed as `%08x` in an otherwise IPv6 row.
+        text += "TCP \(c) C002 \(v) 0050 0a000102 0050 ESTABLISHED     900\n"
+        let p = parseConnections(text)
+        #expect(p.skipped.total == 0)
+        #expect(p.entries.count == 2)
+        #expect(p.entries[0].client.description == "2001:db8::99")
+        #expect(p.entries[0].destination.description == "2001:db8::1:2")
+        #expect(p.entries[0].state == .synRecv)
+        #expect(p.entries[1].destination.description == "10.0.1.2")
+        #expect(p.entries[1].virtual.description == "2001:db8::1")
+    }
+
+    @Test func sctpStates() {
+        let text = KernelText.conn("SCTP", 0xC0A8_0105, 0x1000, 0x0A00_0001, 0x0B59, 0x0A00_0102, 0x0B59, "ESTABLISHED", 899)
+            + KernelText.conn("SCTP", 0xC0A8_0105, 0x1001, 0x0A00_0001, 0x0B59, 0x0A00_0102, 0x0B59, "COOKIE_ECHOED", 5)
+        let p = parseConnections(text)
+        #expect(p.entries.map(\.proto) == [.sctp, .sctp])
+        #expect(p.entries[1].state.name == "COOKIE_ECHOED")
+    }
+
+    @Test func persistenceEngineDataIsKeptBesideTheEntry() {
+        let text = KernelText.conn("UDP", 0xC0A8_0105, 5060, 0x0A00_0001, 5060, 0x0A00_0102, 5060, "UDP", 120, pe: " sip a84b4c76e66710@pc33.example.com")
+        let p = parseConnections(text)
+        #expect(p.entries.count == 1)
+        #expect(p.persistenceEngineData[0] == PersistenceEngineData(name: "sip", data: "a84b4c76e66710@pc33.example.com"))
+    }
+
+    @Test func syncFileOriginColumn() {
+        let text = "Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Origin Expires\n"
+            + "TCP C0A80105 D431 0A000001 0050 0a000102 0050 ESTABLISHED SYNC       899\n"
+            + "TCP C0A80105 D432 0A000001 0050 0a000102 0050 ESTABLISHED LOCAL      898\n"
+        let p = parseConnections(text)
+        #expect(p.entries.count == 2)
+        #expect(p.entries[0].isFromSync)
+        #expect(!p.entries[1].isFromSync)
+        #expect(p.entries[1].expires == 898)
+    }
+
+    @Test func oldKernelsUnclampedExpiryIsNotTakenAsTime() {
+        // Before 4.19 an entry past its time printed (expires - jiffies) / HZ unsigned.
+        let text = KernelText.conn("TCP", 0xC0A8_0105, 0xD431, 0x0A00_0001, 80, 0x0A00_0102, 80, "TIME_WAIT", 73_786_976_294_838_206)
+        let p = parseConnections(text)
+        #expect(p.entries.count == 1)
+        #expect(p.entries[0].expires == 0)
+        #expect(p.entries[0].flags & ConnectionEntry.unclampedExpiry != 0)
+    }
+
+    @Test func badLinesAreSkippedAndCounted() {
+        let good = KernelText.conn("TCP", 0xC0A8_0105, 0xD431, 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 899)
+        let text = good
+            + "XYZ C0A80105 D431 0A000001 0050 0a000102 0050 ESTABLISHED     899\n"   // unknown protocol
+            + "TCP C0A80105 D431 0A000001 0050 0a000102 0050 DANCING         899\n"   // unknown state
+            + "TCP C0A8010Z D431 0A000001 0050 0a000102 0050 ESTABLISHED     899\n"   // bad hex
+            + "TCP C0A80105 D431 0A000001\n"                                          // cut short
+            + "TCP C0A80105 D431 0A000001 0050 0a000102 0050 ESTABLISHED     8x9\n"   // bad number
+            + good
+            + "TCP C0A80105 D431 0A000001 0050 0a000102 0050 ESTABLISHED     89"       // truncated read
+        let p = parseConnections(text)
+        #expect(p.entries.count == 2)
+        #expect(p.skipped.unknownProtocol == 1)
+        #expect(p.skipped.unknownState == 1)
+        #expect(p.skipped.malformed == 4)
+        #expect(p.skipped.examples.count == 3)
+    }
+
+    @Test func streamedThroughSmallChunksGivesTheSameTable() throws {
+        var text = KernelText.connHeader
+        for i in 0..<5000 {
+            text += KernelText.conn(i % 7 == 0 ? "UDP" : "TCP", 0xC0A8_0000 + UInt32(i % 300), UInt16(1024 + i % 60000),
+                                    0x0A00_0001, 80, 0x0A00_0100 + UInt32(i % 5), 80, i % 3 == 0 ? "TIME_WAIT" : "ESTABLISHED", UInt64(i % 900))
+        }
+        let tree = try ProcTree(["net/ip_vs_conn": text])
+        var p = ConnectionTableParser()
+        let cost = try ProcFile.streamLines(tree.root + "/net/ip_vs_conn", chunkSize: 4096) { lines, u in p.consume(lines, unterminated: u) }
+        #expect(p.skipped.total == 0)
+        #expect(p.entries.count == 5000)
+        #expect(cost.bytes == text.utf8.count)
+        #expect(cost.readCalls > 10)
+        #expect(p.entries == parseConnections(text).entries)
+    }
+
+    @Test func newEntriesSincePreviousPoll() {
+        let a = KernelText.conn("TCP", 0xC0A8_0105, 1000, 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 899)
+        let b = KernelText.conn("TCP", 0xC0A8_0105, 1001, 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 899)
+        let c = KernelText.conn("TCP", 0xC0A8_0106, 1000, 0x0A00_0001, 80, 0x0A00_0102, 80, "SYN_RECV", 30)
+        let cost = ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0)
+        let first = parseConnections(a + b).table(file: "ip_vs_conn", readAt: Date(), cost: cost)
+        // b changed state only (same identity), c is new.
+        let second = parseConnections(a + b.replacingOccurrences(of: "ESTABLISHED", with: "FIN_WAIT   ") + c)
+            .table(file: "ip_vs_conn", readAt: Date(), cost: cost)
+        #expect(second.newEntryIndices(since: first.identityDigests()) == [2])
+    }
+}
