@@ -162,6 +162,22 @@ public struct ConnectionCounts: Hashable, Sendable {
     }
 }
 
+/// Which connection entries appeared between two reads of the table.
+public struct ConnectionChanges: Sendable {
+    public init(previousReadAt: Date, newEntryIndices: [Int], interval: Double) {
+        self.previousReadAt = previousReadAt
+        self.newEntryIndices = newEntryIndices
+        self.interval = interval
+    }
+
+    /// When the table compared against was read.
+    public var previousReadAt: Date
+    /// Indices into the current table's entries of those that were not in the previous.
+    public var newEntryIndices: [Int]
+    /// Seconds between the two reads.
+    public var interval: Double
+}
+
 extension ConnectionTable {
     /// A 64-bit digest of each entry's identity (protocol and the three endpoints), sorted:
     /// 8 bytes an entry, enough to tell which entries are new between two polls.

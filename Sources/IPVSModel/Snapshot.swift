@@ -166,6 +166,9 @@ public struct Snapshot: Sendable {
     public var slab: SlabInfo?
     public var tickRate: TickRate?
     public var source: SourceReport
+    /// Which connection entries are new since the previous table read, when the snapshot
+    /// comes from a poller that has read the table twice.
+    public var connectionChanges: ConnectionChanges?
 
     public init(
         takenAt: Date, info: IPVSInfo?, services: [VirtualService], connections: ConnectionTable?,

@@ -9,7 +9,7 @@ enum SnapshotText {
         var out = ""
         if let i = s.info { out += "IP Virtual Server version \(i.version) (size=\(i.tableSize))\n" }
         out += "Prot LocalAddress:Port            Scheduler Flags\n"
-        out += "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn PersistConn\n"
+        out += "  -> RemoteAddress:Port          Forward Weight ActiveConn InActConn PersistConn\n"
         for svc in s.services {
             var line: String
             switch svc.key {

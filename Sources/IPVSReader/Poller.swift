@@ -1,0 +1,199 @@
+import Foundation
+import IPVSModel
+import Synchronization
+
+/// Decides when the connection table may be read again.
+///
+/// A full read of `/proc/net/ip_vs_conn` costs the kernel time that grows with the table
+/// (quadratically on kernels without the bucket cursor), so it is paced by its own
+/// measured cost: after a read that took `c` seconds, the next starts no sooner than
+/// `c / share` seconds later, so that reading never takes more than `share` of a core.
+public struct ConnectionTablePacer: Sendable, Hashable {
+    /// The most of one core the table reads may take (0.05 = 5%).
+    public var share: Double
+    /// Never sooner than this, however cheap the read (the services' poll interval).
+    public var minimumInterval: Double
+
+    public init(share: Double = 0.05, minimumInterval: Double = 1) {
+        self.share = max(0.001, min(1, share))
+        self.minimumInterval = max(0, minimumInterval)
+    }
+
+    /// Seconds to wait after a read that cost `cost`.
+    public func delay(after cost: ReadCost) -> Double {
+        // Wall time includes the kernel's walk (system time on our thread) and any wait
+        // for the table's lock: both are load on the director.
+        max(minimumInterval, max(cost.seconds, cost.cpuSeconds) / share)
+    }
+}
+
+/// Polls the director: services, real servers and small files every `interval`, the
+/// connection table in the background at the pace its cost allows. The latest state is
+/// one `Snapshot` away (`latest()`); faces never wait for a read.
+public final class DirectorPoller: Sendable {
+    public let reader: SnapshotReader
+    public let interval: Double
+    public let pacer: ConnectionTablePacer
+
+    private struct State {
+        var services: SnapshotReader.ServicePart?
+        var previousServices: SnapshotReader.ServicePart?
+        var table: ConnectionTable?
+        var changes: ConnectionChanges?
+        var lastError: String?
+        var running = false
+        var nextTableRead: Date = .distantPast
+        var generation = 0
+    }
+
+    private let state = Mutex(State())
+    private let onUpdate: @Sendable () -> Void
+
+    public init(reader: SnapshotReader, interval: Double = 1, pacer: ConnectionTablePacer? = nil, onUpdate: @escaping @Sendable () -> Void = {}) {
+        self.reader = reader
+        self.interval = max(0.05, interval)
+        self.pacer = pacer ?? ConnectionTablePacer(minimumInterval: interval)
+        self.onUpdate = onUpdate
+    }
+
+    /// One poll of the services (and, when the pacer allows, the table), on the caller's
+    /// thread. The background loops call this; tests call it directly.
+    public func pollServices() {
+        do {
+            let part = try reader.readServices()
+            state.withLock {
+                $0.previousServices = $0.services
+                $0.services = part
+                $0.lastError = nil
+            }
+        } catch {
+            state.withLock { $0.lastError = "\(error)" }
+        }
+        onUpdate()
+    }
+
+    /// Reads the connection table now, and works out which entries are new.
+    public func pollConnections() {
+        let previous = state.withLock { $0.table }
+        let expected = state.withLock { s in
+            s.services?.services.reduce(0) { acc, svc in
+                acc + svc.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
+            } ?? 0
+        }
+        let preferSync = state.withLock { !($0.services?.syncDaemons ?? []).isEmpty }
+        do {
+            let table = try reader.readConnections(expectedEntries: expected + expected / 4, preferSync: preferSync)
+            var changes: ConnectionChanges?
+            if let previous {
+                changes = ConnectionChanges(
+                    previousReadAt: previous.readAt,
+                    newEntryIndices: table.newEntryIndices(since: previous.identityDigests()),
+                    interval: table.readAt.timeIntervalSince(previous.readAt))
+            }
+            let next = Date().addingTimeInterval(pacer.delay(after: table.cost))
+            state.withLock {
+                $0.table = table
+                $0.changes = changes
+                $0.nextTableRead = next
+            }
+        } catch {
+            state.withLock {
+                $0.lastError = "connection table: \(error)"
+                $0.nextTableRead = Date().addingTimeInterval(pacer.minimumInterval)
+            }
+        }
+        onUpdate()
+    }
+
+    /// When the pacer lets the table be read next.
+    public var nextConnectionRead: Date { state.withLock { $0.nextTableRead } }
+
+    /// The newest snapshot: the latest services with the latest table, and rates the
+    /// kernel did not give worked out from the last two service polls' counters.
+    public func latest() -> Snapshot? {
+        let s = state.withLock { $0 }
+        guard let part = s.services else { return nil }
+        var services = part.services
+        if let prev = s.previousServices {
+            Self.fillMissingRates(&services, previous: prev.services, seconds: part.takenAt.timeIntervalSince(prev.takenAt))
+        }
+        var source = part.source
+        if let e = s.lastError { source.warnings.append(e) }
+        if s.table == nil { source.unavailable.append("connections (not read yet)") }
+        var snap = Snapshot(
+            takenAt: part.takenAt, info: part.info, services: services, connections: s.table, global: part.global,
+            sysctls: part.sysctls, timeouts: part.timeouts, syncDaemons: part.syncDaemons, slab: part.slab,
+            tickRate: part.tickRate, source: source)
+        snap.connectionChanges = s.changes
+        return snap
+    }
+
+    /// The last error, if the last poll failed (e.g. the module was unloaded).
+    public var lastError: String? { state.withLock { $0.lastError } }
+
+    /// Where the kernel gave counters but no rates, rates from two polls' counters.
+    static func fillMissingRates(_ services: inout [VirtualService], previous: [VirtualService], seconds: Double) {
+        let old = Dictionary(previous.map { ($0.key, $0) }, uniquingKeysWith: { a, _ in a })
+        for i in services.indices {
+            guard let p = old[services[i].key] else { continue }
+            if services[i].rates == nil, let a = p.stats, let b = services[i].stats {
+                services[i].rates = TrafficRates(from: a, to: b, seconds: seconds)
+            }
+            for j in services[i].realServers.indices {
+                let rs = services[i].realServers[j]
+                guard rs.rates == nil, let b = rs.stats,
+                      let a = p.realServers.first(where: { $0.address == rs.address && $0.port == rs.port })?.stats else { continue }
+                services[i].realServers[j].rates = TrafficRates(from: a, to: b, seconds: seconds)
+            }
+        }
+    }
+
+    // MARK: - Background loops
+
+    /// Starts the two loops on their own threads: services every `interval`, the table
+    /// when the pacer allows. A slow table read never delays the services.
+    public func start() {
+        let gen = state.withLock { s -> Int? in
+            if s.running { return nil }
+            s.running = true
+            s.generation += 1
+            return s.generation
+        }
+        guard let gen else { return }
+        let servicesThread = Thread { [self] in
+            while isRunning(gen) {
+                let started = Date()
+                pollServices()
+                sleep(until: started.addingTimeInterval(interval), gen: gen)
+            }
+        }
+        servicesThread.name = "ipvstop-services"
+        servicesThread.start()
+        let tableThread = Thread { [self] in
+            while isRunning(gen) {
+                sleep(until: nextConnectionRead, gen: gen)
+                guard isRunning(gen) else { break }
+                pollConnections()
+            }
+        }
+        tableThread.name = "ipvstop-connections"
+        tableThread.start()
+    }
+
+    public func stop() {
+        state.withLock { $0.running = false }
+    }
+
+    private func isRunning(_ gen: Int) -> Bool {
+        state.withLock { $0.running && $0.generation == gen }
+    }
+
+    /// Sleeps in short steps so `stop()` takes effect quickly.
+    private func sleep(until date: Date, gen: Int) {
+        while isRunning(gen) {
+            let left = date.timeIntervalSinceNow
+            if left <= 0 { return }
+            Thread.sleep(forTimeInterval: min(left, 0.1))
+        }
+    }
+}
