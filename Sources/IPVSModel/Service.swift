@@ -24,7 +24,9 @@ public enum ServiceKey: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static func < (a: ServiceKey, b: ServiceKey) -> Bool {
         switch (a, b) {
         case (.address(let p1, let a1, let o1), .address(let p2, let a2, let o2)):
-            return (p1.rawValue, a1, o1) < (p2.rawValue, a2, o2)
+            // ipvsadm's listing order: family, protocol, address, port.
+            let f1 = a1.isIPv4 ? 0 : 1, f2 = a2.isIPv4 ? 0 : 1
+            return (f1, p1.rawValue, a1, o1) < (f2, p2.rawValue, a2, o2)
         case (.address, .fwmark): return true
         case (.fwmark, .address): return false
         case (.fwmark(let m1, let f1), .fwmark(let m2, let f2)):

@@ -141,6 +141,13 @@ public struct SnapshotReader: Sendable {
                             "global.sync_daemons", "services.flags (only persistent and ops)"]
         }
 
+        // Both sources list in hash-table order (real servers newest first); present them
+        // in ipvsadm's order so that a listing reads the same as the operator's own.
+        services.sort { $0.key < $1.key }
+        for i in services.indices {
+            services[i].realServers.sort { ($0.address, $0.port) < ($1.address, $1.port) }
+        }
+
         var global: GlobalStats?
         do {
             let r = try ProcFile.readText(path("net/ip_vs_stats"))

@@ -46,9 +46,10 @@ func sampleTree(extra: [String: String] = [:]) throws -> ProcTree {
         let reader = SnapshotReader(options: ReaderOptions(procRoot: tree.root, kernelConfigDirs: [configDir.root]))
         #expect(!reader.options.useNetlink)
         let s = try reader.snapshot()
-        #expect(s.services.count == 2)
+        #expect(s.services.map(\.id) == ["tcp:10.0.0.1:80", "tcp:10.0.0.1:443"])
+        #expect(s.services[1].realServers.map(\.id) == ["10.0.1.2:443", "10.0.1.3:443"])
         #expect(s.tickRate == TickRate(hz: 250, origin: .kernelConfig))
-        #expect(s.services[0].persistence?.timeoutSeconds == 300)
+        #expect(s.services.first { $0.id == "tcp:10.0.0.1:443" }?.persistence?.timeoutSeconds == 300)
         #expect(s.connections?.counts.connections == 6)
         #expect(s.connections?.counts.templates == 3)
         #expect(s.global?.totals.conns == 31)
@@ -104,8 +105,8 @@ func sampleTree(extra: [String: String] = [:]) throws -> ProcTree {
         let tree = try sampleTree()
         let s = try SnapshotReader(options: ReaderOptions(procRoot: tree.root, kernelConfigDirs: ["/nonexistent"])).snapshot()
         #expect(s.tickRate == nil)
-        #expect(s.services[0].persistence?.timeoutSeconds == nil)
-        #expect(s.services[0].persistence?.timeoutJiffies == 75000)
+        #expect(s.services.first { $0.id == "tcp:10.0.0.1:443" }?.persistence?.timeoutSeconds == nil)
+        #expect(s.services.first { $0.id == "tcp:10.0.0.1:443" }?.persistence?.timeoutJiffies == 75000)
         #expect(s.source.warnings.contains { $0.contains("HZ unknown") })
     }
 

@@ -98,8 +98,17 @@ public struct IPVSNetlinkClient {
     public let familyID: UInt16
 
     /// Opens and binds the socket and resolves the `IPVS` family.
-    /// - Parameter receiveTimeout: seconds to wait for each datagram before giving up.
-    public init(receiveTimeout: Double = 5) throws {
+    /// - Parameters:
+    ///   - receiveTimeout: seconds to wait for each datagram before giving up.
+    ///   - allowModuleAutoload: when false (the default) and `/sys/module` shows no
+    ///     `ip_vs`, fail with `.familyNotFound` without asking the kernel: as root, a
+    ///     CTRL_CMD_GETFAMILY for `IPVS` makes the kernel load ip_vs on its own
+    ///     (`net-pf-16-proto-16-family-IPVS`), and a monitoring tool must not turn a
+    ///     machine into a director as a side effect.
+    public init(receiveTimeout: Double = 5, allowModuleAutoload: Bool = false) throws {
+        if !allowModuleAutoload && access("/sys/module", F_OK) == 0 && access("/sys/module/ip_vs", F_OK) != 0 {
+            throw NetlinkError.familyNotFound
+        }
         let socket = try NetlinkSocket(receiveTimeout: receiveTimeout)
         try self.init(transport: socket)
     }
@@ -138,8 +147,6 @@ final class NetlinkSocket: NetlinkTransport {
 
     private static let afNetlink: Int32 = 16  // AF_NETLINK
     private static let netlinkGeneric: Int32 = 16  // NETLINK_GENERIC
-    private static let solNetlink: Int32 = 270
-    private static let netlinkExtAck: Int32 = 11
 
     init(receiveTimeout: Double) throws {
         timeout = receiveTimeout
