@@ -185,6 +185,7 @@ public enum SnapshotJSON {
             rates(&w, "rates", s.global?.rates)
             w.int("table_size", s.info?.tableSize)
             w.int("entry_bytes", s.slab?.objectSize)
+            w.string("entry_bytes_from", s.slab?.origin)
             w.int("entry_memory_bytes", s.connectionMemoryBytes)
             if let t = s.timeouts {
                 w.object("timeouts") { w in

@@ -49,9 +49,12 @@ public struct ConnectionEntry: Hashable, Sendable {
     /// `ASSURED` depending on the kernel, so the port is the test).
     @inlinable public var isTemplate: Bool { clientPort == 0 }
 
-    /// The firewall mark of a fwmark service's template (protocol `IP`).
+    /// The firewall mark of a fwmark service's template (protocol `IP`). The kernel puts
+    /// the mark in the first 32 bits of the virtual address: the whole IPv4 address, or
+    /// `0000:0002:0000:...` for an IPv6 template.
     public var fwmark: UInt32? {
-        isTemplate && proto == .ip ? virtual.ipv4Value : nil
+        guard isTemplate && proto == .ip else { return nil }
+        return virtual.isIPv4 ? virtual.ipv4Value : UInt32(truncatingIfNeeded: virtual.high >> 32)
     }
 
     public var isFromSync: Bool { flags & Self.fromSync != 0 }

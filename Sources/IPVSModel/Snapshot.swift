@@ -76,14 +76,21 @@ public struct Sysctl: Hashable, Sendable {
 
 /// The `ip_vs_conn` slab cache: what a connection entry really costs in kernel memory.
 public struct SlabInfo: Hashable, Sendable {
-    /// Bytes per object (`objsize`).
+    /// Bytes per object as the allocator lays them out (slabinfo's `objsize`, sysfs's
+    /// `slab_size`): more than the structure itself.
     public var objectSize: Int
-    public var activeObjects: Int
-    public var totalObjects: Int
-    public init(objectSize: Int, activeObjects: Int, totalObjects: Int) {
+    /// Objects in use, when the cache is not merged with others (slabinfo only).
+    public var activeObjects: Int?
+    public var totalObjects: Int?
+    /// `slabinfo`, or `sysfs` when the cache is merged into another and slabinfo has no
+    /// line of its own (the default on most kernels).
+    public var origin: String
+
+    public init(objectSize: Int, activeObjects: Int?, totalObjects: Int?, origin: String = "slabinfo") {
         self.objectSize = objectSize
         self.activeObjects = activeObjects
         self.totalObjects = totalObjects
+        self.origin = origin
     }
 }
 
@@ -199,6 +206,6 @@ public struct Snapshot: Sendable {
     public var connectionMemoryBytes: Int? {
         guard let slab else { return nil }
         if let c = connections { return c.entries.count * slab.objectSize }
-        return slab.activeObjects * slab.objectSize
+        return slab.activeObjects.map { $0 * slab.objectSize }
     }
 }

@@ -171,15 +171,26 @@ public struct SnapshotReader: Sendable {
             files.append(r.read)
             slab = SlabInfoParser.parse(r.text)
         } catch ProcReadError.permissionDenied {
-            unavailable.append("global.entry_bytes (slabinfo is readable by root only)")
-        } catch {
-            unavailable.append("global.entry_bytes (\(error))")
+            // slabinfo is root's only; sysfs says the same size to anyone.
+        } catch {}
+        if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
+            slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
+        }
+        if slab == nil {
+            unavailable.append("global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
         return ServicePart(
             takenAt: takenAt, info: info, services: services, global: global, sysctls: sysctls,
             timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
             source: SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable))
+    }
+
+    /// `/sys/kernel/slab/ip_vs_conn/slab_size`: the cache's object size even when it is
+    /// merged into another cache (then slabinfo has no `ip_vs_conn` line).
+    static func sysfsSlabSize(_ dir: String = "/sys/kernel/slab/ip_vs_conn") -> Int? {
+        guard let text = try? ProcFile.readText(dir + "/slab_size").text else { return nil }
+        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     /// Every file under `sys/net/ipv4/vs`, by name.

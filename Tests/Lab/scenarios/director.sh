@@ -26,7 +26,8 @@ CAP=$OUT/capture
 RUN=/run/lab
 mkdir -p "$CAP" "$RUN"
 T0=$(date +%s.%N)
-log() { printf '[%6.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
+since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
+log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
 
 VIP=10.0.0.100 VIP2=10.0.0.101 VIP3=10.0.0.102 VIP6=fd00:100::100
 RS4=(192.168.1.2 192.168.2.2 192.168.3.2)
@@ -34,7 +35,7 @@ RS6=(fd00:1::2 fd00:2::2 fd00:3::2)
 
 # ---- network ------------------------------------------------------------------------------
 log "network"
-for m in ip_vs ip_vs_rr ip_vs_wlc ip_vs_sh ip_vs_lc veth dummy; do modprobe "$m"; done
+for m in ip_vs ip_vs_rr ip_vs_wlc ip_vs_sh ip_vs_lc ip_vs_pe_sip veth dummy; do modprobe "$m"; done
 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 # one `ip -batch` per namespace: process start-up is slow under software emulation
 NSES="c1 c2 c3 r1 r2 r3"
@@ -77,7 +78,7 @@ done
 # ---- real servers -------------------------------------------------------------------------
 log "servers"
 for k in 1 2 3; do
-  LAB_NAME=r$k ip netns exec r$k python3 "$LIB/server.py" --tcp 80,443,8080,8000,8001,8443,25 \
+  LAB_NAME=r$k ip netns exec r$k python3 "$LIB/server.py" --tcp 80,443,8080,8000,8001,8443,9000,25 \
     --udp 53,514 --sctp 3868 --ready "$RUN/r$k.ready" > "$OUT/server-r$k.log" 2>&1 &
 done
 
@@ -124,6 +125,19 @@ cat > "$OUT/ipvsadm-rules.txt" <<RULES
 -a -t $VIP:25 -r ${RS4[1]}:25 -g -w 2
 -a -t $VIP:25 -r ${RS4[2]}:25 -i -w 3 -x 1000
 -a -t $VIP:25 -r $VIP:25 -g -w 1
+# IPv6 TCP [VIP6]:443 wlc persistent 300 with a /64 mask (IPv6 templates)
+-A -t [$VIP6]:443 -s wlc -p 300 -M 64
+-a -t [$VIP6]:443 -r [${RS6[0]}]:443 -m -w 1
+-a -t [$VIP6]:443 -r [${RS6[1]}]:443 -m -w 1
+# TCP VIP2:0 (all ports) rr persistent 100: templates with virtual port 0
+-A -t $VIP2:0 -s rr -p 100
+-a -t $VIP2:0 -r ${RS4[2]}:0 -m -w 1
+# IPv6 fwmark 2 ([VIP6] tcp 8000), sh with scheduler flags, /64
+-A -f 2 -6 -s sh -b sh-fallback,sh-port -p 30 -M 64
+-a -f 2 -6 -r [${RS6[0]}]:0 -m -w 1
+# UDP VIP:5060 with the SIP persistence engine (no traffic)
+-A -u $VIP:5060 -s rr -p 60 --pe sip
+-a -u $VIP:5060 -r ${RS4[0]}:5060 -m -w 1
 RULES
 grep -v '^#' "$OUT/ipvsadm-rules.txt" | ipvsadm -R
 # SCTP VIP:3868 rr (optional: kernel and ipvsadm permitting)
@@ -134,6 +148,7 @@ if ipvsadm -A --sctp-service $VIP:3868 -s rr 2>> "$OUT/ipvsadm-sctp.log"; then
   SCTP=1
 fi
 iptables -t mangle -A PREROUTING -d $VIP3/32 -p tcp -m multiport --dports 8000,8001 -j MARK --set-mark 1
+ip6tables -t mangle -A PREROUTING -d $VIP6/128 -p tcp --dport 8000 -j MARK --set-mark 2
 # sync daemon (master) on a dummy multicast interface
 ipvsadm --start-daemon master --mcast-interface sync0 --syncid 7 || echo "director: no sync daemon" >&2
 
@@ -173,7 +188,10 @@ client c1 c1 \
   --job tcp-hold $VIP3 8000 10 $C1 \
   --job tcp-hold $VIP3 8001 10 $C1 \
   --job tcp-hold $VIP6 80 10 $C16 \
-  --job tcp-close $VIP6 80 5 $C16
+  --job tcp-close $VIP6 80 5 $C16 \
+  --job tcp-hold $VIP6 443 6 $C16 \
+  --job tcp-hold $VIP6 8000 3 $C16 \
+  --job tcp-hold $VIP2 9000 4 $C1
 client c2 c2 \
   --job tcp-hold $VIP2 8080 50 $C2 \
   --job tcp-hold $VIP 443 10 $C2 \
@@ -205,6 +223,7 @@ ipvsadm_all() {  # ipvsadm_all DIR
   ipvsadm -L --timeout           > "$1/L-timeout.txt"
   ipvsadm -L --daemon            > "$1/L-daemon.txt"
   ipvsadm -Sn                    > "$1/Sn.txt"
+  dd if=/proc/net/ip_vs_stats of="$1/ip_vs_stats" bs=64k status=none
   date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$1/taken_at"
 }
 copy_proc() {  # copy_proc DIR
@@ -213,10 +232,15 @@ copy_proc() {  # copy_proc DIR
   for f in ip_vs ip_vs_conn ip_vs_conn_sync ip_vs_stats ip_vs_stats_percpu; do
     dd if=/proc/net/$f of="$d/net/$f" bs=1M status=none
   done
-  for f in /proc/sys/net/ipv4/vs/*; do
-    cat "$f" > "$d/sys/net/ipv4/vs/${f##*/}" 2>/dev/null || rm -f "$d/sys/net/ipv4/vs/${f##*/}"
+  local line
+  for f in /proc/sys/net/ipv4/vs/*; do   # bash builtins only: forks are slow under TCG
+    { while IFS= read -r line; do printf '%s\n' "$line"; done < "$f"; } > "$d/sys/net/ipv4/vs/${f##*/}" 2>/dev/null \
+      || rm -f "$d/sys/net/ipv4/vs/${f##*/}"
   done
   { head -n 2 /proc/slabinfo; grep -E '^ip_vs_conn ' /proc/slabinfo || true; } > "$d/slabinfo"
+  # which kernel wrote the tree: lets ipvstop find its CONFIG_HZ for --proc-root
+  mkdir -p "$d/sys/kernel"
+  { read -r line < /proc/sys/kernel/osrelease; printf '%s\n' "$line"; } > "$d/sys/kernel/osrelease"
   date -u +%Y-%m-%dT%H:%M:%S.%NZ > "$d/../proc-taken_at"
 }
 runtop() {  # runtop NAME CMD...: ipvstop output to NAME.json, stderr/exit code beside it
@@ -224,12 +248,14 @@ runtop() {  # runtop NAME CMD...: ipvstop output to NAME.json, stderr/exit code 
   local t=$(date +%s.%N) rc=0
   "$@" > "$CAP/$name.json" 2> "$CAP/$name.stderr" || rc=$?
   echo "$rc" > "$CAP/$name.exitcode"
-  echo "$name: exit $rc, $(echo "$(date +%s.%N) - $t" | bc) s" >> "$CAP/timing.txt"
+  echo "$name: exit $rc, $(since "$t") s" >> "$CAP/timing.txt"
 }
 
 : > "$CAP/timing.txt"
 ipvsadm_all "$CAP/ipvsadm-before"
+log "capture: ipvsadm before"
 copy_proc "$CAP/proc"
+log "capture: proc copied"
 if [ -n "${IPVSTOP:-}" ] && [ -x "$IPVSTOP" ]; then
   runtop ipvstop-root "$IPVSTOP" snapshot --json --top 0
   runtop ipvstop-user setpriv --reuid=65534 --regid=65534 --clear-groups "$IPVSTOP" snapshot --json --top 0
@@ -238,7 +264,9 @@ elif [ -n "${IPVSTOP:-}" ]; then
   echo "director: IPVSTOP=$IPVSTOP is not an executable file; skipping ipvstop" >&2
   echo "ipvstop: missing ($IPVSTOP)" >> "$CAP/timing.txt"
 fi
+log "capture: ipvstop done"
 ipvsadm_all "$CAP/ipvsadm-after"
+log "capture: ipvsadm after"
 rm -rf "$CAP/ipvsadm"; cp -r "$CAP/ipvsadm-before" "$CAP/ipvsadm"
 
 uname -r > "$CAP/uname-r.txt"
