@@ -17,12 +17,15 @@ let package = Package(
         .target(name: "IPVSModel"),
         // The only code that knows the kernel's formats: /proc text and IPVS netlink.
         .target(name: "IPVSReader", dependencies: ["IPVSModel"]),
+        // Snapshots in, aggregations (clients, persistence groups) and findings out. The
+        // faces present these; none computes its own.
+        .target(name: "IPVSAnalysis", dependencies: ["IPVSModel"]),
         // `snapshot --json`: the public, documented schema.
-        .target(name: "IPVSJSON", dependencies: ["IPVSModel"]),
+        .target(name: "IPVSJSON", dependencies: ["IPVSModel", "IPVSAnalysis"]),
         .executableTarget(
             name: "ipvstop",
             dependencies: [
-                "IPVSModel", "IPVSReader", "IPVSJSON",
+                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -34,6 +37,7 @@ let package = Package(
         ),
         .testTarget(name: "IPVSModelTests", dependencies: ["IPVSModel"]),
         .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel"]),
+        .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),
     ],
     swiftLanguageModes: [.v6]
