@@ -20,12 +20,24 @@ let package = Package(
         // Snapshots in, aggregations (clients, persistence groups) and findings out. The
         // faces present these; none computes its own.
         .target(name: "IPVSAnalysis", dependencies: ["IPVSModel"]),
+        // A simulated director whose snapshots evolve over time: `--demo`, and the source
+        // the dashboard's and subagent's tests run on.
+        .target(name: "IPVSDemo", dependencies: ["IPVSModel"]),
+        // ncursesw, through a module map and a header for its macros.
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses"),
+        .target(name: "IPVSDashboard", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSReader", "IPVSDemo", "CNcurses"]),
+        // net-snmp's agent library: a thin C shim for its macros and variadics.
+        .target(
+            name: "CNetSNMP",
+            linkerSettings: [.linkedLibrary("netsnmpagent"), .linkedLibrary("netsnmp")]
+        ),
+        .target(name: "IPVSAgent", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSReader", "IPVSDemo", "CNetSNMP"]),
         // `snapshot --json`: the public, documented schema.
         .target(name: "IPVSJSON", dependencies: ["IPVSModel", "IPVSAnalysis"]),
         .executableTarget(
             name: "ipvstop",
             dependencies: [
-                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON",
+                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON", "IPVSDemo", "IPVSDashboard", "IPVSAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -38,6 +50,8 @@ let package = Package(
         .testTarget(name: "IPVSModelTests", dependencies: ["IPVSModel"]),
         .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel"]),
         .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader"]),
+        .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),
     ],
     swiftLanguageModes: [.v6]

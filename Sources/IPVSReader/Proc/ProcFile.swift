@@ -95,7 +95,7 @@ enum ProcFile {
     /// million-entry table is never held as text in memory. `consume` gets complete lines,
     /// and last, with `unterminated` true, a final line with no newline (a truncated file).
     static func streamLines(
-        _ path: String, chunkSize: Int = 4 << 20,
+        _ path: String, chunkSize: Int = 256 << 10,
         _ consume: (_ lines: UnsafeBufferPointer<UInt8>, _ unterminated: Bool) -> Void
     ) throws -> ReadCost {
         let clock = CostClock()

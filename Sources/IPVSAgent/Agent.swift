@@ -1,0 +1,1 @@
+// The AgentX subagent (issue: the subagent).

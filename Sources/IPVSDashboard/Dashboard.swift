@@ -1,0 +1,1 @@
+// The ncurses dashboard (issue: the dashboard).

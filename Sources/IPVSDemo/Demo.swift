@@ -1,0 +1,1 @@
+// The built-in simulated director for --demo (issue: the dashboard).
