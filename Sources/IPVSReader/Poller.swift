@@ -36,8 +36,9 @@ public final class DirectorPoller: Sendable {
     public let pacer: ConnectionTablePacer
 
     private struct State {
-        var services: SnapshotReader.ServicePart?
-        var previousServices: SnapshotReader.ServicePart?
+        /// The latest services read (a snapshot without its table) and the one before.
+        var services: Snapshot?
+        var previousServices: Snapshot?
         var table: ConnectionTable?
         var changes: ConnectionChanges?
         var lastError: String?
@@ -74,15 +75,11 @@ public final class DirectorPoller: Sendable {
 
     /// Reads the connection table now, and works out which entries are new.
     public func pollConnections() {
-        let previous = state.withLock { $0.table }
-        let expected = state.withLock { s in
-            s.services?.services.reduce(0) { acc, svc in
-                acc + svc.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
-            } ?? 0
-        }
-        let preferSync = state.withLock { !($0.services?.syncDaemons ?? []).isEmpty }
+        let (previous, services) = state.withLock { ($0.table, $0.services) }
+        let expected = services.map(SnapshotReader.expectedEntries) ?? 0
+        let preferSync = !(services?.syncDaemons ?? []).isEmpty
         do {
-            let table = try reader.readConnections(expectedEntries: expected + expected / 4, preferSync: preferSync)
+            let table = try reader.readConnections(expectedEntries: expected, preferSync: preferSync)
             var changes: ConnectionChanges?
             if let previous {
                 changes = ConnectionChanges(
@@ -112,18 +109,13 @@ public final class DirectorPoller: Sendable {
     /// kernel did not give worked out from the last two service polls' counters.
     public func latest() -> Snapshot? {
         let s = state.withLock { $0 }
-        guard let part = s.services else { return nil }
-        var services = part.services
+        guard var snap = s.services else { return nil }
         if let prev = s.previousServices {
-            Self.fillMissingRates(&services, previous: prev.services, seconds: part.takenAt.timeIntervalSince(prev.takenAt))
+            Self.fillMissingRates(&snap.services, previous: prev.services, seconds: snap.takenAt.timeIntervalSince(prev.takenAt))
         }
-        var source = part.source
-        if let e = s.lastError { source.warnings.append(e) }
-        if s.table == nil { source.unavailable.append("connections (not read yet)") }
-        var snap = Snapshot(
-            takenAt: part.takenAt, info: part.info, services: services, connections: s.table, global: part.global,
-            sysctls: part.sysctls, timeouts: part.timeouts, syncDaemons: part.syncDaemons, slab: part.slab,
-            tickRate: part.tickRate, source: source)
+        if let e = s.lastError { snap.source.warnings.append(e) }
+        if s.table == nil { snap.source.unavailable.append("connections (not read yet)") }
+        snap.connections = s.table
         snap.connectionChanges = s.changes
         return snap
     }

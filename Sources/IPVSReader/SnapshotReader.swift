@@ -63,21 +63,9 @@ public struct SnapshotReader: Sendable {
 
     func path(_ rel: String) -> String { options.procRoot + "/" + rel }
 
-    /// Everything but the connection table.
-    public struct ServicePart: Sendable {
-        public var takenAt: Date
-        public var info: IPVSInfo?
-        public var services: [VirtualService]
-        public var global: GlobalStats?
-        public var sysctls: [Sysctl]
-        public var timeouts: Timeouts?
-        public var syncDaemons: [SyncDaemon]?
-        public var slab: SlabInfo?
-        public var tickRate: TickRate?
-        public var source: SourceReport
-    }
-
-    public func readServices() throws -> ServicePart {
+    /// Everything but the connection table (`connections` is nil): the part that is
+    /// cheap to read every interval.
+    public func readServices() throws -> Snapshot {
         let takenAt = Date()
         var files: [FileRead] = []
         var warnings: [String] = []
@@ -180,8 +168,8 @@ public struct SnapshotReader: Sendable {
             unavailable.append("global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
-        return ServicePart(
-            takenAt: takenAt, info: info, services: services, global: global, sysctls: sysctls,
+        return Snapshot(
+            takenAt: takenAt, info: info, services: services, connections: nil, global: global, sysctls: sysctls,
             timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
             source: SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable))
     }
@@ -269,29 +257,28 @@ public struct SnapshotReader: Sendable {
 
     /// Services and the connection table, read now.
     public func snapshot(connections: Bool = true) throws -> Snapshot {
-        let part = try readServices()
-        var conns: ConnectionTable?
-        var source = part.source
-        if connections {
-            let expected = part.services.reduce(0) { acc, s in
-                acc + s.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
+        var snap = try readServices()
+        guard connections else { return snap }
+        do {
+            let t = try readConnections(expectedEntries: Self.expectedEntries(snap), preferSync: !(snap.syncDaemons ?? []).isEmpty)
+            if t.skipped.total > 0 {
+                snap.source.warnings.append(
+                    "\(t.file): skipped \(t.skipped.total) line(s) (\(t.skipped.malformed) malformed or truncated, \(t.skipped.unknownProtocol) unknown protocol, \(t.skipped.unknownState) unknown state): \(t.skipped.examples.joined(separator: " | "))")
             }
-            let preferSync = !(part.syncDaemons ?? []).isEmpty
-            do {
-                let t = try readConnections(expectedEntries: expected + expected / 4, preferSync: preferSync)
-                if t.skipped.total > 0 {
-                    source.warnings.append(
-                        "\(t.file): skipped \(t.skipped.total) line(s) (\(t.skipped.malformed) malformed or truncated, \(t.skipped.unknownProtocol) unknown protocol, \(t.skipped.unknownState) unknown state): \(t.skipped.examples.joined(separator: " | "))")
-                }
-                conns = t
-            } catch {
-                source.warnings.append("connection table: \(error)")
-                source.unavailable.append("connections")
-            }
+            snap.connections = t
+        } catch {
+            snap.source.warnings.append("connection table: \(error)")
+            snap.source.unavailable.append("connections")
         }
-        return Snapshot(
-            takenAt: part.takenAt, info: part.info, services: part.services, connections: conns, global: part.global,
-            sysctls: part.sysctls, timeouts: part.timeouts, syncDaemons: part.syncDaemons, slab: part.slab,
-            tickRate: part.tickRate, source: source)
+        return snap
+    }
+
+    /// Roughly how many entries the table holds, from the real servers' counters, so the
+    /// entry array is allocated once instead of doubling (which would double the peak).
+    static func expectedEntries(_ s: Snapshot) -> Int {
+        let n = s.services.reduce(0) { acc, svc in
+            acc + svc.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
+        }
+        return n + n / 4
     }
 }
