@@ -5,9 +5,10 @@ import IPVSModel
 ///
 /// Rows (from the kernel's `ip_vs_conn_seq_show`):
 /// `"%-3s %08X %04X %08X %04X %s %04X %-11s %7u%s"`: protocol, client, virtual and
-/// destination address and port in hex (the destination in lower case, or as IPv6 text
-/// when its family differs), state name, seconds left, then ` PEName PEData` when a
-/// persistence engine is in use. IPv6 rows print addresses as full colon-separated text.
+/// destination address and port in hex (the destination upper case on Debian's 6.1, read in
+/// either case; IPv6 text when its family differs), state name, seconds left, then
+/// ` PEName PEData` when a persistence engine is in use. IPv6 rows print addresses as full
+/// colon-separated text.
 /// The sync variant has an Origin column (`LOCAL`/`SYNC`) before the expiry.
 ///
 /// This runs over millions of rows, so it works on raw bytes: no `String` per row, no
@@ -19,27 +20,6 @@ public struct ConnectionTableParser {
 
     public init(expectedEntries: Int = 0) {
         if expectedEntries > 0 { entries.reserveCapacity(expectedEntries) }
-        Self.adviseHugePages(&entries)
-    }
-
-    /// A table of 10^6 entries is 64 MB of fresh memory each read: 16,000 page faults of
-    /// 4 KB cost about a third of the read (measured with `ipvstop-bench`, 83 against 64
-    /// ns an entry). Transparent huge pages fault it in 2 MB at a time; most kernels only
-    /// give them where asked (`enabled = madvise`), so ask for the reserved storage, when
-    /// it is large enough to matter. Advice only: no effect on what is stored, and none
-    /// where THP is off. The pointer is the array's storage, which `reserveCapacity` has
-    /// just allocated and nothing reallocates before the madvise.
-    private static func adviseHugePages(_ entries: inout [ConnectionEntry]) {
-        #if os(Linux)
-        let bytes = entries.capacity * MemoryLayout<ConnectionEntry>.stride
-        let huge = 2 << 20
-        guard bytes >= 4 * huge,
-              let base = entries.withUnsafeMutableBufferPointer({ $0.baseAddress }) else { return }
-        // Only the whole huge pages inside the storage.
-        let start = (Int(bitPattern: base) + huge - 1) & ~(huge - 1)
-        let end = (Int(bitPattern: base) + bytes) & ~(huge - 1)
-        if end > start { _ = madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, MADV_HUGEPAGE) }
-        #endif
     }
 
     /// Parses a run of complete lines. With `unterminated`, the buffer is a last line that
@@ -106,23 +86,30 @@ public struct ConnectionTableParser {
               let daddr = fixedAddress(&q, end), let dport = fixedPort(&q, end)
         else { return nil }
 
-        let stateStart = q
-        while q < end && q.pointee != 0x20 { q += 1 }
-        guard let state = commonState(stateStart, q - stateStart, end) ?? state(Token(p: stateStart, len: q - stateStart))
-        else { return nil }
-        while q < end && q.pointee == 0x20 { q += 1 }
-
-        // Seconds left: digits to the very end (a sync Origin or PE data after them, or a
-        // trailing CR, goes to the general path).
-        let digits = q
-        var raw: UInt64 = 0
-        while q < end {
-            let d = q.pointee &- 0x30
-            guard d < 10 else { return nil }
-            raw = raw &* 10 &+ UInt64(d)
-            q += 1
+        let state: ConnectionState
+        var raw: UInt64
+        if end - q == 19, let (s, seconds) = paddedStateAndSeconds(q) {
+            // "%-11s %7u" as printed for the usual names and times: read in place.
+            (state, raw) = (s, seconds)
+        } else {
+            // A longer name (SCTP's), 8 digits or more, or odd spacing: scan for them.
+            let stateStart = q
+            while q < end && q.pointee != 0x20 { q += 1 }
+            guard let s = Self.state(Token(p: stateStart, len: q - stateStart)) else { return nil }
+            state = s
+            while q < end && q.pointee == 0x20 { q += 1 }
+            // Digits to the very end (a sync Origin or PE data after them, or a trailing
+            // CR, goes to the general path).
+            let digits = q
+            raw = 0
+            while q < end {
+                let d = q.pointee &- 0x30
+                guard d < 10 else { return nil }
+                raw = raw &* 10 &+ UInt64(d)
+                q += 1
+            }
+            guard q - digits >= 1 && q - digits <= 19 else { return nil }
         }
-        guard q - digits >= 1 && q - digits <= 19 else { return nil }
         var expires = UInt32(truncatingIfNeeded: raw)
         var flags: UInt8 = 0
         if raw > 21_474_836 {   // see parseLine
@@ -157,29 +144,45 @@ public struct ConnectionTableParser {
         return UInt16(truncatingIfNeeded: v)
     }
 
-    /// The states that make up nearly all of a busy table, matched as one or two 8-byte
-    /// words (the second one overlapping, ending at the name's end) instead of byte by byte.
-    /// The constants are the names' bytes read little-endian; any name not here (or a
-    /// mistake here) falls through to the table lookup in `state(_:)`.
+    /// The 19 bytes `"%-11s %7u"` print for the names that make up nearly all of a busy
+    /// table and fewer than 10^7 seconds: the name space-padded to 11, a space, the seconds
+    /// right-aligned in 7. The name is matched as two 8-byte words (bytes 0-7 and 3-10, the
+    /// padding included) and the seconds are read as one word, with no loop whose length
+    /// changes from row to row (such loops cost a mispredicted branch a row each). The
+    /// constants are the padded names' bytes read little-endian; any other name, or a
+    /// mistake here, goes to the scanning path, which looks names up in `state(_:)`.
     @inline(__always)
-    static func commonState(_ p: UnsafePointer<UInt8>, _ len: Int, _ end: UnsafePointer<UInt8>) -> ConnectionState? {
-        guard len >= 3 && len <= 16 && end - p >= 8 else { return nil }
-        let w0 = load64(p) & (len >= 8 ? ~0 : (1 << UInt64(8 * len)) &- 1)
-        let w1 = len > 8 ? load64(p + (len - 8)) : 0
-        switch (len, w0, w1) {
-        case (11, 0x5349_4C42_4154_5345, 0x4445_4853_494C_4241): return .established  // ESTABLISHED
-        case (9, 0x4941_575F_454D_4954, 0x5449_4157_5F45_4D49): return .timeWait      // TIME_WAIT
-        case (8, 0x5449_4157_5F4E_4946, 0): return .finWait                           // FIN_WAIT
-        case (8, 0x5643_4552_5F4E_5953, 0): return .synRecv                           // SYN_RECV
-        case (10, 0x4157_5F45_534F_4C43, 0x5449_4157_5F45_534F): return .closeWait    // CLOSE_WAIT
-        case (8, 0x4B43_415F_5453_414C, 0): return .lastAck                           // LAST_ACK
-        case (5, 0x0000_0045_534F_4C43, 0): return .close                             // CLOSE
-        case (8, 0x544E_4553_5F4E_5953, 0): return .synSent                           // SYN_SENT
-        case (4, 0x0000_0000_454E_4F4E, 0): return ConnectionState.none                   // NONE
-        case (7, 0x0044_4552_5553_5341, 0): return .assured                           // ASSURED
-        case (3, 0x0000_0000_0050_4455, 0): return .udp                               // UDP
+    static func paddedStateAndSeconds(_ p: UnsafePointer<UInt8>) -> (ConnectionState, UInt64)? {
+        let state: ConnectionState
+        switch (load64(p), load64(p + 3)) {
+        case (0x5349_4C42_4154_5345, 0x4445_4853_494C_4241): state = .established           // "ESTABLISHED"
+        case (0x4941_575F_454D_4954, 0x2020_5449_4157_5F45): state = .timeWait              // "TIME_WAIT  "
+        case (0x5449_4157_5F4E_4946, 0x2020_2054_4941_575F): state = .finWait               // "FIN_WAIT   "
+        case (0x5643_4552_5F4E_5953, 0x2020_2056_4345_525F): state = .synRecv               // "SYN_RECV   "
+        case (0x4157_5F45_534F_4C43, 0x2054_4941_575F_4553): state = .closeWait             // "CLOSE_WAIT "
+        case (0x4B43_415F_5453_414C, 0x2020_204B_4341_5F54): state = .lastAck               // "LAST_ACK   "
+        case (0x2020_2045_534F_4C43, 0x2020_2020_2020_4553): state = .close                 // "CLOSE      "
+        case (0x544E_4553_5F4E_5953, 0x2020_2054_4E45_535F): state = .synSent               // "SYN_SENT   "
+        case (0x2020_2020_454E_4F4E, 0x2020_2020_2020_2045): state = ConnectionState.none   // "NONE       "
+        case (0x2044_4552_5553_5341, 0x2020_2020_4445_5255): state = .assured               // "ASSURED    "
+        case (0x2020_2020_2050_4455, 0x2020_2020_2020_2020): state = .udp                   // "UDP        "
         default: return nil
         }
+        // Byte 11 and the 7 after it: a space, then spaces, then at least one digit, to the end.
+        let w = load64(p + 11)
+        let digits = inRange(w, 0x30, 0x39)
+        let spaces = inRange(w, 0x20, 0x20)
+        guard w & 0x8080_8080_8080_8080 == 0, digits | spaces == 0x8080_8080_8080_8080,
+              w & 0xFF == 0x20, digits >> 63 != 0,
+              spaces & ~((digits & (~digits &+ 1)) &- 1) == 0   // no space after the first digit
+        else { return nil }
+        // A space's low four bits are 0, a digit's its value: eight decimal digits, the
+        // first in the lowest byte, combined in pairs, fours, then eight.
+        var v = w & 0x0F0F_0F0F_0F0F_0F0F
+        v = (v &* 10 &+ (v >> 8)) & 0x00FF_00FF_00FF_00FF
+        v = (v &* 100 &+ (v >> 16)) & 0x0000_FFFF_0000_FFFF
+        v = (v &* 10_000 &+ (v >> 32)) & 0xFFFF_FFFF
+        return (state, v)
     }
 
     // MARK: - One row, any layout
