@@ -350,6 +350,24 @@ def read(path):
         return f.read()
 
 
+def parse_taken_at(path):
+    """Seconds since the epoch from a `date -u +%Y-%m-%dT%H:%M:%S.%NZ` file, or None."""
+    if not os.path.exists(path):
+        return None
+    import datetime
+    text = read(path).strip()
+    try:
+        whole, frac = text.rstrip("Z").split(".")
+        t = datetime.datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        return t.timestamp() + float("0." + frac)
+    except ValueError:
+        return None
+
+
+# The ipvsadm listings of one capture run over several seconds before its taken_at is written.
+CAPTURE_SPAN_S = 10
+
+
 class Capture:
     """One set of ipvsadm outputs (a directory of Ln.txt, Ln-stats-exact.txt, ...)."""
 
@@ -367,6 +385,7 @@ class Capture:
         p = os.path.join(d, "ip_vs_stats")
         self.global_stats = parse_proc_stats(read(p)) if os.path.exists(p) else None
         self.services = {s["id"]: s for s in self.ln["services"]}
+        self.taken_at = parse_taken_at(os.path.join(d, "taken_at"))
 
 
 class Checker:
@@ -557,6 +576,8 @@ def compare(doc, caps, capdir, no_netlink, ck):
     # ---- templates ------------------------------------------------------------------------
     if ck.has("", doc, "templates"):
         fw = {s for s in first.services if s.startswith("fwmark")}
+        stamps = [c.taken_at for c in caps if c.taken_at is not None]
+        elapsed = (max(stamps) - min(stamps) if len(stamps) > 1 else 0) + CAPTURE_SPAN_S
         sets = []
         expires = {}
         for c in caps:
@@ -590,9 +611,12 @@ def compare(doc, caps, capdir, no_netlink, ck):
             ck.checks += 1
             if proto != want_proto and not (want_proto == "fwmark" and proto == "ip"):
                 ck.mismatches.append("%s.protocol: got %s, want %s" % (q, json.dumps(proto), want_proto))
-            # ipvsadm prints whole seconds at two moments: allow one second either side
+            # A template's timer counts down and is re-armed to the full timeout when it runs
+            # out while it still controls connections, or a new one arrives: ipvstop's reading
+            # lies between the earlier reading minus the time that passed and the later
+            # reading (whole seconds: one either side).
             ex = expires[key]
-            ck.within(q + ".expires_s", t.get("expires_s"), [min(ex) - 1, max(ex) + 1])
+            ck.within(q + ".expires_s", t.get("expires_s"), [max(0, min(ex) - elapsed) - 1, max(ex) + 1])
             ck.has(q, t, "controlled_conns")
         if isinstance(doc.get("connections"), dict):
             ck.eq("templates (count) == connections.templates", len(doc["templates"] or []),
