@@ -441,6 +441,12 @@ def json_service_key(s):
 def compare(doc, caps, capdir, no_netlink, ck):
     """caps: list of Capture (before, after); doc: the parsed JSON."""
     first = caps[0]
+    samples = load_rate_samples(capdir)
+
+    def sources(table):
+        # Rates also from the samples taken while ipvstop ran; counters only grow, so the
+        # readings before and after bound them.
+        return caps + samples if table == "rates" else caps
     ck.eq("schema", doc.get("schema"), 1)
     ck.checks += 1
     if not isinstance(doc.get("taken_at"), str):
@@ -505,7 +511,7 @@ def compare(doc, caps, capdir, no_netlink, ck):
                 ck.fail("%s.%s" % (p, key), "got %s, want an object" % json.dumps(got[key]))
                 continue
             for n in names:
-                vals = [getattr(c, table)[sid]["values"][n] for c in caps if sid in getattr(c, table)]
+                vals = [getattr(c, table)[sid]["values"][n] for c in sources(table) if sid in getattr(c, table)]
                 ck.within("%s.%s.%s" % (p, key, n), got[key].get(n), vals)
 
         # ---- real servers ---------------------------------------------------------------
@@ -551,7 +557,7 @@ def compare(doc, caps, capdir, no_netlink, ck):
                     ck.fail("%s.%s" % (q, key), "got %s, want an object" % json.dumps(gr[key]))
                     continue
                 for n in names:
-                    vals = [getattr(c, table)[sid]["real_servers"][rid][n] for c in caps
+                    vals = [getattr(c, table)[sid]["real_servers"][rid][n] for c in sources(table)
                             if rid in getattr(c, table).get(sid, {}).get("real_servers", {})]
                     ck.within("%s.%s.%s" % (q, key, n), gr[key].get(n), vals)
 
@@ -615,8 +621,17 @@ def compare(doc, caps, capdir, no_netlink, ck):
             # out while it still controls connections, or a new one arrives: ipvstop's reading
             # lies between the earlier reading minus the time that passed and the later
             # reading (whole seconds: one either side).
+            # Re-armed and counted down again between two slow readings, it can also sit
+            # anywhere up to what it is re-armed with: the service's persistence timeout on a
+            # new connection, or 60 s when it runs out while connections still hang from it
+            # (ip_vs_conn_expire's `cp->timeout = 60*HZ` on 6.1).
             ex = expires[key]
-            ck.within(q + ".expires_s", t.get("expires_s"), [max(0, min(ex) - elapsed) - 1, max(ex) + 1])
+            timeout = max((first.services.get(key[1]) or {}).get("timeout_s") or 0, 60)
+            if max(ex) - min(ex) <= elapsed and min(ex) > 0:
+                lo = max(0, min(ex) - elapsed) - 1
+            else:
+                lo = -1
+            ck.within(q + ".expires_s", t.get("expires_s"), [lo, max(max(ex), timeout) + 1])
             ck.has(q, t, "controlled_conns")
         if isinstance(doc.get("connections"), dict):
             ck.eq("templates (count) == connections.templates", len(doc["templates"] or []),
@@ -639,7 +654,7 @@ def compare(doc, caps, capdir, no_netlink, ck):
         g = doc["global"] or {}
         if ck.has("global", g, "table_size"):
             ck.eq("global.table_size", g["table_size"], first.ln["table_size"])
-        gs = [c.global_stats for c in caps if c.global_stats]
+        gs = [c.global_stats for c in caps + samples if c.global_stats]
         for key, idx, names in (("stats", 0, STATS), ("rates", 1, RATES)):
             if not ck.has("global", g, key):
                 continue
@@ -686,6 +701,32 @@ def compare(doc, caps, capdir, no_netlink, ck):
     src = doc.get("source")
     used = src.get("netlink", {}).get("used") if isinstance(src, dict) and isinstance(src.get("netlink"), dict) else None
     ck.eq("source.netlink.used", used, not no_netlink)
+
+
+class RateSample:
+    """One `ipvsadm -Ln --rate --exact` and /proc/net/ip_vs_stats taken while ipvstop ran.
+
+    The kernel's rate estimator moves up and down every 2 s, so two readings around
+    ipvstop's do not bound it; readings taken more often than the estimator changes do:
+    ipvstop's value must be one the samples saw."""
+
+    def __init__(self, rate_path, stats_path):
+        self.rates = parse_columns(read(rate_path), RATES)
+        self.global_stats = parse_proc_stats(read(stats_path)) if os.path.exists(stats_path) else None
+
+
+def load_rate_samples(capdir):
+    d = os.path.join(capdir, "rate-samples")
+    if not os.path.isdir(d):
+        return []
+    out = []
+    for name in sorted(os.listdir(d)):
+        if name.endswith(".rate"):
+            try:
+                out.append(RateSample(os.path.join(d, name), os.path.join(d, name[:-5] + ".stats")))
+            except (ValueError, IndexError, KeyError):
+                pass  # a sample cut short when the sampler was stopped
+    return out
 
 
 def load_caps(capdir):

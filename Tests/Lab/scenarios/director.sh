@@ -256,6 +256,20 @@ ipvsadm_all "$CAP/ipvsadm-before"
 log "capture: ipvsadm before"
 copy_proc "$CAP/proc"
 log "capture: proc copied"
+# Sample the kernel's rates while ipvstop runs: its estimator changes every 2 s, up and
+# down, so only readings taken more often than that bound the value ipvstop saw.
+rate_sampler() {
+  local n=0
+  mkdir -p "$CAP/rate-samples"
+  while [ ! -e "$CAP/rate-samples/stop" ]; do
+    n=$((n + 1))
+    ipvsadm -Ln --rate --exact > "$CAP/rate-samples/$(printf %04d $n).rate.tmp"
+    dd if=/proc/net/ip_vs_stats of="$CAP/rate-samples/$(printf %04d $n).stats" bs=64k status=none
+    mv "$CAP/rate-samples/$(printf %04d $n).rate.tmp" "$CAP/rate-samples/$(printf %04d $n).rate"
+  done
+}
+rate_sampler &
+sampler=$!
 if [ -n "${IPVSTOP:-}" ] && [ -x "$IPVSTOP" ]; then
   runtop ipvstop-root "$IPVSTOP" snapshot --json --top 0
   runtop ipvstop-user setpriv --reuid=65534 --regid=65534 --clear-groups "$IPVSTOP" snapshot --json --top 0
@@ -264,7 +278,8 @@ elif [ -n "${IPVSTOP:-}" ]; then
   echo "director: IPVSTOP=$IPVSTOP is not an executable file; skipping ipvstop" >&2
   echo "ipvstop: missing ($IPVSTOP)" >> "$CAP/timing.txt"
 fi
-log "capture: ipvstop done"
+touch "$CAP/rate-samples/stop"; wait "$sampler" || true
+log "capture: ipvstop done ($(ls "$CAP/rate-samples" | grep -c '\.rate$') rate samples)"
 ipvsadm_all "$CAP/ipvsadm-after"
 log "capture: ipvsadm after"
 rm -rf "$CAP/ipvsadm"; cp -r "$CAP/ipvsadm-before" "$CAP/ipvsadm"
