@@ -12,8 +12,10 @@
 # A raw socket in the client namespace sends one datagram from each of ADDR x PORT spoofed
 # sources (172.16.0.0/16, routed back to the client namespace), so no sockets are bound. Sending
 # the same set again creates nothing new, so passes repeat until the count reaches N.
-# Each N is measured best of RUNS (default 3) wall time, with user+sys of that run.
-# Environment: RUNS, STRACE=0 to skip the strace read-call counts, PORTS_PER_ADDR (default 400).
+# Each N is measured in RUNS (default 3) rounds of all the tools; the best wall time of each
+# counts, with user+sys of that run. strace (if installed) counts the read() calls on the table.
+# Environment: RUNS, PORTS_PER_ADDR (default 400), STRACE=first (default: count read() calls at
+# the first N only; the count is bytes / 4 KiB whatever N), all, or 0.
 set -uo pipefail
 
 OUT=${OUT:?OUT not set (run this through Tests/Lab/vm)}
@@ -126,51 +128,88 @@ fill() {  # fill N: make the table hold at least N entries
 # ---- measuring ----------------------------------------------------------------------------
 TSV=$OUT/bigtable.tsv
 printf 'n\tentries\ttool\twall\tuser\tsys\truns\tall_walls\n' > "$TSV"
-measure() {  # measure N ENTRIES NAME CMD...: best of RUNS wall time
-  local n=$1 entries=$2 name=$3; shift 3
-  local r best="" bu="" bs="" walls="" w u s
+# The tools, measured in rounds (each round runs every tool once, in turn) so that load on the
+# host, which slows the emulated machine, hits them alike; the best of RUNS rounds counts.
+NAMES=("cat" "ipvsadm -Lcn" "ipvstop whole poll" "ipvstop services only" "ipvsadm -Ln"
+       "dd bs=4k" "dd bs=64M")
+CMDS=("cat /proc/net/ip_vs_conn" "ipvsadm -Lcn" "$IPVSTOP snapshot --json --top 0"
+      "$IPVSTOP snapshot --no-connections --json" "ipvsadm -Ln"
+      "dd if=/proc/net/ip_vs_conn of=/dev/null bs=4k status=none"
+      "dd if=/proc/net/ip_vs_conn of=/dev/null bs=64M status=none")
+measure() {  # measure N ENTRIES: RUNS rounds over all tools; best wall time per tool
+  local n=$1 entries=$2 r i name w u s
+  local -a cmd
+  local -A best=() bu=() bs=() walls=() failed=()
   for ((r = 1; r <= RUNS; r++)); do
-    if ! /usr/bin/time -f '%e %U %S' -o "$RUN/time" "$@" > /dev/null 2> "$RUN/err"; then
-      log "  $name run $r failed: $(tail -n 3 "$RUN/err" | tr '\n' ' ')"
-      echo "$n	$entries	$name	fail	-	-	$RUNS	-" >> "$TSV"
-      return
-    fi
-    read -r w u s < <(tail -n 1 "$RUN/time")
-    walls="$walls${walls:+,}$w"
-    if [ -z "$best" ] || [ "$(echo "$w < $best" | bc)" = 1 ]; then best=$w bu=$u bs=$s; fi
+    for i in "${!NAMES[@]}"; do
+      name=${NAMES[$i]}
+      [ -n "${failed[$name]:-}" ] && continue
+      read -r -a cmd <<< "${CMDS[$i]}"
+      if ! /usr/bin/time -f '%e %U %S' -o "$RUN/time" "${cmd[@]}" > /dev/null 2> "$RUN/err"; then
+        log "  $name run $r failed: $(tail -n 3 "$RUN/err" | tr '\n' ' ')"
+        failed[$name]=1
+        continue
+      fi
+      read -r w u s <<< "$(tail -n 1 "$RUN/time")"
+      walls[$name]="${walls[$name]:-}${walls[$name]:+,}$w"
+      if [ -z "${best[$name]:-}" ] || [ "$(echo "$w < ${best[$name]}" | bc)" = 1 ]; then
+        best[$name]=$w bu[$name]=$u bs[$name]=$s
+      fi
+    done
+    log "  round $r done"
   done
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$entries" "$name" "$best" "$bu" "$bs" "$RUNS" "$walls" >> "$TSV"
-  log "  $name: best ${best}s (user $bu sys $bs) of $walls"
+  for name in "${NAMES[@]}"; do
+    if [ -n "${failed[$name]:-}" ]; then
+      printf '%s\t%s\t%s\tfail\t-\t-\t%s\t%s\n' "$n" "$entries" "$name" "$RUNS" "${walls[$name]:--}" >> "$TSV"
+      continue
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$entries" "$name" "${best[$name]}" "${bu[$name]}" \
+      "${bs[$name]}" "$RUNS" "${walls[$name]}" >> "$TSV"
+    log "  $name: best ${best[$name]}s (user ${bu[$name]} sys ${bs[$name]}) of ${walls[$name]}"
+  done
 }
 
 STR=$OUT/strace.txt
 : > "$STR"
 have_strace=0
-[ "${STRACE:-1}" != 0 ] && command -v strace > /dev/null && have_strace=1
+STRACE=${STRACE:-first}
+[ "$STRACE" != 0 ] && command -v strace > /dev/null && have_strace=1
 read_calls() {  # read_calls N LABEL CMD...: read() calls on ip_vs_conn and their sizes
   local n=$1 label=$2; shift 2
   [ $have_strace = 1 ] || return 0
-  strace -f -e trace=read,pread64,readv -e signal=none -o "$RUN/strace.raw" "$@" > /dev/null 2>&1
-  # the fd of ip_vs_conn: follow openat lines is not traced, so take reads of size >= 1000 or
-  # those whose result is a multiple-of-row-sized page fill; simplest: all reads whose buffer
-  # size argument equals the biggest one used (the table reader's)
+  strace -f -e trace=openat,open,read,close,dup,dup2,dup3 -e signal=none -s 0 -o "$RUN/strace.raw" "$@" > /dev/null 2>&1
   python3 - "$RUN/strace.raw" "$n" "$label" >> "$STR" <<'PY'
-import re, sys, collections
+import re, sys
 path, n, label = sys.argv[1], sys.argv[2], sys.argv[3]
-rx = re.compile(r'^(?:\d+\s+)?(read|pread64)\((\d+), .*?, (\d+)\)\s+=\s+(-?\d+)')
-calls = collections.defaultdict(list)  # (fd, bufsize) -> results
+# follow which fd is /proc/net/ip_vs_conn: openat(...ip_vs_conn"...) = FD ... close(FD)
+ro = re.compile(r'^(?:\d+\s+)?open(?:at)?\(.*"([^"]*)".*\)\s+=\s+(\d+)')
+rr = re.compile(r'^(?:\d+\s+)?read\((\d+), .*, (\d+)\)\s+=\s+(-?\d+)')
+rc = re.compile(r'^(?:\d+\s+)?close\((\d+)\)')
+rd = re.compile(r'^(?:\d+\s+)?dup[23]?\((\d+)[,)].*=\s+(\d+)')
+table_fds, sizes, results = set(), set(), []
 for line in open(path, errors="replace"):
-    m = rx.match(line)
+    m = ro.match(line)
     if m:
-        calls[(int(m.group(2)), int(m.group(3)))].append(int(m.group(4)))
-# the table is the (fd, bufsize) with the most bytes
-key = max(calls, key=lambda k: sum(r for r in calls[k] if r > 0)) if calls else None
-if key is None:
-    print(f"{n}\t{label}\tno reads traced"); sys.exit()
-res = calls[key]
-pos = [r for r in res if r > 0]
-print(f"{n}\t{label}\tbuffer {key[1]} B: {len(res)} read() calls, {sum(pos)} bytes, "
-      f"per call min {min(pos) if pos else 0} max {max(pos) if pos else 0} "
+        if m.group(1).endswith("/ip_vs_conn"):
+            table_fds.add(int(m.group(2)))
+        continue
+    m = rr.match(line)
+    if m and int(m.group(1)) in table_fds:
+        sizes.add(int(m.group(2))); results.append(int(m.group(3)))
+        continue
+    m = rd.match(line)
+    if m:
+        if int(m.group(1)) in table_fds:
+            table_fds.add(int(m.group(2)))
+        continue
+    m = rc.match(line)
+    if m:
+        table_fds.discard(int(m.group(1)))
+pos = [r for r in results if r > 0]
+if not results:
+    print(f"{n}\t{label}\tno read() of ip_vs_conn traced"); sys.exit()
+print(f"{n}\t{label}\tbuffer {'/'.join(str(x) for x in sorted(sizes))} B: {len(results)} read() calls, "
+      f"{sum(pos)} bytes, per call min {min(pos) if pos else 0} max {max(pos) if pos else 0} "
       f"mean {sum(pos) // max(1, len(pos))}")
 PY
 }
@@ -208,22 +247,15 @@ for n in "${NS_LIST[@]}"; do
   if [ "$entries" -lt $((n * 99 / 100)) ]; then
     log "N=$n: only $entries entries (want $n); measuring anyway"
   fi
-  measure "$n" "$entries" "cat" cat /proc/net/ip_vs_conn
-  measure "$n" "$entries" "ipvsadm -Lcn" ipvsadm -Lcn
-  measure "$n" "$entries" "ipvstop whole poll" "$IPVSTOP" snapshot --json --top 0
-  measure "$n" "$entries" "ipvstop services only" "$IPVSTOP" snapshot --no-connections --json
-  measure "$n" "$entries" "ipvsadm -Ln" ipvsadm -Ln
+  measure "$n" "$entries"
   costs "$n"
-  if [ $have_strace = 1 ]; then
+  if [ $have_strace = 1 ] && { [ "$STRACE" = all ] || [ "$n" = "${NS_LIST[0]}" ]; }; then
     log "N=$n: strace read counts"
     read_calls "$n" "cat" cat /proc/net/ip_vs_conn
     read_calls "$n" "ipvsadm -Lcn" ipvsadm -Lcn
     read_calls "$n" "ipvstop" "$IPVSTOP" snapshot --json --top 0
     read_calls "$n" "dd bs=4k" dd if=/proc/net/ip_vs_conn of=/dev/null bs=4k
     read_calls "$n" "dd bs=64M" dd if=/proc/net/ip_vs_conn of=/dev/null bs=64M
-    # does a bigger buffer change the kernel's cost? (it cannot if seq_file caps each read)
-    measure "$n" "$entries" "dd bs=4k" dd if=/proc/net/ip_vs_conn of=/dev/null bs=4k
-    measure "$n" "$entries" "dd bs=64M" dd if=/proc/net/ip_vs_conn of=/dev/null bs=64M
   fi
 done
 { head -n 2 /proc/slabinfo; grep -E '^ip_vs_conn ' /proc/slabinfo || true; } > "$OUT/slabinfo.txt" 2>/dev/null

@@ -1,2 +1,0 @@
-// The analysis layer: snapshots in, aggregations and findings out (issue: findings).
-import IPVSModel

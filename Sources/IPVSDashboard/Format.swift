@@ -1,0 +1,115 @@
+import Foundation
+import IPVSModel
+
+/// How numbers, durations and costs are written on screen.
+public enum Format {
+    /// A counter, ipvsadm's way: exact below 100,000; otherwise divided by 1000 until it
+    /// has at most four digits, with K, M, G, T, P or E (never wider than five columns).
+    /// `exact` writes every digit (the `x` key, ipvsadm's `--exact`).
+    public static func count<I: BinaryInteger>(_ n: I, exact: Bool) -> String {
+        let v = UInt64(clamping: n)
+        if exact || v < 100_000 { return String(v) }
+        var q = v
+        var unit = 0
+        while q >= 10_000 && unit < 6 {
+            q /= 1_000
+            unit += 1
+        }
+        return String(q) + ["", "K", "M", "G", "T", "P", "E"][unit]
+    }
+
+    /// A rate: rounded to an integer, then as `count`.
+    public static func rate(_ r: Double, exact: Bool) -> String {
+        guard r.isFinite else { return "?" }
+        return count(UInt64(max(0, r.rounded())), exact: exact)
+    }
+
+    /// Seconds left: `47`, `4:47`, `1:02:03`.
+    public static func clock(_ seconds: Int) -> String {
+        let s = max(0, seconds)
+        if s < 60 { return String(s) }
+        if s < 3600 { return "\(s / 60):" + two(s % 60) }
+        return "\(s / 3600):" + two(s / 60 % 60) + ":" + two(s % 60)
+    }
+
+    static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+
+    /// An age: `0.4s`, `12s`, `3m10s`, `2h05m`.
+    public static func age(_ seconds: Double) -> String {
+        let s = max(0, seconds)
+        if s < 10 { return String(format: "%.1fs", s) }
+        if s < 60 { return "\(Int(s))s" }
+        if s < 3600 { return "\(Int(s) / 60)m" + two(Int(s) % 60) + "s" }
+        return "\(Int(s) / 3600)h" + two(Int(s) / 60 % 60) + "m"
+    }
+
+    /// A cost in time: `0.21ms`, `12ms`, `1.3s`.
+    public static func cost(_ seconds: Double) -> String {
+        if seconds < 0.001 { return String(format: "%.2fms", seconds * 1000) }
+        if seconds < 0.01 { return String(format: "%.1fms", seconds * 1000) }
+        if seconds < 1 { return String(format: "%.0fms", seconds * 1000) }
+        return String(format: "%.1fs", seconds)
+    }
+
+    /// Bytes in powers of 1024: `512B`, `12.3KiB`, `1.2GiB`.
+    public static func bytes(_ n: Int, exact: Bool) -> String {
+        if exact || n < 1024 { return "\(n)B" }
+        var v = Double(n)
+        var unit = 0
+        while v >= 1024 && unit < 5 {
+            v /= 1024
+            unit += 1
+        }
+        let u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"][unit]
+        return v < 10 ? String(format: "%.1f%@", v, u) : String(format: "%.0f%@", v, u)
+    }
+
+    /// `42%`, `<1%` for a small non-zero share.
+    public static func percent(_ f: Double) -> String {
+        guard f.isFinite else { return "-" }
+        if f > 0 && f < 0.005 { return "<1%" }
+        return "\(Int((f * 100).rounded()))%"
+    }
+
+    /// ipvsadm's names of the forwarding methods.
+    public static func forward(_ f: ForwardMethod) -> String {
+        switch f {
+        case .masq: "Masq"
+        case .local: "Local"
+        case .tunnel: "Tunnel"
+        case .route: "Route"
+        case .bypass: "Bypass"
+        }
+    }
+
+    /// The persistence netmask as operators write it: `/24` or `/64`.
+    public static func netmask(_ m: PersistenceNetmask) -> String {
+        switch m {
+        case .ipv4(let v): "/\(v.nonzeroBitCount)"
+        case .prefix(let p): "/\(p)"
+        }
+    }
+
+    /// A service as ipvsadm lists it: `TCP  10.0.0.1:80`, `FWM  1`.
+    public static func service(_ k: ServiceKey) -> String {
+        switch k {
+        case .address(let p, let a, let port): "\(p.kernelName) \(a.endpoint(port: port))"
+        case .fwmark(let m, .ipv4): "FWM \(m)"
+        case .fwmark(let m, .ipv6): "FWM \(m) IPv6"
+        }
+    }
+
+    /// Flags and persistence of a service in a few words: `persistent 300s mask /24 ops`.
+    public static func serviceFlags(_ s: VirtualService) -> String {
+        var parts: [String] = []
+        if let p = s.persistence {
+            var t = "persistent"
+            if let secs = p.timeoutSeconds { t += " \(secs)s" } else if let j = p.timeoutJiffies { t += " \(j) jiffies" }
+            parts.append(t)
+            if p.netmask.groupsClients { parts.append("mask " + netmask(p.netmask)) }
+        }
+        parts += s.flags.names(scheduler: s.scheduler).filter { $0 != "persistent" && $0 != "hashed" }
+        if let pe = s.persistenceEngine { parts.append("pe \(pe)") }
+        return parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,582 @@
+import Foundation
+import IPVSModel
+
+/// Recorded snapshots: `ipvstop record FILE` writes them, `ipvstop --replay FILE` plays
+/// them back.
+///
+/// Format 1, little-endian, compact and append-only (a recording cut short by Ctrl-C or a
+/// full disk reads up to its last whole record):
+///
+///     "ipvstop-recording 1\n"            the first line says what the file is, and its format
+///     record*                            u32 length (of what follows), u8 type, payload
+///
+/// Record types: 1 header (UTF-8 JSON: created, source, interval, max_entries), 2 frame
+/// (everything a snapshot holds but its connection table, and the number of the table it
+/// goes with), 3 connection table (written only when the table was read anew; at most
+/// `maxEntries` entries: an entry also in the previous table is written as its index there,
+/// its state and time left, in about 5 bytes; a new one in full, 25 bytes for IPv4).
+/// Unknown record types are skipped, so a newer writer may add some; a newer format number
+/// is refused.
+public enum Recording {
+    public static let magic = "ipvstop-recording"
+    public static let format = 1
+
+    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3 }
+
+    public enum ReadError: Error, CustomStringConvertible {
+        case notARecording(String)
+        case newerFormat(Int)
+        case empty(String)
+
+        public var description: String {
+            switch self {
+            case .notARecording(let p): "\(p) is not an ipvstop recording (made with 'ipvstop record FILE')"
+            case .newerFormat(let n): "the recording is in format \(n); this ipvstop reads format \(Recording.format) — replay it with a newer ipvstop"
+            case .empty(let p): "\(p) holds no snapshot"
+            }
+        }
+    }
+
+    /// What the header record says.
+    public struct Header: Sendable, Hashable {
+        public var created: Date
+        public var source: String
+        public var interval: Double
+        public var maxEntries: Int
+        public init(created: Date, source: String, interval: Double, maxEntries: Int) {
+            self.created = created
+            self.source = source
+            self.interval = interval
+            self.maxEntries = maxEntries
+        }
+    }
+
+    /// A whole recording, read.
+    public struct Contents: Sendable {
+        public var header: Header?
+        public var frames: [Snapshot]
+        /// Entries the recorder left out of each frame's table (0 when it kept them all).
+        public var truncatedEntries: [Int]
+        /// Bytes at the end that did not make a whole record (a recording cut short).
+        public var trailingBytes: Int
+    }
+
+    // MARK: - Writing
+
+    /// Writes snapshots to a file as they come. Not thread-safe: one writer, one thread.
+    public final class Writer {
+        let handle: FileHandle
+        public let maxEntries: Int
+        public let maxBytes: Int
+        public private(set) var bytesWritten = 0
+        public private(set) var frames = 0
+        public private(set) var tables = 0
+        var lastTableReadAt: Date?
+        var lastTableCount = -1
+        /// The entries of the last table written, by identity: the next table names the
+        /// ones it shares with it instead of writing them out.
+        var previous: [EntryIdentity: (Int, UInt32)] = [:]
+
+        /// Creates (or truncates) `path`; `maxEntries` caps each table written, `maxBytes`
+        /// the file (a frame that would pass it is not written).
+        public init(path: String, source: String, interval: Double, maxEntries: Int = 100_000, maxBytes: Int = 256 << 20, created: Date = Date()) throws {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
+            }
+            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            self.maxEntries = max(0, maxEntries)
+            self.maxBytes = maxBytes
+            try write(Data("\(Recording.magic) \(Recording.format)\n".utf8))
+            let header: [String: Any] = [
+                "created": ISO8601DateFormatter().string(from: created), "source": source,
+                "interval": interval, "max_entries": maxEntries,
+            ]
+            let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            try writeRecord(.header, [UInt8](json))
+        }
+
+        /// Appends a snapshot (and its table, when it was read since the last one written).
+        /// Returns false, writing nothing, when the file would pass `maxBytes`.
+        @discardableResult
+        public func append(_ s: Snapshot) throws -> Bool {
+            var tableRecord: [UInt8]?
+            if let t = s.connections, t.readAt != lastTableReadAt || t.entries.count != lastTableCount {
+                var w = ByteWriter()
+                previous = w.table(t, seq: tables + 1, limit: maxEntries, previous: previous)
+                tableRecord = w.bytes
+            }
+            var f = ByteWriter()
+            f.frame(s, tableSeq: s.connections == nil ? 0 : (tableRecord == nil ? tables : tables + 1),
+                    limit: tableRecord == nil ? nil : maxEntries)
+            let size = (tableRecord?.count ?? 0) + f.bytes.count + 10
+            if bytesWritten + size > maxBytes { return false }
+            if let tr = tableRecord {
+                try writeRecord(.table, tr)
+                tables += 1
+                lastTableReadAt = s.connections?.readAt
+                lastTableCount = s.connections?.entries.count ?? -1
+            }
+            try writeRecord(.frame, f.bytes)
+            frames += 1
+            return true
+        }
+
+        public func close() throws { try handle.close() }
+
+        func writeRecord(_ type: RecordType, _ payload: [UInt8]) throws {
+            var head = ByteWriter()
+            head.u32(UInt32(payload.count + 1))
+            head.u8(type.rawValue)
+            try write(Data(head.bytes + payload))
+        }
+
+        func write(_ d: Data) throws {
+            try handle.write(contentsOf: d)
+            bytesWritten += d.count
+        }
+    }
+
+    // MARK: - Reading
+
+    public static func read(path: String) throws -> Contents {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try read(data: [UInt8](data), name: path)
+    }
+
+    public static func read(data: [UInt8], name: String = "recording") throws -> Contents {
+        guard let nl = data.prefix(64).firstIndex(of: 0x0A),
+              let line = String(bytes: data[..<nl], encoding: .utf8), line.hasPrefix(magic + " ")
+        else { throw ReadError.notARecording(name) }
+        guard let version = Int(line.dropFirst(magic.count + 1)) else { throw ReadError.notARecording(name) }
+        if version > format { throw ReadError.newerFormat(version) }
+
+        var header: Header?
+        var frames: [Snapshot] = []
+        var truncated: [Int] = []
+        var tables: [Int: (ConnectionTable, Int)] = [:]
+        var lastTable: (seq: Int, table: ConnectionTable, dropped: Int)?
+        var pos = nl + 1
+        while pos + 5 <= data.count {
+            var r = ByteReader(data, at: pos)
+            guard let length = try? Int(r.u32()), length >= 1, pos + 4 + length <= data.count else { break }
+            let type = data[pos + 4]
+            let body = ByteReader(data, at: pos + 5, end: pos + 4 + length)
+            pos += 4 + length
+            do {
+                switch RecordType(rawValue: type) {
+                case .header:
+                    if let obj = try? JSONSerialization.jsonObject(with: Data(data[body.pos..<body.end])) as? [String: Any] {
+                        header = Header(
+                            created: (obj["created"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date(timeIntervalSince1970: 0),
+                            source: obj["source"] as? String ?? "?", interval: obj["interval"] as? Double ?? 1,
+                            maxEntries: obj["max_entries"] as? Int ?? 0)
+                    }
+                case .table:
+                    var b = body
+                    let (seq, table, dropped) = try b.table(previous: lastTable?.table.entries ?? [])
+                    lastTable = (seq, table, dropped)
+                    // Only the latest table is kept in full; frames refer to it.
+                    tables = [seq: (table, dropped)]
+                case .frame:
+                    var b = body
+                    var (snap, seq) = try b.frame()
+                    var dropped = 0
+                    if seq > 0, let t = tables[seq] ?? (lastTable?.seq == seq ? (lastTable!.table, lastTable!.dropped) : nil) {
+                        snap.connections = t.0
+                        dropped = t.1
+                        if var c = snap.connectionChanges {
+                            c.newEntryIndices = c.newEntryIndices.filter { $0 < t.0.entries.count }
+                            snap.connectionChanges = c
+                        }
+                    } else {
+                        snap.connectionChanges = nil
+                    }
+                    frames.append(snap)
+                    truncated.append(dropped)
+                case nil:
+                    continue
+                }
+            } catch {
+                // A damaged record: stop at the last good one.
+                pos = data.count + 1
+                break
+            }
+        }
+        if frames.isEmpty { throw ReadError.empty(name) }
+        let trailing = pos > data.count ? 0 : data.count - pos
+        return Contents(header: header, frames: frames, truncatedEntries: truncated, trailingBytes: trailing)
+    }
+}
+
+// MARK: - Bytes
+
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u8(_ v: UInt8) { bytes.append(v) }
+    mutating func u16(_ v: UInt16) { bytes.append(UInt8(v & 0xFF)); bytes.append(UInt8(v >> 8)) }
+    mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt32(i)))) } }
+    mutating func u64(_ v: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: v >> (8 * UInt64(i)))) } }
+    mutating func varint(_ v: UInt64) {
+        var x = v
+        while x >= 0x80 { bytes.append(UInt8(x & 0x7F) | 0x80); x >>= 7 }
+        bytes.append(UInt8(x))
+    }
+    mutating func int(_ v: Int) { varint(UInt64(max(0, v))) }
+    /// Zig-zag: small negative numbers stay small.
+    mutating func sint(_ v: Int64) { varint(UInt64(bitPattern: (v << 1) ^ (v >> 63))) }
+    mutating func f64(_ v: Double) { u64(v.bitPattern) }
+    mutating func bool(_ v: Bool) { u8(v ? 1 : 0) }
+    mutating func date(_ d: Date) { f64(d.timeIntervalSince1970) }
+    mutating func string(_ s: String) { let u = Array(s.utf8); int(u.count); bytes += u }
+    mutating func strings(_ a: [String]) { int(a.count); for s in a { string(s) } }
+    mutating func opt<T>(_ v: T?, _ f: (inout ByteWriter, T) -> Void) {
+        if let v { u8(1); f(&self, v) } else { u8(0) }
+    }
+    mutating func address(_ a: IPAddress) {
+        if a.isIPv4 { u8(4); u32(a.ipv4Value) } else { u8(6); u64(a.high); u64(a.low) }
+    }
+
+    mutating func cost(_ c: ReadCost) { f64(c.seconds); f64(c.cpuSeconds); int(c.bytes); int(c.readCalls) }
+    mutating func stats(_ s: TrafficStats) { varint(s.conns); varint(s.inPackets); varint(s.outPackets); varint(s.inBytes); varint(s.outBytes) }
+    mutating func rates(_ r: TrafficRates) { f64(r.cps); f64(r.inPPS); f64(r.outPPS); f64(r.inBPS); f64(r.outBPS) }
+
+    mutating func frame(_ s: Snapshot, tableSeq: Int, limit: Int?) {
+        date(s.takenAt)
+        opt(s.info) { w, i in w.string(i.version); w.int(i.tableSize) }
+        int(s.services.count)
+        for svc in s.services {
+            switch svc.key {
+            case .address(let p, let a, let port): u8(0); u8(p.rawValue); address(a); u16(port)
+            case .fwmark(let m, let f): u8(1); u32(m); u8(f == .ipv4 ? 4 : 6)
+            }
+            string(svc.scheduler)
+            u32(svc.flags.rawValue)
+            opt(svc.persistence) { w, p in
+                w.opt(p.timeoutSeconds) { $0.u32($1) }
+                w.opt(p.timeoutJiffies) { $0.u32($1) }
+                switch p.netmask {
+                case .ipv4(let m): w.u8(4); w.u32(m)
+                case .prefix(let n): w.u8(6); w.int(n)
+                }
+            }
+            opt(svc.persistenceEngine) { $0.string($1) }
+            opt(svc.stats) { $0.stats($1) }
+            opt(svc.rates) { $0.rates($1) }
+            int(svc.realServers.count)
+            for rs in svc.realServers {
+                address(rs.address); u16(rs.port)
+                u8(UInt8(ForwardMethod.allCases.firstIndex(of: rs.forward) ?? 0))
+                sint(Int64(rs.weight))
+                varint(UInt64(rs.activeConns)); varint(UInt64(rs.inactiveConns))
+                opt(rs.persistentConns) { $0.varint(UInt64($1)) }
+                opt(rs.upperThreshold) { $0.varint(UInt64($1)) }
+                opt(rs.lowerThreshold) { $0.varint(UInt64($1)) }
+                opt(rs.stats) { $0.stats($1) }
+                opt(rs.rates) { $0.rates($1) }
+                opt(rs.tunnel) { w, t in w.string(t.type); w.u16(t.port); w.u16(t.flags) }
+            }
+        }
+        opt(s.global) { w, g in
+            w.stats(g.totals); w.rates(g.rates)
+            w.opt(g.perCPU) { w, p in w.int(p.count); for c in p { w.stats(c) } }
+        }
+        int(s.sysctls.count)
+        for c in s.sysctls { string(c.name); string(c.value) }
+        opt(s.timeouts) { w, t in w.varint(UInt64(t.tcp)); w.varint(UInt64(t.tcpFin)); w.varint(UInt64(t.udp)) }
+        opt(s.syncDaemons) { w, ds in
+            w.int(ds.count)
+            for d in ds {
+                w.u8(d.role == .master ? 0 : 1); w.string(d.multicastInterface); w.varint(UInt64(d.syncID))
+                w.opt(d.maxLength) { $0.u16($1) }
+                w.opt(d.multicastGroup) { $0.address($1) }
+                w.opt(d.multicastPort) { $0.u16($1) }
+                w.opt(d.multicastTTL) { $0.u8($1) }
+            }
+        }
+        opt(s.slab) { w, sl in
+            w.int(sl.objectSize); w.opt(sl.activeObjects) { $0.int($1) }; w.opt(sl.totalObjects) { $0.int($1) }; w.string(sl.origin)
+        }
+        opt(s.tickRate) { w, t in w.int(t.hz); w.string(t.origin.rawValue) }
+        let src = s.source
+        string(src.procRoot)
+        switch src.netlink {
+        case .used(let at, let c): u8(0); date(at); cost(c)
+        case .off(let r): u8(1); string(r)
+        case .unavailable(let r): u8(2); string(r)
+        }
+        int(src.files.count)
+        for f in src.files { string(f.name); date(f.readAt); cost(f.cost) }
+        strings(src.warnings)
+        strings(src.unavailable)
+        int(tableSeq)
+        opt(s.connectionChanges) { w, c in
+            w.date(c.previousReadAt); w.f64(c.interval)
+            let kept = limit.map { l in c.newEntryIndices.filter { $0 < l } } ?? c.newEntryIndices
+            w.int(kept.count)
+            var last = 0
+            for i in kept { w.int(i - last); last = i }
+        }
+    }
+
+    /// Writes a table; entries also in `previous` (identity to index in the previous
+    /// table) are written as references. Returns this table's identities.
+    mutating func table(_ t: ConnectionTable, seq: Int, limit: Int, previous: [EntryIdentity: (Int, UInt32)]) -> [EntryIdentity: (Int, UInt32)] {
+        int(seq)
+        string(t.file)
+        date(t.readAt)
+        cost(t.cost)
+        int(t.skipped.malformed); int(t.skipped.unknownProtocol); int(t.skipped.unknownState); strings(t.skipped.examples)
+        let n = min(limit, t.entries.count)
+        int(t.entries.count)
+        int(n)
+        bytes.reserveCapacity(bytes.count + n * 8)
+        var ids: [EntryIdentity: (Int, UInt32)] = [:]
+        ids.reserveCapacity(n)
+        // The kernel lists a table in hash order, stable from one read to the next: the
+        // index in the previous table is written as its distance from the one expected.
+        var expected = 0
+        for (i, e) in t.entries.prefix(n).enumerated() {
+            let id = EntryIdentity(e)
+            ids[id] = (i, e.expires)
+            if let (j, old) = previous[id], e.state.rawValue < 32 {
+                u8(0xFF)
+                sint(Int64(j - expected))
+                u8(e.state.rawValue | (e.flags & 0x7) << 5)
+                sint(Int64(e.expires) - Int64(old))
+                expected = j + 1
+                continue
+            }
+            let fam = (e.client.isIPv4 ? 0 : 1) | (e.virtual.isIPv4 ? 0 : 2) | (e.destination.isIPv4 ? 0 : 4)
+            u8(UInt8(fam) | (e.flags & 0x1F) << 3)
+            u8(e.proto.rawValue)
+            u8(e.state.rawValue)
+            for a in [e.client, e.virtual, e.destination] {
+                if a.isIPv4 { u32(a.ipv4Value) } else { u64(a.high); u64(a.low) }
+            }
+            u16(e.clientPort); u16(e.virtualPort); u16(e.destinationPort)
+            varint(UInt64(e.expires))
+        }
+        let pe = t.persistenceEngineData.filter { $0.key < n }.sorted { $0.key < $1.key }
+        int(pe.count)
+        for (i, d) in pe { int(i); string(d.name); string(d.data) }
+        return ids
+    }
+}
+
+/// What identifies a connection entry from one table read to the next: its protocol and
+/// its three endpoints.
+struct EntryIdentity: Hashable {
+    var client: IPAddress
+    var virtual: IPAddress
+    var destination: IPAddress
+    var ports: UInt64
+
+    init(_ e: ConnectionEntry) {
+        client = e.client
+        virtual = e.virtual
+        destination = e.destination
+        ports = UInt64(e.clientPort) | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort) << 32 | UInt64(e.proto.rawValue) << 48
+    }
+
+    func hash(into h: inout Hasher) {
+        h.combine(client.low &* 0x9E37_79B9_7F4A_7C15 ^ client.high ^ virtual.low &* 0xC2B2_AE3D_27D4_EB4F
+                  ^ destination.low &* 0x1656_67B1_9E37_79F9 ^ destination.high ^ ports &* 0x27D4_EB2F_1656_67C5)
+    }
+}
+
+struct ByteReader {
+    struct Overrun: Error {}
+    let data: [UInt8]
+    var pos: Int
+    let end: Int
+
+    init(_ data: [UInt8], at pos: Int, end: Int? = nil) {
+        self.data = data
+        self.pos = pos
+        self.end = end ?? data.count
+    }
+
+    mutating func u8() throws -> UInt8 {
+        guard pos < end else { throw Overrun() }
+        defer { pos += 1 }
+        return data[pos]
+    }
+    mutating func u16() throws -> UInt16 { UInt16(try u8()) | UInt16(try u8()) << 8 }
+    mutating func u32() throws -> UInt32 {
+        guard pos + 4 <= end else { throw Overrun() }
+        var v: UInt32 = 0
+        for i in 0..<4 { v |= UInt32(data[pos + i]) << (8 * UInt32(i)) }
+        pos += 4
+        return v
+    }
+    mutating func u64() throws -> UInt64 {
+        guard pos + 8 <= end else { throw Overrun() }
+        var v: UInt64 = 0
+        for i in 0..<8 { v |= UInt64(data[pos + i]) << (8 * UInt64(i)) }
+        pos += 8
+        return v
+    }
+    mutating func varint() throws -> UInt64 {
+        var v: UInt64 = 0, shift: UInt64 = 0
+        while true {
+            let b = try u8()
+            v |= UInt64(b & 0x7F) << shift
+            if b < 0x80 { return v }
+            shift += 7
+            if shift > 63 { throw Overrun() }
+        }
+    }
+    mutating func int() throws -> Int { Int(clamping: try varint()) }
+    mutating func sint() throws -> Int64 { let u = try varint(); return Int64(bitPattern: u >> 1) ^ -Int64(bitPattern: u & 1) }
+    mutating func f64() throws -> Double { Double(bitPattern: try u64()) }
+    mutating func date() throws -> Date { Date(timeIntervalSince1970: try f64()) }
+    mutating func string() throws -> String {
+        let n = try int()
+        guard n >= 0, pos + n <= end else { throw Overrun() }
+        defer { pos += n }
+        return String(decoding: data[pos..<(pos + n)], as: UTF8.self)
+    }
+    mutating func strings() throws -> [String] { try (0..<int()).map { _ in try string() } }
+    mutating func opt<T>(_ f: (inout ByteReader) throws -> T) throws -> T? {
+        try u8() == 0 ? nil : f(&self)
+    }
+    mutating func address() throws -> IPAddress {
+        switch try u8() {
+        case 4: return IPAddress(ipv4: try u32())
+        case 6: return IPAddress(ipv6High: try u64(), low: try u64())
+        default: throw Overrun()
+        }
+    }
+    mutating func cost() throws -> ReadCost { ReadCost(seconds: try f64(), cpuSeconds: try f64(), bytes: try int(), readCalls: try int()) }
+    mutating func stats() throws -> TrafficStats {
+        TrafficStats(conns: try varint(), inPackets: try varint(), outPackets: try varint(), inBytes: try varint(), outBytes: try varint())
+    }
+    mutating func rates() throws -> TrafficRates {
+        TrafficRates(cps: try f64(), inPPS: try f64(), outPPS: try f64(), inBPS: try f64(), outBPS: try f64())
+    }
+
+    mutating func frame() throws -> (Snapshot, Int) {
+        let takenAt = try date()
+        let info = try opt { IPVSInfo(version: try $0.string(), tableSize: try $0.int()) }
+        var services: [VirtualService] = []
+        for _ in 0..<(try int()) {
+            let key: ServiceKey
+            switch try u8() {
+            case 0: key = .address(IPProtocolNumber(rawValue: try u8()), try address(), try u16())
+            default: key = .fwmark(try u32(), try u8() == 6 ? .ipv6 : .ipv4)
+            }
+            let scheduler = try string()
+            let flags = ServiceFlags(rawValue: try u32())
+            let persistence = try opt { r -> Persistence in
+                let secs = try r.opt { try $0.u32() }
+                let jif = try r.opt { try $0.u32() }
+                let mask: PersistenceNetmask = try r.u8() == 4 ? .ipv4(try r.u32()) : .prefix(try r.int())
+                return Persistence(timeoutSeconds: secs, timeoutJiffies: jif, netmask: mask)
+            }
+            let pe = try opt { try $0.string() }
+            let stats = try opt { try $0.stats() }
+            let rates = try opt { try $0.rates() }
+            var rss: [RealServer] = []
+            for _ in 0..<(try int()) {
+                let a = try address(), port = try u16()
+                let fi = Int(try u8())
+                let fwd = fi < ForwardMethod.allCases.count ? ForwardMethod.allCases[fi] : .masq
+                let weight = Int32(clamping: try sint())
+                let act = UInt32(clamping: try varint()), inact = UInt32(clamping: try varint())
+                let pers = try opt { UInt32(clamping: try $0.varint()) }
+                let u = try opt { UInt32(clamping: try $0.varint()) }
+                let l = try opt { UInt32(clamping: try $0.varint()) }
+                let st = try opt { try $0.stats() }
+                let rt = try opt { try $0.rates() }
+                let tun = try opt { TunnelInfo(type: try $0.string(), port: try $0.u16(), flags: try $0.u16()) }
+                rss.append(RealServer(address: a, port: port, forward: fwd, weight: weight, activeConns: act, inactiveConns: inact,
+                                      persistentConns: pers, upperThreshold: u, lowerThreshold: l, stats: st, rates: rt, tunnel: tun))
+            }
+            services.append(VirtualService(key: key, scheduler: scheduler, flags: flags, persistence: persistence,
+                                           persistenceEngine: pe, stats: stats, rates: rates, realServers: rss))
+        }
+        let global = try opt { r -> GlobalStats in
+            let totals = try r.stats(), rates = try r.rates()
+            let per = try r.opt { r in try (0..<r.int()).map { _ in try r.stats() } }
+            return GlobalStats(totals: totals, rates: rates, perCPU: per)
+        }
+        let sysctls = try (0..<int()).map { _ in Sysctl(name: try string(), value: try string()) }
+        let timeouts = try opt { Timeouts(tcp: UInt32(clamping: try $0.varint()), tcpFin: UInt32(clamping: try $0.varint()), udp: UInt32(clamping: try $0.varint())) }
+        let sync = try opt { r in
+            try (0..<r.int()).map { _ in
+                SyncDaemon(role: try r.u8() == 0 ? .master : .backup, multicastInterface: try r.string(), syncID: UInt32(clamping: try r.varint()),
+                           maxLength: try r.opt { try $0.u16() }, multicastGroup: try r.opt { try $0.address() },
+                           multicastPort: try r.opt { try $0.u16() }, multicastTTL: try r.opt { try $0.u8() })
+            }
+        }
+        let slab = try opt { SlabInfo(objectSize: try $0.int(), activeObjects: try $0.opt { try $0.int() }, totalObjects: try $0.opt { try $0.int() }, origin: try $0.string()) }
+        let tick = try opt { TickRate(hz: try $0.int(), origin: TickRate.Origin(rawValue: try $0.string()) ?? .option) }
+        let procRoot = try string()
+        let netlink: NetlinkStatus
+        switch try u8() {
+        case 0: netlink = .used(readAt: try date(), cost: try cost())
+        case 1: netlink = .off(reason: try string())
+        default: netlink = .unavailable(reason: try string())
+        }
+        let files = try (0..<int()).map { _ in FileRead(name: try string(), readAt: try date(), cost: try cost()) }
+        let warnings = try strings(), unavailable = try strings()
+        let seq = try int()
+        let changes = try opt { r -> ConnectionChanges in
+            let prev = try r.date(), interval = try r.f64()
+            var idx: [Int] = []
+            var last = 0
+            for _ in 0..<(try r.int()) { last += try r.int(); idx.append(last) }
+            return ConnectionChanges(previousReadAt: prev, newEntryIndices: idx, interval: interval)
+        }
+        var snap = Snapshot(takenAt: takenAt, info: info, services: services, connections: nil, global: global, sysctls: sysctls,
+                            timeouts: timeouts, syncDaemons: sync, slab: slab, tickRate: tick,
+                            source: SourceReport(procRoot: procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable))
+        snap.connectionChanges = changes
+        return (snap, seq)
+    }
+
+    mutating func table(previous: [ConnectionEntry]) throws -> (Int, ConnectionTable, Int) {
+        let seq = try int()
+        let file = try string()
+        let readAt = try date()
+        let cost = try self.cost()
+        var skipped = SkippedLines()
+        skipped.malformed = try int(); skipped.unknownProtocol = try int(); skipped.unknownState = try int()
+        skipped.examples = try strings()
+        let original = try int()
+        let n = try int()
+        guard n <= (end - pos) / 4 + 1 else { throw Overrun() }
+        var entries: [ConnectionEntry] = []
+        entries.reserveCapacity(n)
+        var expected = 0
+        for _ in 0..<n {
+            let fam = try u8()
+            if fam == 0xFF {
+                // The same entry as in the previous table, with its new state and time.
+                let j = expected + Int(try sint())
+                guard j >= 0 && j < previous.count else { throw Overrun() }
+                var e = previous[j]
+                let sf = try u8()
+                e.state = ConnectionState(rawValue: sf & 0x1F)
+                e.flags = sf >> 5
+                e.expires = UInt32(clamping: max(0, Int64(e.expires) + (try sint())))
+                entries.append(e)
+                expected = j + 1
+                continue
+            }
+            let proto = try u8(), state = try u8()
+            func addr(_ v6: Bool) throws -> IPAddress {
+                v6 ? IPAddress(ipv6High: try u64(), low: try u64()) : IPAddress(ipv4: try u32())
+            }
+            let c = try addr(fam & 1 != 0), v = try addr(fam & 2 != 0), d = try addr(fam & 4 != 0)
+            let cp = try u16(), vp = try u16(), dp = try u16()
+            let exp = UInt32(clamping: try varint())
+            entries.append(ConnectionEntry(proto: IPProtocolNumber(rawValue: proto), client: c, clientPort: cp, virtual: v, virtualPort: vp,
+                                           destination: d, destinationPort: dp, state: ConnectionState(rawValue: state), expires: exp, flags: fam >> 3))
+        }
+        var pe: [Int: PersistenceEngineData] = [:]
+        for _ in 0..<(try int()) { pe[try int()] = PersistenceEngineData(name: try string(), data: try string()) }
+        return (seq, ConnectionTable(entries: entries, persistenceEngineData: pe, file: file, readAt: readAt, cost: cost, skipped: skipped), original - n)
+    }
+}
