@@ -1,4 +1,5 @@
 import Foundation
+import IPVSAnalysis
 import IPVSModel
 
 /// `ipvstop snapshot --json`: the snapshot in the schema documented in the README.
@@ -9,7 +10,7 @@ public enum SnapshotJSON {
     public static let schemaVersion = 1
 
     /// - Parameter top: how many templates to list, largest first; 0 for all.
-    public static func encode(_ s: Snapshot, top: Int = 100, pretty: Bool = true) -> String {
+    public static func encode(_ s: Snapshot, top: Int = 100, pretty: Bool = true, settings: AnalysisSettings = AnalysisSettings()) -> String {
         var w = JSONWriter(pretty: pretty)
         w.object { w in
             w.int("schema", schemaVersion)
@@ -23,6 +24,8 @@ public enum SnapshotJSON {
             }
             connections(&w, s)
             templates(&w, s, top: top)
+            // clients[], groups[], findings[] (one-shot: a single snapshot has no history).
+            AnalysisJSON.analysis(&w, s, top: top, settings: settings)
             w.object("sysctls") { w in
                 for c in s.sysctls {
                     if let v = c.integerValue { w.int(c.name, v) } else { w.string(c.name, c.value) }

@@ -14,7 +14,8 @@ struct IPVSTop: ParsableCommand {
             Without root, stats, rates, PersistConn and thresholds are unavailable and shown as such.
             """,
         version: "0.1.0",
-        subcommands: [SnapshotCommand.self]
+        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, RecordCommand.self],
+        defaultSubcommand: DashboardCommand.self
     )
 }
 
@@ -59,6 +60,7 @@ struct SnapshotCommand: ParsableCommand {
         abstract: "Take one snapshot of the director and print it (JSON for scripts, text for people).")
 
     @OptionGroup var source: SourceOptions
+    @OptionGroup var analysis: AnalysisOptions
 
     @Flag(help: "Print the snapshot as JSON (schema in the README).")
     var json = false
@@ -77,6 +79,10 @@ struct SnapshotCommand: ParsableCommand {
     }
 
     func run() throws {
+        if analysis.listThresholds {
+            print(try analysis.thresholdTable(), terminator: "")
+            return
+        }
         let reader = SnapshotReader(options: source.readerOptions)
         let snap: Snapshot
         do {
@@ -85,7 +91,7 @@ struct SnapshotCommand: ParsableCommand {
             fail(e.description)
         }
         if json {
-            print(SnapshotJSON.encode(snap, top: top, pretty: !compact))
+            print(SnapshotJSON.encode(snap, top: top, pretty: !compact, settings: try analysis.settings()))
         } else {
             print(SnapshotText.render(snap, top: top), terminator: "")
         }
