@@ -267,8 +267,13 @@ def compare(walk_path, json_path, tree):
     fkeys = set(w.get("ipvsFindingKey", {}).values())
     check("ipvsFindings counts the rows", scalar(w, "ipvsFindings") == str(len(fkeys)))
     if "findings" in s:
+        # snapshot --json analyses one snapshot on its own; the agent's analyzer raises a
+        # finding only after its samples and, for imbalance, its hold time (60 s by
+        # default): it may not have raised those yet, and must have raised nothing else.
         want = {f["key"] for f in s["findings"]}
-        check("ipvsFindingTable keys match snapshot --json findings", fkeys == want, f"{fkeys} vs {want}")
+        held = {f["key"] for f in s["findings"] if f["kind"] == "imbalance"}
+        check("ipvsFindingTable keys match snapshot --json findings (imbalance may still be held)",
+              fkeys <= want and want - fkeys <= held, f"{fkeys} vs {want}")
     return w
 
 
