@@ -2,10 +2,15 @@ import Foundation
 import IPVSAnalysis
 import IPVSModel
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the analysis layer said about one snapshot: the aggregations the Clients and
 /// Templates screens show and the findings. The dashboard computes none of it itself.
 public struct Analysed: Sendable {
+    /// The snapshot analysed: the aggregates' indices (services, table entries) refer to it.
+    public var snapshot: Snapshot
     public var takenAt: Date
     public var tableReadAt: Date?
     public var aggregates: Aggregates
@@ -20,22 +25,31 @@ public struct Analysed: Sendable {
 /// Runs the analysis of each new snapshot in order, off the UI thread when the table is
 /// big (a 10^6-entry table takes a while), inline when it is small so that a small
 /// director's screen is complete at once.
+///
+/// A big table's analysis is paced like the poller paces the table's read: after one that
+/// took `c` seconds the next starts no sooner than `c / budget` later (the newest snapshot
+/// waiting is the one analysed), so the analysis never takes more than `budget` of a core.
+/// Screens meanwhile draw the last analysis from the snapshot it was made of.
 public final class AnalysisWorker: Sendable {
     struct State {
         var pending: Snapshot?
         var busy = false
         var latest: Analysed?
         var generation = 0
+        var notBefore = Date.distantPast
     }
 
     private let state = Mutex(State())
     private let engine: Mutex<Engine>
-    /// Tables with fewer entries are analysed on the caller's thread.
+    /// Tables with fewer entries are analysed on the caller's thread, every one.
     public let inlineLimit: Int
+    /// The most of one core the analysis of big tables may take.
+    public let budget: Double
     let wake: @Sendable () -> Void
 
-    public init(inlineLimit: Int = 20_000, wake: @escaping @Sendable () -> Void = {}) {
+    public init(inlineLimit: Int = 20_000, budget: Double = 0.01, wake: @escaping @Sendable () -> Void = {}) {
         self.inlineLimit = inlineLimit
+        self.budget = max(0.001, budget)
         self.wake = wake
         engine = Mutex(Engine())
     }
@@ -52,16 +66,24 @@ public final class AnalysisWorker: Sendable {
         }
         if skip { return }
         if (s.connections?.entries.count ?? 0) < inlineLimit {
-            let busy = state.withLock { $0.busy }
+            let busy = state.withLock { $0.busy || $0.pending != nil }
             if !busy {
                 let r = engine.withLock { $0.analyse(s) }
                 state.withLock { $0.latest = r; $0.generation += 1 }
                 return
             }
         }
+        state.withLock { $0.pending = s }
+        startIfDue()
+    }
+
+    /// Starts the analysis of the snapshot waiting, when its time has come (the UI loop
+    /// calls this on each turn).
+    public func tick() { startIfDue() }
+
+    func startIfDue() {
         let start = state.withLock { st -> Bool in
-            st.pending = s
-            if st.busy { return false }
+            guard !st.busy, st.pending != nil, Date() >= st.notBefore else { return false }
             st.busy = true
             return true
         }
@@ -74,8 +96,17 @@ public final class AnalysisWorker: Sendable {
                 return p
             }) {
                 let r = engine.withLock { $0.analyse(next) }
-                state.withLock { $0.latest = r; $0.generation += 1 }
+                let big = (next.connections?.entries.count ?? 0) >= inlineLimit
+                let more = state.withLock { st -> Bool in
+                    st.latest = r
+                    st.generation += 1
+                    if big { st.notBefore = Date().addingTimeInterval(r.seconds / budget) }
+                    if st.pending != nil && Date() >= st.notBefore { return true }
+                    st.busy = false
+                    return false
+                }
                 wake()
+                if !more { break }
             }
         }
         t.name = "ipvstop-analysis"
@@ -86,7 +117,7 @@ public final class AnalysisWorker: Sendable {
     /// Changes each time a result lands.
     public var generation: Int { state.withLock { $0.generation } }
     /// True while a snapshot waits for (or is in) the analysis.
-    public var isBusy: Bool { state.withLock { $0.busy } }
+    public var isBusy: Bool { state.withLock { $0.busy || $0.pending != nil } }
 }
 
 /// The analysis layer, stateful across snapshots (hysteresis, quiescent servers' history,
@@ -97,7 +128,7 @@ struct Engine: ~Copyable {
     func analyse(_ s: Snapshot) -> Analysed {
         let started = ProcessInfo.processInfo.systemUptime
         let r = analyzer.update(with: s)
-        return Analysed(takenAt: s.takenAt, tableReadAt: s.connections?.readAt, aggregates: r.aggregates, findings: r.findings,
+        return Analysed(snapshot: s, takenAt: s.takenAt, tableReadAt: s.connections?.readAt, aggregates: r.aggregates, findings: r.findings,
                         pending: r.pending, limitations: r.limitations,
                         seconds: ProcessInfo.processInfo.systemUptime - started)
     }

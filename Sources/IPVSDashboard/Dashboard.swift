@@ -54,6 +54,7 @@ public final class Dashboard {
             snapshot = s
             changed = true
         }
+        worker.tick()
         let gen = worker.generation
         if gen != analysisGeneration {
             analysisGeneration = gen
@@ -63,8 +64,10 @@ public final class Dashboard {
     }
 
     public var context: ViewContext {
-        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs,
-                    analysing: worker.isBusy)
+        let latest = worker.latest
+        var ctx = ViewContext(snapshot: snapshot, analysis: latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isBusy)
+        if snapshot?.connections != nil && !ctx.analysisIsCurrent { ctx.analysing = true }
+        return ctx
     }
 
     // MARK: - Keys
@@ -193,7 +196,7 @@ public final class Dashboard {
     }
 
     static func seconds(_ v: Double) -> String {
-        v == v.rounded() ? String(Int(v)) : String(format: "%g", v)
+        v == v.rounded() ? String(Int(v)) : Format.fixed(v, 1)
     }
 
     // MARK: - Drawing
@@ -252,7 +255,7 @@ public final class Dashboard {
     func drawStatus(_ g: inout Grid, _ ctx: ViewContext) {
         let y = 1
         g.fill(Rect(x: 0, y: y, width: g.width, height: 1))
-        let clock = ctx.snapshot.map { Self.timeFormatter.string(from: $0.takenAt) } ?? ""
+        let clock = ctx.snapshot.map { Format.localTime($0.takenAt) } ?? ""
         // The long form when it fits beside the clock, else the short one.
         for long in [true, false] {
             let spans = statusSpans(ctx, long: long)
@@ -291,13 +294,6 @@ public final class Dashboard {
         if ctx.analysing { spans += [dot, Span("analysing" + glyphs.ellipsis, .dim)] }
         return spans
     }
-
-    static let timeFormatter: DateFormatter = {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        f.locale = Locale(identifier: "en_US_POSIX")
-        return f
-    }()
 
     func drawSummary(_ g: inout Grid, _ ctx: ViewContext) {
         let y = 2

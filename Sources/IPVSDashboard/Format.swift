@@ -1,5 +1,8 @@
 import Foundation
 import IPVSModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How numbers, durations and costs are written on screen.
 public enum Format {
@@ -24,6 +27,32 @@ public enum Format {
         return count(UInt64(max(0, r.rounded())), exact: exact)
     }
 
+    /// `v` with `digits` decimals (rounded half up), without Foundation's formatter.
+    public static func fixed(_ v: Double, _ digits: Int) -> String {
+        guard v.isFinite else { return "?" }
+        var scale = 1.0
+        for _ in 0..<max(0, digits) { scale *= 10 }
+        let n = Int64((abs(v) * scale).rounded())
+        let sign = v < 0 && n != 0 ? "-" : ""
+        guard digits > 0 else { return sign + String(n) }
+        var frac = String(n % Int64(scale))
+        while frac.count < digits { frac = "0" + frac }
+        return sign + String(n / Int64(scale)) + "." + frac
+    }
+
+    /// `2026-01-01 01:00:03` in the local time zone (TZ), without ICU.
+    public static func localTime(_ d: Date) -> String {
+        #if canImport(Glibc)
+        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+        var tm = tm()
+        localtime_r(&t, &tm)
+        return "\(tm.tm_year + 1900)-" + two(Int(tm.tm_mon) + 1) + "-" + two(Int(tm.tm_mday)) + " "
+            + two(Int(tm.tm_hour)) + ":" + two(Int(tm.tm_min)) + ":" + two(Int(tm.tm_sec))
+        #else
+        return d.description
+        #endif
+    }
+
     /// Seconds left: `47`, `4:47`, `1:02:03`.
     public static func clock(_ seconds: Int) -> String {
         let s = max(0, seconds)
@@ -37,7 +66,7 @@ public enum Format {
     /// An age: `0.4s`, `12s`, `3m10s`, `2h05m`.
     public static func age(_ seconds: Double) -> String {
         let s = max(0, seconds)
-        if s < 10 { return String(format: "%.1fs", s) }
+        if s < 10 { return fixed(s, 1) + "s" }
         if s < 60 { return "\(Int(s))s" }
         if s < 3600 { return "\(Int(s) / 60)m" + two(Int(s) % 60) + "s" }
         return "\(Int(s) / 3600)h" + two(Int(s) / 60 % 60) + "m"
@@ -45,10 +74,10 @@ public enum Format {
 
     /// A cost in time: `0.21ms`, `12ms`, `1.3s`.
     public static func cost(_ seconds: Double) -> String {
-        if seconds < 0.001 { return String(format: "%.2fms", seconds * 1000) }
-        if seconds < 0.01 { return String(format: "%.1fms", seconds * 1000) }
-        if seconds < 1 { return String(format: "%.0fms", seconds * 1000) }
-        return String(format: "%.1fs", seconds)
+        if seconds < 0.001 { return fixed(seconds * 1000, 2) + "ms" }
+        if seconds < 0.01 { return fixed(seconds * 1000, 1) + "ms" }
+        if seconds < 1 { return fixed(seconds * 1000, 0) + "ms" }
+        return fixed(seconds, 1) + "s"
     }
 
     /// Bytes in powers of 1024: `512B`, `12.3KiB`, `1.2GiB`.
@@ -61,7 +90,7 @@ public enum Format {
             unit += 1
         }
         let u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"][unit]
-        return v < 10 ? String(format: "%.1f%@", v, u) : String(format: "%.0f%@", v, u)
+        return fixed(v, v < 10 ? 1 : 0) + u
     }
 
     /// `42%`, `<1%` for a small non-zero share.

@@ -38,11 +38,14 @@ public struct ViewContext {
     /// True when the analysis lags the snapshot shown.
     public var analysing: Bool
 
-    /// The analysis, when it is of the snapshot shown (or of its table).
-    public var currentAnalysis: Analysed? {
-        guard let a = analysis, let s = snapshot else { return nil }
-        if a.takenAt == s.takenAt || (a.tableReadAt != nil && a.tableReadAt == s.connections?.readAt) { return a }
-        return nil
+    /// The latest analysis (of this snapshot's table, or of an earlier one while the
+    /// analysis of a big table catches up: screens draw it from its own snapshot).
+    public var currentAnalysis: Analysed? { analysis }
+
+    /// True when the analysis is of the connection table shown.
+    public var analysisIsCurrent: Bool {
+        guard let a = analysis, let s = snapshot else { return false }
+        return a.takenAt == s.takenAt || (a.tableReadAt != nil && a.tableReadAt == s.connections?.readAt)
     }
 
     /// Seconds since the connection table was read.
@@ -53,6 +56,11 @@ public struct ViewContext {
     /// A table entry's seconds left, now: ticks down between reads.
     public func left(_ e: ConnectionEntry) -> Int {
         Int(e.expires) - Int((tableAge ?? 0).rounded(.down))
+    }
+
+    /// The same for an entry of a table read at `readAt`.
+    public func left(_ e: ConnectionEntry, readAt: Date) -> Int {
+        Int(e.expires) - Int(max(0, now.timeIntervalSince(readAt)).rounded(.down))
     }
 }
 

@@ -82,6 +82,7 @@ struct DashboardCommand: ParsableCommand {
             }
             snapshotSource = LiveSource(reader: reader, interval: delay, paused: paused)
         }
+        ProcessMemory.tune()
         let terminal = Terminal()
         let dashboard = Dashboard(source: snapshotSource, glyphs: terminal.utf8 && !ascii ? .unicode : .ascii)
         DashboardRunner.run(dashboard, terminal: terminal)

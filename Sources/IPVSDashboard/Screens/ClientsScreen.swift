@@ -133,9 +133,12 @@ public final class ClientsScreen: Screen {
     }
 
     public func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect) {
-        guard let s = ctx.snapshot else { return drawEmpty(&g, rect, ["Waiting for the first snapshot..."]) }
-        guard s.connections != nil else { return drawEmpty(&g, rect, ["The connection table has not been read yet: clients live there."]) }
-        guard let a = ctx.currentAnalysis else { return drawEmpty(&g, rect, ["Analysing the connection table" + ctx.glyphs.ellipsis]) }
+        guard let shown = ctx.snapshot else { return drawEmpty(&g, rect, ["Waiting for the first snapshot..."]) }
+        guard shown.connections != nil else { return drawEmpty(&g, rect, ["The connection table has not been read yet: clients live there."]) }
+        guard let a = ctx.currentAnalysis, a.aggregates.hasTable else {
+            return drawEmpty(&g, rect, ["Analysing the connection table" + ctx.glyphs.ellipsis])
+        }
+        let s = a.snapshot
         let agg = a.aggregates
         let items = items(ctx, a, s)
         var title = [Span(" \(Format.count(agg.clients.count, exact: true)) clients, \(agg.groups.count) persistence groups", bold: true)]
@@ -184,7 +187,8 @@ public final class ClientsScreen: Screen {
     }
 
     public func handle(_ key: Key, _ ctx: ViewContext) -> KeyResult {
-        guard let a = ctx.currentAnalysis, let s = ctx.snapshot else { return .ignored }
+        guard let a = ctx.currentAnalysis, a.aggregates.hasTable else { return .ignored }
+        let s = a.snapshot
         let items = items(ctx, a, s)
         if moveCursor(&cursor, key, count: items.count, visible: visibleRows) { return .handled }
         if sort.handle(key) { cursor.selected = 0; return .handled }

@@ -103,11 +103,20 @@ public final class FindingsScreen: Screen {
     static func text(_ v: Evidence.Value) -> String {
         switch v {
         case .int(let n): String(n)
-        case .number(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(format: "%.3g", d)
+        case .number(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : Self.trimmed(Format.fixed(d, abs(d) < 10 ? 3 : 1))
         case .text(let s): s
         case .texts(let a): a.joined(separator: ",")
         case .unknown: "?"
         }
+    }
+
+    /// `0.500` as `0.5`, `2.000` as `2`.
+    static func trimmed(_ s: String) -> String {
+        guard s.contains(".") else { return s }
+        var t = s
+        while t.hasSuffix("0") { t.removeLast() }
+        if t.hasSuffix(".") { t.removeLast() }
+        return t
     }
 
     /// Where Enter takes a finding: its client, its real server or service, the kernel.

@@ -127,7 +127,7 @@ public final class KernelScreen: Screen {
         if let t = s.connections {
             left.append(kv("entries", Format.count(t.entries.count, exact: x), "\(Format.count(t.counts.connections, exact: x)) connections, \(Format.count(t.counts.templates, exact: x)) templates"))
             if let size = s.info?.tableSize, size > 0 {
-                left.append(kv("entries per bucket", String(format: "%.1f", Double(t.entries.count) / Double(size))))
+                left.append(kv("entries per bucket", Format.fixed(Double(t.entries.count) / Double(size), 1)))
             }
             let states = t.counts.byState.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.name < $1.key.name }.prefix(6).map { "\($0.key.name) \(Format.count($0.value, exact: x))" }
             if !states.isEmpty { left.append(kv("by state", states.joined(separator: ", "))) }
@@ -180,6 +180,9 @@ public final class KernelScreen: Screen {
         case .unavailable(let why): left.append(kv("netlink", "unavailable", why, .warn))
         }
         left.append(kv("read from", s.source.procRoot))
+        if let a = ctx.analysis {
+            left.append(kv("analysis", Format.cost(a.seconds), "this process, last table"))
+        }
         for f in s.source.files {
             left.append(kv("  " + f.name, Format.cost(f.cost.seconds), Format.bytes(f.cost.bytes, exact: false)))
         }

@@ -56,7 +56,7 @@ public final class ServicesScreen: Screen {
         }
         for (si, svc) in s.services.enumerated() {
             let name = Format.service(svc.key)
-            let gone = goneDestinations(si, a)
+            let gone = goneDestinations(svc.id, a)
             if !f.isEmpty {
                 let hay = ([name, svc.id, svc.scheduler] + svc.realServers.map(\.id)).joined(separator: " ").lowercased()
                 if !hay.contains(f) { continue }
@@ -132,11 +132,12 @@ public final class ServicesScreen: Screen {
 
     /// Destinations of service `si` that are no longer among its real servers but still
     /// have entries in the table.
-    func goneDestinations(_ si: Int, _ a: Analysed?) -> [Int] {
+    func goneDestinations(_ service: String, _ a: Analysed?) -> [Int] {
         guard let a else { return [] }
         return a.aggregates.destinations.indices.filter {
             let d = a.aggregates.destinations[$0]
-            return d.service == si && d.realServer == nil
+            guard let si = d.service, d.realServer == nil, si < a.snapshot.services.count else { return false }
+            return a.snapshot.services[si].id == service
         }
     }
 

@@ -47,13 +47,20 @@ public final class TemplatesScreen: Screen {
         Column("Notes", width: 10, flex: true, priority: 60),
     ]
 
+    /// The snapshot the list comes from: the analysed one when the analysis has a table
+    /// (its templates carry the analysis' verdicts), else the one shown.
+    func source(_ ctx: ViewContext) -> Snapshot? {
+        if let a = ctx.currentAnalysis, a.aggregates.hasTable { return a.snapshot }
+        return ctx.snapshot?.connections != nil ? ctx.snapshot : nil
+    }
+
     func items(_ ctx: ViewContext) -> [Item] {
-        guard let s = ctx.snapshot, let table = s.connections else { return [] }
-        let a = ctx.currentAnalysis
+        guard let s = source(ctx), let table = s.connections else { return [] }
+        let a = ctx.currentAnalysis.flatMap { $0.aggregates.hasTable ? $0 : nil }
         let key = CacheKey(tableReadAt: table.readAt, entries: table.entries.count, analysed: a?.takenAt, filter: filter ?? "", sort: sort)
         if key == cacheKey { return cache }
         var all: [Item]
-        if let a, a.aggregates.hasTable {
+        if let a {
             all = a.aggregates.templates.map {
                 Item(entry: $0.summary.entryIndex, service: $0.summary.service, realServer: $0.summary.realServer,
                      controlled: $0.summary.controlledConns, timeout: $0.timeout, pastTimeout: $0.pastTimeout)
@@ -115,8 +122,8 @@ public final class TemplatesScreen: Screen {
     }
 
     public func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect) {
-        guard let s = ctx.snapshot else { return drawEmpty(&g, rect, ["Waiting for the first snapshot..."]) }
-        guard let table = s.connections else {
+        guard ctx.snapshot != nil else { return drawEmpty(&g, rect, ["Waiting for the first snapshot..."]) }
+        guard let s = source(ctx), let table = s.connections else {
             return drawEmpty(&g, rect, ["The connection table has not been read yet: templates live there."])
         }
         let items = items(ctx)
@@ -130,7 +137,7 @@ public final class TemplatesScreen: Screen {
         let columnOfSort = [3, 5, 0, 1, 2][sort.index]
         let t = Table(Self.columns, sortColumn: columnOfSort, ascending: !sort.descending)
         let visible = Array(items[min(cursor.top, items.count)..<min(items.count, cursor.top + visibleRows)])
-        let rows = visible.map { row($0, table.entries, ctx) }
+        let rows = visible.map { row($0, table, ctx) }
         let widths = t.layout(width: body.width - 1, measuring: rows)
         g.fill(body.row(0), role: .header)
         t.render(into: &g, rect: Rect(x: body.x + 1, y: body.y, width: body.width - 1, height: body.height), count: items.count,
@@ -140,9 +147,9 @@ public final class TemplatesScreen: Screen {
         }
     }
 
-    func row(_ it: Item, _ entries: [ConnectionEntry], _ ctx: ViewContext) -> TableRow {
-        let e = entries[it.entry]
-        let left = ctx.left(e)
+    func row(_ it: Item, _ table: ConnectionTable, _ ctx: ViewContext) -> TableRow {
+        let e = table.entries[it.entry]
+        let left = ctx.left(e, readAt: table.readAt)
         var notes: [Span] = []
         if it.pastTimeout == true {
             notes.append(Span("past its timeout", .warn))
@@ -166,14 +173,14 @@ public final class TemplatesScreen: Screen {
         let items = items(ctx)
         if moveCursor(&cursor, key, count: items.count, visible: visibleRows) { return .handled }
         if sort.handle(key) { cursor.selected = 0; return .handled }
-        if key == .enter, cursor.selected < items.count, let table = ctx.snapshot?.connections {
+        if key == .enter, cursor.selected < items.count, let table = source(ctx)?.connections {
             let it = items[cursor.selected]
             let e = table.entries[it.entry]
             // The connections this template controls: its service, its real server, and
             // its client (the group's network when the service has a netmask).
             var f = "rs:\(it.realServer)"
             if let s = it.service { f = "svc:\(s.description) " + f }
-            if let svc = ctx.snapshot?.services.first(where: { $0.key == it.service }), let p = svc.persistence, p.netmask.groupsClients {
+            if let svc = source(ctx)?.services.first(where: { $0.key == it.service }), let p = svc.persistence, p.netmask.groupsClients {
                 let bits: Int
                 switch p.netmask {
                 case .ipv4(let m): bits = m.nonzeroBitCount
