@@ -48,8 +48,10 @@ let package = Package(
             path: "Benchmarks/ipvstop-bench"
         ),
         .testTarget(name: "IPVSModelTests", dependencies: ["IPVSModel"]),
-        .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel"]),
-        .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader"]),
+        // Synthetic /proc trees in the kernel's printf formats, for the tests that read them.
+        .target(name: "IPVSTestSupport", path: "Tests/IPVSTestSupport"),
+        .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel", "IPVSTestSupport"]),
+        .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader", "IPVSTestSupport"]),
         .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),

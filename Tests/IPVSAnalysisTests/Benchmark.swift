@@ -1,4 +1,5 @@
 import Foundation
+import IPVSTestSupport
 import Testing
 import IPVSAnalysis
 import IPVSModel

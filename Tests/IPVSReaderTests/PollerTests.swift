@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import IPVSTestSupport
 import Testing
 @testable import IPVSModel
 @testable import IPVSReader

@@ -1,4 +1,5 @@
 import Foundation
+import IPVSTestSupport
 import Testing
 @testable import IPVSModel
 @testable import IPVSReader
