@@ -118,6 +118,8 @@ public final class AnalysisWorker: Sendable {
     public var generation: Int { state.withLock { $0.generation } }
     /// True while a snapshot waits for (or is in) the analysis.
     public var isBusy: Bool { state.withLock { $0.busy || $0.pending != nil } }
+    /// True while an analysis runs.
+    public var isRunning: Bool { state.withLock { $0.busy } }
 }
 
 /// The analysis layer, stateful across snapshots (hysteresis, quiescent servers' history,

@@ -64,10 +64,7 @@ public final class Dashboard {
     }
 
     public var context: ViewContext {
-        let latest = worker.latest
-        var ctx = ViewContext(snapshot: snapshot, analysis: latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isBusy)
-        if snapshot?.connections != nil && !ctx.analysisIsCurrent { ctx.analysing = true }
-        return ctx
+        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning)
     }
 
     // MARK: - Keys
@@ -291,7 +288,12 @@ public final class Dashboard {
         }
         spans += [dot, Span((long ? "every " : "") + "\(Self.seconds(source.interval))s", .dim)]
         if let n = source.note { spans += [dot, Span(n, .info)] }
-        if ctx.analysing { spans += [dot, Span("analysing" + glyphs.ellipsis, .dim)] }
+        if ctx.analysing {
+            spans += [dot, Span("analysing" + glyphs.ellipsis, .dim)]
+        } else if s.connections != nil, !ctx.analysisIsCurrent, let a = ctx.analysis {
+            // A big table's analysis is paced by its cost: say how old it is.
+            spans += [dot, Span("analysis " + Format.age(ctx.now.timeIntervalSince(a.tableReadAt ?? a.takenAt)) + " old", .dim)]
+        }
         return spans
     }
 
