@@ -84,14 +84,11 @@ public final class Terminal {
     public func draw(_ g: Grid) {
         let full = shown == nil || shown!.width != g.width || shown!.height != g.height
         let bold = ipvstop_a_bold()
-        let selectedBg = attrs[.selected] ?? (ipvstop_a_reverse(), 0)
         for y in 0..<g.height {
             for x in 0..<g.width {
                 let c = g[x, y]
                 if !full, shown![x, y] == c { continue }
                 var a = attrs[c.role] ?? (ipvstop_a_normal(), 0)
-                // Keep the selection's background under coloured text.
-                if c.role == .selected { a = selectedBg }
                 if c.bold { a.attr |= bold }
                 _ = ipvstop_put(Int32(y), Int32(x), wchar_t(bitPattern: c.scalar.value), a.attr, a.pair)
             }
