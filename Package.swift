@@ -41,10 +41,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // Measures the connection-table reader against cat and awk; prints ratios.
+        // Measures the connection-table reader against cat and awk, and the analysis against the
+        // poll; prints ratios.
         .executableTarget(
             name: "ipvstop-bench",
-            dependencies: ["IPVSModel", "IPVSReader"],
+            dependencies: ["IPVSModel", "IPVSReader", "IPVSAnalysis"],
             path: "Benchmarks/ipvstop-bench"
         ),
         .testTarget(name: "IPVSModelTests", dependencies: ["IPVSModel"]),

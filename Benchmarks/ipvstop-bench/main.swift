@@ -10,6 +10,7 @@
 // target fails (this is a report); 1 when the harness itself broke.
 
 import Foundation
+import IPVSAnalysis
 import IPVSModel
 import IPVSReader
 #if canImport(Glibc)
@@ -56,6 +57,21 @@ if args.first == "--child-mem-pipe", args.count == 2 {
         exit(1)
     }
     exit(0)
+}
+
+/// `--profile-analysis ROOT RUNS`: only the aggregation and the one-shot analysis of ROOT's
+/// snapshot, RUNS times, for a profiler (`perf record`) to look at without the rest.
+if args.first == "--profile-analysis", args.count == 3, let runs = Int(args[2]) {
+    do {
+        let snapshot = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false)).snapshot()
+        let c0 = Clock.cpu
+        for _ in 0..<runs { _ = Analysis.analyze(snapshot) }
+        print("\((Clock.cpu - c0) / Double(runs) * 1000) ms CPU per analysis")
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        exit(1)
+    }
 }
 
 // MARK: - Options
@@ -176,6 +192,7 @@ struct MemoryResult {
 var memory: MemoryResult?
 var memoryNoHint: MemoryResult?
 var e2e: ChildResult?
+var analysis: AnalysisCost?
 
 out("ipvstop-bench: sizes \(opts.sizes.map(sizeLabel).joined(separator: ", ")); trees in \(opts.dir)")
 out("machine: \(sysconf(Int32(_SC_NPROCESSORS_ONLN))) CPUs, load \((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"); awk is \(awkPath) (LC_ALL=C)")
@@ -262,6 +279,11 @@ do {
             + "cat \(ms(cat.best.cpu)) / \(ms(cat.best.wall)) ms; \(awkName) \(ms(awk.best.cpu)) / \(ms(awk.best.wall)) ms (CPU / wall, best of \(extRuns)); "
             + "\(distinctClients) clients; array reserved \(f(capacityRatio, 2))× entries" + (check.isEmpty ? "" : "; MISMATCH: " + check.joined(separator: "; ")))
     }
+
+    // 4. The analysis of the largest table, against that table's poll.
+    if let size = opts.sizes.last, let root = roots.last {
+        analysis = try AnalysisBench.measure(root: root, size: size, runs: max(3, min(10, 3_000_000 / size)))
+    }
 } catch {
     out("ipvstop-bench: harness broke: \(error)")
     harnessBroke = true
@@ -300,6 +322,13 @@ if let e = e2e, let largest = opts.sizes.last {
     out("ipvstop snapshot --json: not timed (no ipvstop binary next to the bench: `swift build -c release`, or pass --ipvstop PATH)")
 }
 
+if let a = analysis, let poll = results.last {
+    out("analysis, \(sizeLabel(a.size)) entries (\(a.clients) clients, \(a.templates) templates, \(a.findings) findings): "
+        + "one-shot \(ms(a.oneShot.cpu)) ms CPU, steady-state update \(ms(a.stateful.cpu)) ms CPU, against the poll's \(ms(poll.ipvstop.cpu)) ms; "
+        + "of which the aggregation \(ms(a.aggregates.cpu)) ms; "
+        + "the poller's new-entry detection \(ms(a.newEntries.cpu)) ms (best of several runs)")
+}
+
 // MARK: - Targets
 
 var passed = 0, failed = 0
@@ -327,6 +356,10 @@ if let largest = results.last {
         let lin = largest.nsPerEntry / smallest.nsPerEntry
         target(lin <= 1.5, "linear: ns/entry at \(sizeLabel(largest.size)) ÷ at \(sizeLabel(smallest.size)) ≤ 1.5: "
                + results.map { "\(sizeLabel($0.size)) \(f($0.nsPerEntry, 0)) ns" }.joined(separator: ", ") + " → \(f(lin, 2))")
+    }
+    if let a = analysis {
+        let ratio = a.worst / largest.ipvstop.cpu
+        target(ratio <= 0.5, "analysis adds ≤ 50% to the poll at \(at): \(ms(a.worst)) ms CPU on \(ms(largest.ipvstop.cpu)) ms = +\(f(ratio * 100, 0))%")
     }
     let bad = results.filter { !$0.check.isEmpty }
     target(bad.isEmpty, "table matches the generated file (entries, templates, IPv6 rows, no skipped lines, distinct clients = \(awkName)'s)"

@@ -27,7 +27,10 @@ public enum Analysis {
         var out: [String] = []
         if !agg.hasTable {
             out.append("connection table not read: no clients, groups or templates; rogue_client, quiescent_fed, dead_destination and template_overstay not judged, imbalance without its cause")
-        } else if s.connectionChanges == nil {
+        } else if agg.unattributedEntries > 0 {
+            out.append("\(agg.unattributedEntries) entries name more destinations than the per-client sort holds: they count for their real server but are missing from clients, groups and template attribution")
+        }
+        if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")
         }
         if oneShot {

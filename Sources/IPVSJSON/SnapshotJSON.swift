@@ -23,9 +23,11 @@ public enum SnapshotJSON {
                 for svc in s.services { service(&w, svc, s.tickRate) }
             }
             connections(&w, s)
-            templates(&w, s, top: top)
-            // clients[], groups[], findings[] (one-shot: a single snapshot has no history).
-            AnalysisJSON.analysis(&w, s, top: top, settings: settings)
+            // templates[], clients[], groups[], findings[] (one-shot: a single snapshot has
+            // no history).
+            let analysis = Analysis.analyze(s, settings: settings)
+            templates(&w, s, analysis.aggregates, top: top)
+            AnalysisJSON.write(&w, analysis, s, top: top)
             w.object("sysctls") { w in
                 for c in s.sysctls {
                     if let v = c.integerValue { w.int(c.name, v) } else { w.string(c.name, c.value) }
@@ -161,12 +163,12 @@ public enum SnapshotJSON {
         }
     }
 
-    static func templates(_ w: inout JSONWriter, _ s: Snapshot, top: Int) {
+    static func templates(_ w: inout JSONWriter, _ s: Snapshot, _ agg: Aggregates, top: Int) {
         guard let t = s.connections else { w.null("templates"); return }
-        let all = s.templateSummaries()
+        let all = agg.templates
         let shown = top > 0 ? all.prefix(top) : all[...]
         w.array("templates") { w in
-            for ts in shown {
+            for ts in shown.lazy.map(\.summary) {
                 let e = t.entries[ts.entryIndex]
                 w.object { w in
                     w.string("client", e.client.description)

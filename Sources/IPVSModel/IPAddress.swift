@@ -9,7 +9,8 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The last 64 bits, network order.
     public let low: UInt64
 
-    private static let mappedPrefixLow: UInt64 = 0x0000_FFFF_0000_0000
+    // The small accessors below are @inlinable: the analysis calls them once or more per
+    // connection entry, from another module.
 
     /// An IPv4 address from its 32-bit value in host order (`0x0A000001` is 10.0.0.1),
     /// the way `/proc/net/ip_vs*` prints it in hex.
@@ -20,6 +21,7 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// An IPv6 address from its two 64-bit halves in network order.
+    @inlinable
     public init(ipv6High high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
@@ -42,15 +44,28 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
 
     public static let zeroIPv4 = IPAddress(ipv4: 0)
 
-    public var isIPv4: Bool { high == 0 && low & 0xFFFF_FFFF_0000_0000 == Self.mappedPrefixLow }
+    @inlinable
+    public var isIPv4: Bool { high == 0 && low & 0xFFFF_FFFF_0000_0000 == 0x0000_FFFF_0000_0000 }
 
+    @inlinable
     public var family: AddressFamily { isIPv4 ? .ipv4 : .ipv6 }
 
     /// The IPv4 value in host order; meaningful only when `isIPv4`.
+    @inlinable
     public var ipv4Value: UInt32 { UInt32(truncatingIfNeeded: low) }
+
+    @inlinable
+    public static func == (a: IPAddress, b: IPAddress) -> Bool { a.high == b.high && a.low == b.low }
+
+    @inlinable
+    public func hash(into h: inout Hasher) {
+        h.combine(high)
+        h.combine(low)
+    }
 
     /// The address with only its first `bits` bits kept (the kernel's persistence netmask
     /// for IPv6 is a prefix length).
+    @inlinable
     public func masked(prefixLength bits: Int) -> IPAddress {
         if isIPv4 {
             let b = max(0, min(32, bits))
@@ -64,10 +79,12 @@ public struct IPAddress: Hashable, Comparable, Sendable, CustomStringConvertible
     }
 
     /// The IPv4 address ANDed with an IPv4 netmask value (host order).
+    @inlinable
     public func masked(ipv4Mask mask: UInt32) -> IPAddress {
         IPAddress(ipv4: ipv4Value & mask)
     }
 
+    @inlinable
     public static func < (a: IPAddress, b: IPAddress) -> Bool {
         (a.high, a.low) < (b.high, b.low)
     }

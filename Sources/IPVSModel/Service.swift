@@ -148,6 +148,7 @@ public enum PersistenceNetmask: Hashable, Sendable, CustomStringConvertible {
     case ipv4(UInt32)
     case prefix(Int)
 
+    @inlinable
     public func apply(to a: IPAddress) -> IPAddress {
         switch self {
         case .ipv4(let m): a.isIPv4 ? a.masked(ipv4Mask: m) : a

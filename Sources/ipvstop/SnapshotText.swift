@@ -1,4 +1,5 @@
 import Foundation
+import IPVSAnalysis
 import IPVSModel
 
 /// `ipvstop snapshot` without `--json`: the snapshot as plain text, laid out like
@@ -36,7 +37,7 @@ enum SnapshotText {
             for (state, n) in t.counts.byState.sorted(by: { $0.value > $1.value }) {
                 out += "  " + pad(state.name, 12) + lpad("\(n)", 10) + "\n"
             }
-            let templates = s.templateSummaries()
+            let templates = Aggregates(s).templates.map(\.summary)
             if !templates.isEmpty {
                 out += "\nTemplates (most connections first)\n"
                 out += pad("Client", 40) + " " + pad("Service", 30) + " " + pad("Real server", 28) + " Expires  Conns\n"

@@ -64,32 +64,6 @@ func sampleTree(extra: [String: String] = [:]) throws -> ProcTree {
         #expect(s.source.files.map(\.name).contains("ip_vs"))
     }
 
-    @Test func templatesCountTheConnectionsTheyControl() throws {
-        let tree = try sampleTree()
-        let s = try SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)).snapshot()
-        let t = s.templateSummaries()
-        #expect(t.count == 3)
-        let entries = s.connections!.entries
-        // 192.168.7.0/24 holds three connections; the stray 192.168.0.0 template none.
-        #expect(entries[t[0].entryIndex].client.description == "192.168.7.0")
-        #expect(t[0].controlledConns == 3)
-        #expect(t[0].realServer == "10.0.1.2:443")
-        #expect(t[0].service == .address(.tcp, IPAddress("10.0.0.1")!, 443))
-        #expect(entries[t[1].entryIndex].client.description == "172.16.1.0")
-        #expect(t[1].controlledConns == 1)
-        #expect(t[1].realServer == "10.0.1.3:443")
-        #expect(t[2].controlledConns == 0)
-    }
-
-    @Test func templateOfADeletedServiceIsKeptWithoutService() throws {
-        let tree = try sampleTree(extra: ["net/ip_vs_conn": KernelText.connHeader
-            + KernelText.conn("TCP", 0xC0A8_0700, 0, 0x0A00_0009, 443, 0x0A00_0109, 443, "NONE", 10)])
-        let s = try SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)).snapshot()
-        let t = s.templateSummaries()
-        #expect(t.count == 1)
-        #expect(t[0].service == nil)
-        #expect(t[0].realServer == "10.0.1.9:443")
-    }
 
     @Test func missingModuleSaysHowToLoadIt() throws {
         let tree = try ProcTree(["net/dev": "x\n"])

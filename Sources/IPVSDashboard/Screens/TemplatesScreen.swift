@@ -66,11 +66,10 @@ public final class TemplatesScreen: Screen {
                      controlled: $0.summary.controlledConns, timeout: $0.timeout, pastTimeout: $0.pastTimeout)
             }
         } else {
-            var timeouts: [ServiceKey: UInt32] = [:]
-            for svc in s.services { if let t = svc.persistence?.timeoutSeconds { timeouts[svc.key] = t } }
-            all = s.templateSummaries().map {
-                Item(entry: $0.entryIndex, service: $0.service, realServer: $0.realServer, controlled: $0.controlledConns,
-                     timeout: $0.service.flatMap { timeouts[$0] }, pastTimeout: nil)
+            // Not analysed yet: the same aggregation, without the analysis' memory of ages.
+            all = Aggregates(s).templates.map {
+                Item(entry: $0.summary.entryIndex, service: $0.summary.service, realServer: $0.summary.realServer,
+                     controlled: $0.summary.controlledConns, timeout: $0.timeout, pastTimeout: nil)
             }
         }
         total = all.count

@@ -1,0 +1,69 @@
+import Foundation
+import IPVSAnalysis
+import IPVSModel
+import IPVSReader
+
+/// What the analysis layer costs on top of a poll, for one generated tree.
+struct AnalysisCost {
+    var size: Int
+    /// `Analysis.analyze`: one snapshot, no history (`ipvstop check`, `snapshot --json`).
+    var oneShot: Timing
+    /// `Analyzer.update` in steady state, with the poller's new-entry list (the dashboard
+    /// and the subagent, every table read).
+    var stateful: Timing
+    /// The aggregation alone (clients, groups, templates), for whoever has to make it faster.
+    var aggregates: Timing
+    /// The poller's new-entry detection (digests of the previous table, lookup of each
+    /// entry): part of the poll, not of the analysis, reported beside it.
+    var newEntries: Timing
+    var findings: Int
+    var clients: Int
+    var templates: Int
+
+    var worst: Double { max(oneShot.cpu, stateful.cpu) }
+}
+
+enum AnalysisBench {
+    /// Times the analysis of `root`'s snapshot, best of `runs`.
+    static func measure(root: String, size: Int, runs: Int) throws -> AnalysisCost {
+        let reader = SnapshotReader(options: ReaderOptions(procRoot: root, useNetlink: false))
+        let snapshot = try reader.snapshot()
+        guard let table = snapshot.connections, table.entries.count == size else {
+            throw BenchError.harness("analysis: the snapshot of \(root) has \(snapshot.connections?.entries.count ?? 0) entries, not \(size)")
+        }
+
+        func time(_ body: () -> Void) -> Timing {
+            var ts: [Timing] = []
+            for _ in 0..<runs {
+                let w0 = Clock.wall, c0 = Clock.cpu
+                body()
+                ts.append(Timing(wall: Clock.wall - w0, cpu: Clock.cpu - c0))
+            }
+            return ts.best
+        }
+
+        var findings = 0, clients = 0, templates = 0
+        let oneShot = time {
+            let r = Analysis.analyze(snapshot)
+            findings = r.findings.count
+            clients = r.aggregates.clients.count
+            templates = r.aggregates.templates.count
+        }
+
+        // The poller's view of a busy second: 1% of the entries are new since the last read.
+        var digests = table.identityDigests()
+        let newEntries = time { digests = table.identityDigests(); _ = table.newEntryIndices(since: digests) }
+        var next = snapshot
+        next.connectionChanges = ConnectionChanges(
+            previousReadAt: table.readAt.addingTimeInterval(-1),
+            newEntryIndices: Array(stride(from: 0, to: size, by: 100)), interval: 1)
+        let analyzer = Analyzer()
+        _ = analyzer.update(with: snapshot)
+        let stateful = time { _ = analyzer.update(with: next) }
+
+        let aggregates = time { _ = Aggregates(snapshot) }
+        withExtendedLifetime(digests) {}
+        return AnalysisCost(size: size, oneShot: oneShot, stateful: stateful, aggregates: aggregates, newEntries: newEntries,
+                            findings: findings, clients: clients, templates: templates)
+    }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import IPVSModel
+import IPVSReader
+import IPVSTestSupport
+import Testing
+@testable import IPVSAnalysis
+
+/// Templates and their controlled connections, and the by-client sort, checked on small
+/// tables written out by hand and on random ones against a plain, dictionary-based
+/// reading of the same entries.
+@Suite struct TemplateTests {
+    /// Persistence timeouts below are in jiffies, as /proc prints them (HZ 250: 75000 is 300 s).
+    static func snapshot(services: String, conns: String) throws -> Snapshot {
+        let tree = try ProcTree([
+            "net/ip_vs": KernelText.ipvsHeader + services,
+            "net/ip_vs_conn": KernelText.connHeader + conns,
+        ])
+        return try SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)).snapshot()
+    }
+
+    static let persistent24 = KernelText.service("TCP", 0x0A00_0001, 443, "wlc", persistent: (75000, 0xFFFF_FF00))
+        + KernelText.dest(0x0A00_0102, 443, "Masq", 1, 3, 1)
+        + KernelText.dest(0x0A00_0103, 443, "Masq", 0, 1, 0)
+        + KernelText.service("TCP", 0x0A00_0001, 80, "rr")
+        + KernelText.dest(0x0A00_0102, 80, "Masq", 1, 1, 1)
+
+    @Test func templatesCountTheConnectionsTheyControl() throws {
+        let s = try Self.snapshot(services: Self.persistent24, conns:
+            // Three clients of 192.168.7.0/24 share one template to 10.0.1.2.
+            KernelText.conn("TCP", 0xC0A8_0000, 0, 0x0A00_0001, 443, 0x0A00_0102, 443, "ASSURED", 280)
+            + KernelText.conn("TCP", 0xC0A8_0705, 0x8001, 0x0A00_0001, 443, 0x0A00_0102, 443, "ESTABLISHED", 899)
+            + KernelText.conn("TCP", 0xC0A8_0706, 0x8002, 0x0A00_0001, 443, 0x0A00_0102, 443, "ESTABLISHED", 899)
+            + KernelText.conn("TCP", 0xC0A8_07FE, 0x8003, 0x0A00_0001, 443, 0x0A00_0102, 443, "FIN_WAIT", 100)
+            + KernelText.conn("TCP", 0xC0A8_0700, 0, 0x0A00_0001, 443, 0x0A00_0102, 443, "ASSURED", 290)
+            // A template on the quiescent server, controlling one connection.
+            + KernelText.conn("TCP", 0xAC10_0100, 0, 0x0A00_0001, 443, 0x0A00_0103, 443, "ASSURED", 120)
+            + KernelText.conn("TCP", 0xAC10_0109, 0x9000, 0x0A00_0001, 443, 0x0A00_0103, 443, "ESTABLISHED", 800)
+            // Plain service: no template.
+            + KernelText.conn("TCP", 0xC0A8_0705, 0x8004, 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 899)
+            + KernelText.conn("TCP", 0xC0A8_0705, 0x8005, 0x0A00_0001, 80, 0x0A00_0102, 80, "TIME_WAIT", 30))
+        let t = Aggregates(s).templates.map(\.summary)
+        #expect(t.count == 3)
+        let entries = s.connections!.entries
+        #expect(entries[t[0].entryIndex].client.description == "192.168.7.0")
+        #expect(t[0].controlledConns == 3)
+        #expect(t[0].realServer == "10.0.1.2:443")
+        #expect(t[0].service == .address(.tcp, IPAddress("10.0.0.1")!, 443))
+        #expect(entries[t[1].entryIndex].client.description == "172.16.1.0")
+        #expect(t[1].controlledConns == 1)
+        #expect(t[1].realServer == "10.0.1.3:443")
+        // The stray 192.168.0.0 template controls nothing.
+        #expect(entries[t[2].entryIndex].client.description == "192.168.0.0")
+        #expect(t[2].controlledConns == 0)
+    }
+
+    @Test func templateOfADeletedServiceIsKeptWithoutService() throws {
+        let s = try Self.snapshot(services: Self.persistent24, conns:
+            KernelText.conn("TCP", 0xC0A8_0700, 0, 0x0A00_0009, 443, 0x0A00_0109, 443, "NONE", 10))
+        let t = Aggregates(s).templates.map(\.summary)
+        #expect(t.count == 1)
+        #expect(t[0].service == nil)
+        #expect(t[0].realServer == "10.0.1.9:443")
+    }
+
+    @Test func aFwmarkConnectionFindsItsTemplateInTheServiceThatHasIt() throws {
+        // Two fwmark services share real server 10.0.1.5; the connection (no mark in
+        // /proc) is first resolved to fwmark 1, but only fwmark 2 has its client's template.
+        let s = try Self.snapshot(
+            services: KernelText.fwmark(1, "rr", persistent: (75000, 0xFFFF_FFFF)) + KernelText.dest(0x0A00_0105, 0, "Route", 1, 0, 0)
+                + KernelText.fwmark(2, "rr", persistent: (150_000, 0xFFFF_FFFF)) + KernelText.dest(0x0A00_0105, 0, "Route", 1, 0, 0),
+            conns: KernelText.conn("IP", 0xC0A8_0105, 0, 2, 0, 0x0A00_0105, 0, "ASSURED", 500)
+                + KernelText.conn("TCP", 0xC0A8_0105, 0x8001, 0x0A00_0064, 25, 0x0A00_0105, 25, "ESTABLISHED", 800)
+                + KernelText.conn("TCP", 0xC0A8_0105, 0x8002, 0x0A00_0064, 110, 0x0A00_0105, 110, "ESTABLISHED", 800))
+        let t = Aggregates(s).templates
+        #expect(t.count == 1)
+        #expect(t.first?.summary.service == .fwmark(2, .ipv4))
+        #expect(t.first?.summary.controlledConns == 2)
+        #expect(t.first?.timeout == 600)
+    }
+
+    /// A random director: persistent services with /32 and /24 netmasks, a plain one, a
+    /// persistent IPv6 one and a persistent fwmark one; clients (IPv4 and IPv6) with
+    /// connections in every state, templates (some for deleted real servers, some stray),
+    /// connections to deleted real servers and deleted services.
+    static func randomDirector(seed: UInt64, entries n: Int) throws -> Snapshot {
+        var x = seed
+        func next(_ m: Int) -> Int {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            return Int((x >> 33) % UInt64(m))
+        }
+        var services = ""
+        services += KernelText.service("TCP", 0x0A00_0001, 443, "wlc", persistent: (75000, 0xFFFF_FFFF))
+        for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 443, "Masq", r, 0, 0) }
+        services += KernelText.service("TCP", 0x0A00_0001, 8080, "wlc", persistent: (150_000, 0xFFFF_FF00))
+        for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 8080, "Masq", 1, 0, 0) }
+        services += KernelText.service("TCP", 0x0A00_0001, 80, "rr")
+        for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 80, "Masq", 1, 0, 0) }
+        services += KernelText.service6("TCP", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, "rr", persistent: (75000, 0xFFFF_FFFF))
+        for r in 0..<2 { services += KernelText.dest6("2001:0db8:0000:0000:0000:0000:0001:000\(r + 1)", 443, "Masq", 1, 0, 0) }
+        services += KernelText.fwmark(7, "sh", persistent: (225_000, 0xFFFF_FFFF))
+        for r in 0..<2 { services += KernelText.dest(0x0A00_0202 + UInt32(r), 0, "Route", 1, 0, 0) }
+
+        let states = ["ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "TIME_WAIT", "FIN_WAIT", "SYN_RECV", "CLOSE_WAIT", "CLOSE", "LAST_ACK"]
+        var conns = ""
+        var port = 1024
+        for _ in 0..<n {
+            port = port == 65535 ? 1024 : port + 1
+            let client: UInt32 = next(10) == 0 ? 0xAC10_0042 : 0xC0A8_0000 + UInt32(next(600))
+            let state = states[next(states.count)]
+            let expires = UInt64(next(1000))
+            switch next(12) {
+            case 0, 1:   // /32 persistent: a template now and then, sometimes to a deleted real server
+                let d = 0x0A00_0102 + UInt32(next(4))
+                if next(5) == 0 {
+                    conns += KernelText.conn("TCP", client, 0, 0x0A00_0001, 443, d, 443, "ASSURED", expires)
+                } else {
+                    conns += KernelText.conn("TCP", client, UInt16(port), 0x0A00_0001, 443, d, 443, state, expires)
+                }
+            case 2, 3:   // /24 persistent: templates hold the masked client
+                let d = 0x0A00_0102 + UInt32(next(3))
+                if next(6) == 0 {
+                    conns += KernelText.conn("TCP", client & 0xFFFF_FF00, 0, 0x0A00_0001, 8080, d, 8080, "NONE", expires)
+                } else {
+                    conns += KernelText.conn("TCP", client, UInt16(port), 0x0A00_0001, 8080, d, 8080, state, expires)
+                }
+            case 4, 5:
+                conns += KernelText.conn("TCP", client, UInt16(port), 0x0A00_0001, 80, 0x0A00_0102 + UInt32(next(3)), 80, state, expires)
+            case 6:
+                let c = "2001:0db8:00ff:0000:0000:0000:0000:0\(String(format: "%03x", next(40)))"
+                let d = "2001:0db8:0000:0000:0000:0000:0001:000\(next(2) + 1)"
+                if next(4) == 0 {
+                    conns += KernelText.conn6("TCP", c, 0, "2001:0db8:0000:0000:0000:0000:0000:0001", 443, d, 443, "ASSURED", expires)
+                } else {
+                    conns += KernelText.conn6("TCP", c, UInt16(port), "2001:0db8:0000:0000:0000:0000:0000:0001", 443, d, 443, state, expires)
+                }
+            case 7, 8:   // fwmark 7: templates print the mark; connections their own address and port
+                let d = 0x0A00_0202 + UInt32(next(2))
+                if next(5) == 0 {
+                    conns += KernelText.conn("IP", client, 0, 7, 0, d, 0, "ASSURED", expires)
+                } else {
+                    conns += KernelText.conn("TCP", client, UInt16(port), 0x0A00_0064, 25, d, 25, state, expires)
+                }
+            case 9:      // a deleted service
+                conns += KernelText.conn("TCP", client, UInt16(port), 0x0A00_0009, 443, 0x0A00_0109, 443, state, expires)
+            case 10:     // UDP to the plain service's address (no UDP service: deleted)
+                conns += KernelText.conn("UDP", client, UInt16(port), 0x0A00_0001, 53, 0x0A00_0102, 53, "UDP", expires)
+            default:
+                // A template left on a service that is no longer persistent controls nothing.
+                conns += KernelText.conn("TCP", client, next(8) == 0 ? 0 : UInt16(port), 0x0A00_0001, 80, 0x0A00_0103, 80,
+                                         "ESTABLISHED", expires)
+            }
+        }
+        return try snapshot(services: services, conns: conns)
+    }
+
+    @Test(arguments: [(UInt64(1), 400), (2, 3000), (3, 20000)])
+    func randomTablesAgreeWithAPlainReading(seed: UInt64, n: Int) throws {
+        let s = try Self.randomDirector(seed: seed, entries: n)
+        let entries = s.connections!.entries
+        #expect(entries.count == n)
+        let agg = Aggregates(s)
+        #expect(agg.unattributedEntries == 0)
+
+        // Templates: the same controlled counts as the reference, in the documented order.
+        let reference = ReferenceTemplates.summaries(s)
+        #expect(agg.templates.count == reference.count)
+        let got = Dictionary(uniqueKeysWithValues: agg.templates.map { ($0.summary.entryIndex, $0.summary) })
+        var mismatches = 0
+        for r in reference where got[r.entryIndex] != r { mismatches += 1 }
+        #expect(mismatches == 0)
+        #expect(agg.templates.contains { $0.summary.controlledConns > 0 && $0.summary.service == .fwmark(7, .ipv4) })
+        #expect(agg.templates.contains { $0.summary.controlledConns > 1 && $0.timeout == 600 })
+        for (a, b) in zip(agg.templates, agg.templates.dropFirst()) {
+            let ea = entries[a.summary.entryIndex], eb = entries[b.summary.entryIndex]
+            let ordered = a.summary.controlledConns > b.summary.controlledConns
+                || (a.summary.controlledConns == b.summary.controlledConns
+                    && (ea.expires < eb.expires || (ea.expires == eb.expires && !(eb.client < ea.client))))
+            if !ordered { Issue.record("templates out of order: \(a.summary) before \(b.summary)"); break }
+        }
+
+        // Clients: connections by state and templates, as a dictionary counts them (a
+        // group's templates belong to the group).
+        var byClient: [IPAddress: (StateCounts, Int)] = [:]
+        let grouped = s.services.first { $0.key == .address(.tcp, IPAddress("10.0.0.1")!, 8080) }!
+        for e in entries {
+            var v = byClient[e.client] ?? (StateCounts(), 0)
+            if e.isTemplate {
+                if e.virtualPort == 8080 && e.proto == .tcp && grouped.persistence != nil { continue }
+                v.1 += 1
+            } else {
+                v.0.add(e.state)
+            }
+            byClient[e.client] = v
+        }
+        #expect(agg.clients.count == byClient.count)
+        var clientMismatches = 0
+        for c in agg.clients {
+            guard let v = byClient[c.address], v.0 == c.connections, v.1 == c.templates else { clientMismatches += 1; continue }
+            let loads = agg.loads(of: c)
+            if loads.reduce(0, { $0 + $1.connections.total }) != c.connections.total { clientMismatches += 1 }
+            if loads.reduce(0, { $0 + $1.templates }) != c.templates { clientMismatches += 1 }
+        }
+        #expect(clientMismatches == 0)
+        #expect(agg.clients.contains { !$0.address.isIPv4 })
+    }
+
+    @Test func aClientLoadStaysSmall() {
+        // 10^6 entries can make as many client × real-server loads.
+        #expect(MemoryLayout<ClientLoad>.stride == 48)
+    }
+
+    @Test func theRadixSortOrdersByClientBitsOnly() {
+        var state: UInt64 = 42
+        let n = 5000
+        let words = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
+        defer { words.deallocate(); scratch.deallocate() }
+        var input: [UInt64] = []
+        for i in 0..<n {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            // Few distinct clients, so runs matter; low bits carry the original position.
+            let w = (state >> 60) << 58 | (state >> 20 & 0x3F) << 31 | UInt64(i)
+            words[i] = w
+            input.append(w)
+        }
+        let out = EntryWord.sortByClient(words, scratch, count: n)
+        let result = Array(UnsafeBufferPointer(start: out, count: n))
+        // Stable by client bits: the same as a stable sort on them.
+        let expected = input.enumerated().sorted { a, b in
+            let x = a.element >> 31, y = b.element >> 31
+            return x != y ? x < y : a.offset < b.offset
+        }.map(\.element)
+        #expect(result == expected)
+    }
+}
+
+/// The plain reading the aggregation must agree with: for each template, the connections of
+/// the same service, the same real server and the same masked client, found by dictionary
+/// lookups on (service, client, real server, port).
+enum ReferenceTemplates {
+    static func summaries(_ s: Snapshot) -> [TemplateSummary] {
+        guard let table = s.connections else { return [] }
+        let services = s.services
+        var byAddress: [ServiceKey: Int] = [:]
+        var fwmarks: [Int] = []
+        for (i, v) in services.enumerated() {
+            switch v.key {
+            case .address: byAddress[v.key] = i
+            case .fwmark: fwmarks.append(i)
+            }
+        }
+        struct Key: Hashable { var service: Int; var client: IPAddress; var destination: IPAddress; var port: UInt16 }
+        var at: [Key: Int] = [:]
+        var out: [TemplateSummary] = []
+        for (i, e) in table.entries.enumerated() where e.isTemplate {
+            var svc: Int?
+            if let mark = e.fwmark {
+                svc = fwmarks.first { services[$0].key == .fwmark(mark, e.client.family) }
+            } else {
+                svc = byAddress[.address(e.proto, e.virtual, e.virtualPort)] ?? byAddress[.address(e.proto, e.virtual, 0)]
+            }
+            var name = e.destination.endpoint(port: e.destinationPort)
+            if let sv = svc {
+                if let rs = services[sv].realServers.first(where: { $0.address == e.destination && (e.destinationPort == 0 || $0.port == e.destinationPort) }) {
+                    name = rs.id
+                }
+                at[Key(service: sv, client: e.client, destination: e.destination, port: e.destinationPort)] = out.count
+            }
+            out.append(TemplateSummary(entryIndex: i, service: svc.map { services[$0].key }, realServer: name, controlledConns: 0))
+        }
+        func lookup(_ sv: Int, _ e: ConnectionEntry) -> Int? {
+            guard let p = services[sv].persistence else { return nil }
+            let c = p.netmask.apply(to: e.client)
+            return at[Key(service: sv, client: c, destination: e.destination, port: e.destinationPort)]
+                ?? at[Key(service: sv, client: c, destination: e.destination, port: 0)]
+        }
+        for e in table.entries where !e.isTemplate {
+            var hit: Int?
+            if let sv = byAddress[.address(e.proto, e.virtual, e.virtualPort)] ?? byAddress[.address(e.proto, e.virtual, 0)] {
+                hit = lookup(sv, e)
+            } else {
+                for sv in fwmarks where services[sv].key.family == e.client.family {
+                    if let h = lookup(sv, e) { hit = h; break }
+                }
+            }
+            if let h = hit { out[h].controlledConns += 1 }
+        }
+        return out
+    }
+}
