@@ -13,8 +13,8 @@ struct AnalysisCost {
     var stateful: Timing
     /// The aggregation alone (clients, groups, templates), for whoever has to make it faster.
     var aggregates: Timing
-    /// The poller's new-entry detection (digests of the previous table, lookup of each
-    /// entry): part of the poll, not of the analysis, reported beside it.
+    /// The poller's new-entry detection (the table's sorted identities, merged with the
+    /// previous read's): part of the poll, not of the analysis, reported beside it.
     var newEntries: Timing
     var findings: Int
     var clients: Int
@@ -51,8 +51,12 @@ enum AnalysisBench {
         }
 
         // The poller's view of a busy second: 1% of the entries are new since the last read.
-        var digests = table.identityDigests()
-        let newEntries = time { digests = table.identityDigests(); _ = table.newEntryIndices(since: digests) }
+        var identities = table.identities()
+        let newEntries = time {
+            let current = table.identities()
+            _ = current.newEntryIndices(since: identities)
+            identities = current
+        }
         var next = snapshot
         next.connectionChanges = ConnectionChanges(
             previousReadAt: table.readAt.addingTimeInterval(-1),
@@ -62,7 +66,7 @@ enum AnalysisBench {
         let stateful = time { _ = analyzer.update(with: next) }
 
         let aggregates = time { _ = Aggregates(snapshot) }
-        withExtendedLifetime(digests) {}
+        withExtendedLifetime(identities) {}
         return AnalysisCost(size: size, oneShot: oneShot, stateful: stateful, aggregates: aggregates, newEntries: newEntries,
                             findings: findings, clients: clients, templates: templates)
     }

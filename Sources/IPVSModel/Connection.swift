@@ -181,19 +181,84 @@ public struct ConnectionChanges: Sendable {
     public var interval: Double
 }
 
-extension ConnectionTable {
-    /// A 64-bit digest of each entry's identity (protocol and the three endpoints), sorted:
-    /// 8 bytes an entry, enough to tell which entries are new between two polls.
-    public func identityDigests() -> [UInt64] {
-        var out = entries.map(Self.digest)
-        out.sort()
+/// The identities (protocol and the three endpoints) of one table read as 64-bit digests,
+/// ascending, each with the index of its entry: what the poller keeps of one read (12 bytes
+/// an entry) to tell which entries of the next are new. A digest collision hides an entry's
+/// newness with probability ~n/2^64.
+public struct EntryIdentities: Sendable {
+    public let digests: [UInt64]
+    let indices: [Int32]
+
+    /// Indices (ascending) of this read's entries whose identity `previous` does not hold:
+    /// one merge of two sorted lists.
+    public func newEntryIndices(since previous: EntryIdentities) -> [Int] {
+        let n = digests.count
+        var isNew = [Bool](repeating: false, count: n)
+        var newCount = 0
+        previous.digests.withUnsafeBufferPointer { old in
+            digests.withUnsafeBufferPointer { cur in
+                var j = 0
+                for i in 0..<n {
+                    let d = cur[i]
+                    while j < old.count && old[j] < d { j += 1 }
+                    if j == old.count || old[j] != d {
+                        isNew[Int(indices[i])] = true
+                        newCount += 1
+                    }
+                }
+            }
+        }
+        var out: [Int] = []
+        out.reserveCapacity(newCount)
+        for i in 0..<n where isNew[i] { out.append(i) }
         return out
+    }
+}
+
+extension ConnectionTable {
+    /// The entries' identities, sorted (see `EntryIdentities`).
+    public func identities() -> EntryIdentities {
+        let n = entries.count
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
+        let keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
+        let payload = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, n))
+        let payloadScratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, n))
+        defer {
+            keys.deallocate()
+            keyScratch.deallocate()
+            payload.deallocate()
+            payloadScratch.deallocate()
+        }
+        entries.withUnsafeBufferPointer { e in
+            for i in 0..<n {
+                keys[i] = Self.digest(e[i])
+                payload[i] = Int32(truncatingIfNeeded: i)
+            }
+        }
+        // Digests are uniform: sorting their top 22 bits leaves ~one key per prefix, and an
+        // insertion pass finishes the order in about linear time.
+        let (k, p) = RadixSort.sort(keys, scratch: keyScratch, payload: payload, payloadScratch: payloadScratch, count: n, lowestBit: 42)
+        let v = p!
+        if n > 1 {
+            for i in 1..<n where k[i] < k[i - 1] {
+                let key = k[i], value = v[i]
+                var j = i
+                while j > 0 && k[j - 1] > key {
+                    k[j] = k[j - 1]
+                    v[j] = v[j - 1]
+                    j -= 1
+                }
+                k[j] = key
+                v[j] = value
+            }
+        }
+        return EntryIdentities(digests: Array(UnsafeBufferPointer(start: k, count: n)),
+                               indices: Array(UnsafeBufferPointer(start: v, count: n)))
     }
 
     @inlinable
     static func digest(_ e: ConnectionEntry) -> UInt64 {
-        // FNV-1a style mixing over the identity words; collisions only hide an entry's
-        // newness with probability ~n/2^64.
+        // FNV-1a style mixing over the identity words.
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* 0x0000_0100_0000_01B3; h ^= h >> 29 }
         mix(e.client.high); mix(e.client.low)
@@ -201,27 +266,5 @@ extension ConnectionTable {
         mix(e.destination.high); mix(e.destination.low)
         mix(UInt64(e.clientPort) | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort) << 32 | UInt64(e.proto.rawValue) << 48)
         return h
-    }
-
-    /// Indices of the entries that were not in `previous` (by identity).
-    public func newEntryIndices(since previous: [UInt64]) -> [Int] {
-        var result: [Int] = []
-        for (i, e) in entries.enumerated() {
-            let d = Self.digest(e)
-            if !previous.containsSorted(d) { result.append(i) }
-        }
-        return result
-    }
-}
-
-extension Array where Element == UInt64 {
-    /// Binary search in an ascending array.
-    func containsSorted(_ v: UInt64) -> Bool {
-        var lo = 0, hi = count
-        while lo < hi {
-            let mid = (lo + hi) >> 1
-            if self[mid] < v { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < count && self[lo] == v
     }
 }

@@ -40,6 +40,8 @@ public final class DirectorPoller: Sendable {
         var services: Snapshot?
         var previousServices: Snapshot?
         var table: ConnectionTable?
+        /// The last table's entry identities, to tell the next read's new entries.
+        var identities: EntryIdentities?
         var changes: ConnectionChanges?
         var lastError: String?
         var running = false
@@ -75,21 +77,23 @@ public final class DirectorPoller: Sendable {
 
     /// Reads the connection table now, and works out which entries are new.
     public func pollConnections() {
-        let (previous, services) = state.withLock { ($0.table, $0.services) }
+        let (previous, previousIdentities, services) = state.withLock { ($0.table, $0.identities, $0.services) }
         let expected = services.map(SnapshotReader.expectedEntries) ?? 0
         let preferSync = !(services?.syncDaemons ?? []).isEmpty
         do {
             let table = try reader.readConnections(expectedEntries: expected, preferSync: preferSync)
+            let identities = table.identities()
             var changes: ConnectionChanges?
-            if let previous {
+            if let previous, let previousIdentities {
                 changes = ConnectionChanges(
                     previousReadAt: previous.readAt,
-                    newEntryIndices: table.newEntryIndices(since: previous.identityDigests()),
+                    newEntryIndices: identities.newEntryIndices(since: previousIdentities),
                     interval: table.readAt.timeIntervalSince(previous.readAt))
             }
             let next = Date().addingTimeInterval(pacer.delay(after: table.cost))
             state.withLock {
                 $0.table = table
+                $0.identities = identities
                 $0.changes = changes
                 $0.nextTableRead = next
             }

@@ -159,6 +159,30 @@ func parseConnections(_ text: String, unterminatedTail: Bool = true) -> Connecti
         // b changed state only (same identity), c is new.
         let second = parseConnections(a + b.replacingOccurrences(of: "ESTABLISHED", with: "FIN_WAIT   ") + c)
             .table(file: "ip_vs_conn", readAt: Date(), cost: cost)
-        #expect(second.newEntryIndices(since: first.identityDigests()) == [2])
+        #expect(second.identities().newEntryIndices(since: first.identities()) == [2])
+    }
+
+    @Test func newEntriesOfABigTableAreWhatASetSays() {
+        // Many entries, so the identities' radix sort and its insertion pass both have work.
+        var x: UInt64 = 7
+        func next() -> UInt64 { x = x &* 6364136223846793005 &+ 1442695040888963407; return x >> 20 }
+        func entry(_ k: UInt64) -> ConnectionEntry {
+            ConnectionEntry(proto: .tcp, client: IPAddress(ipv4: 0xC000_0000 | UInt32(truncatingIfNeeded: k >> 16)), clientPort: UInt16(truncatingIfNeeded: k) | 1,
+                            virtual: IPAddress(ipv4: 0x0A00_0001), virtualPort: 80,
+                            destination: IPAddress(ipv4: 0x0A00_0102), destinationPort: 80, state: .established, expires: 100)
+        }
+        let cost = ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0)
+        let keys = (0..<20_000).map { _ in next() }
+        let old = keys[0..<15_000].map(entry)
+        // The next read: most old entries (shuffled order), some gone, 5,000 new.
+        var now = Array(keys[2_000..<20_000].map(entry))
+        for i in stride(from: now.count - 1, to: 0, by: -1) { now.swapAt(i, Int(next() % UInt64(i + 1))) }
+        let first = ConnectionTable(entries: old, file: "ip_vs_conn", readAt: Date(), cost: cost)
+        let second = ConnectionTable(entries: now, file: "ip_vs_conn", readAt: Date(), cost: cost)
+        let oldSet = Set(old)
+        let expected = now.indices.filter { !oldSet.contains(now[$0]) }
+        #expect(expected.count == 5_000)
+        #expect(second.identities().newEntryIndices(since: first.identities()) == expected)
+        #expect(second.identities().digests == second.identities().digests.sorted())
     }
 }
