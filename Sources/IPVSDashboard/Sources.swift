@@ -81,8 +81,13 @@ public final class LiveSource: SnapshotSource {
         { u.count.add(1, ordering: .releasing); wake() }
     }
 
+    /// Whether the last snapshot taken came with netlink's data: the label says what was
+    /// used, not what was asked for (an unprivileged user asks and is refused).
+    var netlinkUsed: Bool?
+
     public var label: String {
-        reader.options.isLive ? (reader.options.useNetlink ? "/proc + netlink" : "/proc") : reader.options.procRoot
+        guard reader.options.isLive else { return reader.options.procRoot }
+        return reader.options.useNetlink && netlinkUsed != false ? "/proc + netlink" : "/proc"
     }
     public func now() -> Date { Date() }
     public var interval: Double { poller.interval }
@@ -95,6 +100,7 @@ public final class LiveSource: SnapshotSource {
         if s.takenAt == lastTaken && s.connections?.readAt == lastTable { return [] }
         lastTaken = s.takenAt
         lastTable = s.connections?.readAt
+        netlinkUsed = s.source.netlink.isUsed
         return [s]
     }
 

@@ -87,7 +87,10 @@ def parse_screen(text):
     index is the row's line number in the capture.
     """
     lines = text.splitlines()
-    out = {"title": None, "summary": None, "services": [], "columns": [], "rows": 0}
+    out = {"title": None, "summary": None, "services": [], "columns": [], "rows": 0, "source": None}
+    # the top bar ends with the data source's label ("/proc + netlink", "/proc", "demo ...")
+    if lines and "Help" in lines[0]:
+        out["source"] = lines[0].rsplit("Help", 1)[1].strip()
     for line in lines:
         m = re.match(r"\s*(\d+) virtual services?, (\d+) real servers?", line)
         if m and out["title"] is None:
@@ -267,6 +270,10 @@ class Result:
 
 def compare(screen, listings, no_persist, scale=False):
     r = Result(scale)
+    # the top bar says what the data came from: netlink only when it was used
+    want = "/proc" if no_persist else "/proc + netlink"
+    if screen["source"] != want:
+        r.bad("top bar says the source is %r, expected %r" % (screen["source"], want))
     # the set of services and real servers: on the screen and in each listing
     shown = [s["id"] for s in screen["services"]]
     shown_set = set(shown)
@@ -452,6 +459,8 @@ def selftest():
     check(st == 1 and any("Persist" in p for p in r.problems), "nobody's '-' Persist cells fail without --no-persist")
     st, r, _ = run(root_dir, os.path.join(root_dir, "screen-paused.txt"), no_persist=True, quiet=True)
     check(st == 1 and any("expected '-'" in p for p in r.problems), "root's numbers fail where '-' is expected")
+    st, r, _ = run(root_dir, os.path.join(root_dir, "screen-paused.txt"), no_persist=True, quiet=True)
+    check(st == 1 and any("top bar" in p for p in r.problems), "a top bar claiming netlink fails for nobody")
 
     # 3. doctored captures must fail
     tmp = tempfile.mkdtemp(prefix="dashcmp-")
