@@ -631,7 +631,7 @@ extension Aggregates {
             loadsInitialized = loadCount
         }
         clientLoads = loads
-        buildGroups(services: services, netmask: netmask, grouping: grouping, entries: entries,
+        buildGroups(netmask: netmask, grouping: grouping, entries: entries,
                     templateEntry: templateEntry, templateDestination: templateDestination,
                     templateIndex: templateIndex, controlled: &controlled)
         buildTemplates(services: services, entries: entries, templateEntry: templateEntry,
@@ -673,7 +673,7 @@ extension Aggregates {
         return out
     }
 
-    private mutating func buildGroups(services: [VirtualService], netmask: [PersistenceNetmask?], grouping: [Bool],
+    private mutating func buildGroups(netmask: [PersistenceNetmask?], grouping: [Bool],
                                       entries: [ConnectionEntry], templateEntry: [Int32], templateDestination: [Int32],
                                       templateIndex: PairIndex, controlled: inout [Int]) {
         var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping)
@@ -863,9 +863,6 @@ struct Resolver {
             }
         }
     }
-
-    @inline(__always)
-    func groups(_ d: Int32) -> Bool { grouping[Int(d)] }
 
     @inline(__always)
     mutating func destination(of e: ConnectionEntry) -> Int32 {
