@@ -65,36 +65,16 @@ sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 NSES="c1 c2 r1 r2 r3"
 declare -A N4=([c1]=172.16.1 [c2]=172.16.2 [r1]=192.168.1 [r2]=192.168.2 [r3]=192.168.3)
 declare -A N6=([c1]=fd00:c1 [c2]=fd00:c2 [r1]=fd00:1 [r2]=fd00:2 [r3]=fd00:3)
-{
-  echo "link add lvs0 type dummy"
-  echo "link set lvs0 up"
-  for a in $VIP/32 $VIP2/32 $VIP3/32; do echo "addr add $a dev lvs0"; done
-  echo "addr add $VIP6/128 dev lvs0 nodad"
-  for ns in $NSES; do
-    echo "netns add $ns"
-    echo "link add v-$ns type veth peer name eth0 netns $ns"
-    echo "link set v-$ns up"
-    echo "addr add ${N4[$ns]}.1/24 dev v-$ns"
-    echo "addr add ${N6[$ns]}::1/64 dev v-$ns nodad"
-  done
-} > "$RUN/ip-root.batch"
-ip -batch "$RUN/ip-root.batch"
-for ns in $NSES; do
-  {
-    echo "link set lo up"
-    echo "link set eth0 up"
-    echo "addr add ${N4[$ns]}.2/24 dev eth0"
-    echo "addr add ${N6[$ns]}::2/64 dev eth0 nodad"
-    echo "route add default via ${N4[$ns]}.1"
-    echo "route add ::/0 via ${N6[$ns]}::1"
-    case $ns in
-      c1) for i in $(seq 10 19); do echo "addr add 172.16.1.$i/24 dev eth0"; done
-          for i in $(seq 10 14); do echo "addr add fd00:c1::$i/64 dev eth0 nodad"; done ;;
-      c2) for i in $(seq 10 29); do echo "addr add 172.16.2.$i/24 dev eth0"; done ;;
-    esac
-  } > "$RUN/ip-$ns.batch"
-  ip -n "$ns" -batch "$RUN/ip-$ns.batch"
-done
+lab_ns_extra() {  # more client addresses
+  case $1 in
+    c1) for i in $(seq 10 19); do echo "addr add 172.16.1.$i/24 dev eth0"; done
+        for i in $(seq 10 14); do echo "addr add fd00:c1::$i/64 dev eth0 nodad"; done ;;
+    c2) for i in $(seq 10 29); do echo "addr add 172.16.2.$i/24 dev eth0"; done ;;
+  esac
+}
+LVS_ADDRS="$VIP/32 $VIP2/32 $VIP3/32 $VIP6/128"
+. "$LIB/net.sh"
+lab_network
 iptables -t mangle -A PREROUTING -d $VIP3/32 -p tcp -m multiport --dports 8000,8001 -j MARK --set-mark 1
 
 log "servers"

@@ -49,35 +49,17 @@ for m in ip_vs ip_vs_rr ip_vs_wlc ip_vs_sh veth dummy; do modprobe "$m"; done
 sysctl -qw net.ipv4.ip_forward=1
 NSES="c1 c2 c3 r1 r2 r3"
 declare -A N4=([c1]=172.16.1 [c2]=172.16.2 [c3]=172.16.3 [r1]=192.168.1 [r2]=192.168.2 [r3]=192.168.3)
-{
-  echo "link add lvs0 type dummy"
-  echo "link set lvs0 up"
-  for a in $VIP/32 $VIP2/32; do echo "addr add $a dev lvs0"; done
-  echo "link add sync0 type dummy"
-  echo "link set sync0 multicast on up"
-  echo "addr add 10.255.0.1/24 dev sync0"
-  for ns in $NSES; do
-    echo "netns add $ns"
-    echo "link add v-$ns type veth peer name eth0 netns $ns"
-    echo "link set v-$ns up"
-    echo "addr add ${N4[$ns]}.1/24 dev v-$ns"
-  done
-} > "$RUN/ip-root.batch"
-ip -batch "$RUN/ip-root.batch"
-for ns in $NSES; do
-  {
-    echo "link set lo up"
-    echo "link set eth0 up"
-    echo "addr add ${N4[$ns]}.2/24 dev eth0"
-    echo "route add default via ${N4[$ns]}.1"
-    case $ns in
-      c1) for i in $(seq 10 39); do echo "addr add 172.16.1.$i/24 dev eth0"; done ;;
-      c2) for i in $(seq 10 59); do echo "addr add 172.16.2.$i/24 dev eth0"; done ;;
-      c3) echo "addr add 172.16.3.66/24 dev eth0" ;;
-    esac
-  } > "$RUN/ip-$ns.batch"
-  ip -n "$ns" -batch "$RUN/ip-$ns.batch"
-done
+lab_ns_extra() {  # more client addresses
+  case $1 in
+    c1) for i in $(seq 10 39); do echo "addr add 172.16.1.$i/24 dev eth0"; done ;;
+    c2) for i in $(seq 10 59); do echo "addr add 172.16.2.$i/24 dev eth0"; done ;;
+    c3) echo "addr add 172.16.3.66/24 dev eth0" ;;
+  esac
+}
+LVS_ADDRS="$VIP/32 $VIP2/32"
+SYNC0=10.255.0.1/24
+. "$LIB/net.sh"
+lab_network
 
 log "servers"
 for k in 1 2 3; do
