@@ -59,13 +59,18 @@ if args.first == "--child-mem-pipe", args.count == 2 {
     exit(0)
 }
 
-/// `--profile-analysis ROOT RUNS`: only the aggregation and the one-shot analysis of ROOT's
-/// snapshot, RUNS times, for a profiler (`perf record`) to look at without the rest.
-if args.first == "--profile-analysis", args.count == 3, let runs = Int(args[2]) {
+/// `--profile-analysis ROOT RUNS [steady]`: only the analysis of ROOT's snapshot, RUNS
+/// times, one-shot (or an `Analyzer`'s update), for a profiler (`perf record`) to look at
+/// without the rest.
+if args.first == "--profile-analysis", args.count == 3 || args.count == 4, let runs = Int(args[2]) {
     do {
         let snapshot = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false)).snapshot()
+        let analyzer = args.count == 4 && args[3] == "steady" ? Analyzer() : nil
+        if let analyzer { _ = analyzer.update(with: snapshot) }
         let c0 = Clock.cpu
-        for _ in 0..<runs { _ = Analysis.analyze(snapshot) }
+        for _ in 0..<runs {
+            if let analyzer { _ = analyzer.update(with: snapshot) } else { _ = Analysis.analyze(snapshot) }
+        }
         print("\((Clock.cpu - c0) / Double(runs) * 1000) ms CPU per analysis")
         exit(0)
     } catch {

@@ -69,6 +69,8 @@ public final class Analyzer {
     }
     var tracks: [String: Track] = [:]
     var lastSample: [SampleSource: Date] = [:]
+    /// The aggregation's working memory, kept from one poll to the next.
+    let buffers = BufferPool()
 
     public init(settings: AnalysisSettings = AnalysisSettings()) {
         self.settings = settings
@@ -82,7 +84,7 @@ public final class Analyzer {
     }
 
     public func update(with snapshot: Snapshot) -> AnalysisResult {
-        var agg = Aggregates(snapshot)
+        var agg = Aggregates(snapshot, buffers: buffers)
         history.observe(snapshot, &agg, settings)
         let raisedKeys = Set(tracks.compactMap { $0.value.id != nil ? $0.key : nil })
         let ctx = Context(snapshot: snapshot, agg: agg, settings: settings, history: history, raised: raisedKeys)

@@ -97,9 +97,9 @@ enum Detectors {
         // The live service of each destination, -1 for none (no Destination copies in the
         // loop over every load).
         let liveService = agg.destinations.map { $0.isLive ? ($0.service ?? -1) : -1 }
-        for l in agg.clientLoads {
+        for l in agg.loadTotals {
             let si = liveService[l.destination]
-            let n = l.connections.total
+            let n = l.connections
             guard n > 0, si >= 0, !grouping[si] else { continue }
             medians.add(n, service: si)
             if Double(n) >= floor { candidates.append((n, l.destination, l.client, nil)) }
@@ -128,10 +128,10 @@ enum Detectors {
                     whoKey = grp.name
                     extra = [Evidence("group", .text(grp.name)), Evidence("group_clients", .int(grp.clients))]
                 } else {
-                    let cl = agg.clients[u.client!]
-                    who = "client \(cl.address)"
-                    whoKey = cl.address.description
-                    extra = [Evidence("client", .text(cl.address.description))]
+                    let address = agg.clients.address(u.client!)
+                    who = "client \(address)"
+                    whoKey = address.description
+                    extra = [Evidence("client", .text(address.description))]
                 }
                 let key = "\(svc.id)/\(rs)/\(whoKey)"
                 let r = c.relax(FindingKind.rogueClient.rawValue + "/" + key)
@@ -258,7 +258,7 @@ enum Detectors {
         if grouping {
             top = agg.groupLoads.filter { $0.destination == d }.map { (agg.groups[$0.group].name, $0.connections.total) }
         } else {
-            top = agg.clientLoads.filter { $0.destination == d }.map { (agg.clients[$0.client].address.description, $0.connections.total) }
+            top = agg.loadTotals.filter { $0.destination == d }.map { (agg.clients.address($0.client).description, $0.connections) }
         }
         top.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
         let maxK = max(1, c.settings.imbalanceMaxCulprits)

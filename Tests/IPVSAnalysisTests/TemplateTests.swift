@@ -202,11 +202,23 @@ import Testing
         }
         #expect(clientMismatches == 0)
         #expect(agg.clients.contains { !$0.address.isIPv4 })
+        // The load totals the findings weigh: per client and destination, the same loads.
+        var fromTotals: [Int: [Int: Int]] = [:]
+        for l in agg.loadTotals { fromTotals[l.client, default: [:]][l.destination, default: 0] += l.connections }
+        var totalMismatches = 0
+        for c in agg.clients {
+            var fromLoads: [Int: Int] = [:]
+            for l in agg.loads(of: c) where l.connections.total > 0 { fromLoads[l.destination] = l.connections.total }
+            if fromLoads != (fromTotals[c.index] ?? [:]) { totalMismatches += 1 }
+            if agg.clients.address(c.index) != c.address { totalMismatches += 1 }
+        }
+        #expect(totalMismatches == 0)
+        #expect(agg.loadTotals.count == fromTotals.values.reduce(0) { $0 + $1.count })
     }
 
-    @Test func aClientLoadStaysSmall() {
-        // 10^6 entries can make as many client × real-server loads.
-        #expect(MemoryLayout<ClientLoad>.stride == 48)
+    @Test func aLoadTotalStaysSmall() {
+        // 10^6 entries can make as many client × real-server loads, each kept for the findings.
+        #expect(MemoryLayout<LoadTotal>.stride == 12)
     }
 
     @Test func theRadixSortOrdersByClientBitsOnly() {
@@ -223,7 +235,7 @@ import Testing
             words[i] = w
             input.append(w)
         }
-        let out = EntryWord.sortByClient(words, scratch, count: n)
+        let out = RadixSort.sort(words, scratch: scratch, count: n, lowestBit: Int(EntryWord.clientShift)).keys
         let result = Array(UnsafeBufferPointer(start: out, count: n))
         // Stable by client bits: the same as a stable sort on them.
         let expected = input.enumerated().sorted { a, b in

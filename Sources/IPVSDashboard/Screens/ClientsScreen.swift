@@ -26,6 +26,9 @@ public final class ClientsScreen: Screen {
     var cacheKey: CacheKey?
     var cache: [Item] = []
     var total = 0
+    /// The analysis' clients, written out once per analysis: `Aggregates.clients` computes
+    /// each one when asked, and a sort asks many times.
+    var clientsOf: (analysed: Date, clients: [ClientAggregate])?
 
     public init() {}
 
@@ -39,23 +42,29 @@ public final class ClientsScreen: Screen {
         Column("Notes", width: 12, maxWidth: 30, priority: 90),
     ]
 
+    /// Client `i` of the analysis being shown.
+    func client(_ i: Int, _ agg: Aggregates) -> ClientAggregate {
+        if let c = clientsOf?.clients, i < c.count, c[i].index == i { return c[i] }
+        return agg.clients[i]
+    }
+
     func name(_ it: Item, _ agg: Aggregates) -> String {
         switch it {
-        case .client(let i): agg.clients[i].address.description
+        case .client(let i): client(i, agg).address.description
         case .group(let i): agg.groups[i].name
         }
     }
 
     func conns(_ it: Item, _ agg: Aggregates) -> StateCounts {
         switch it {
-        case .client(let i): agg.clients[i].connections
+        case .client(let i): client(i, agg).connections
         case .group(let i): agg.groups[i].connections
         }
     }
 
     func templates(_ it: Item, _ agg: Aggregates) -> Int {
         switch it {
-        case .client(let i): agg.clients[i].templates
+        case .client(let i): client(i, agg).templates
         case .group(let i): agg.groups[i].templates
         }
     }
@@ -64,7 +73,7 @@ public final class ClientsScreen: Screen {
     func loads(_ it: Item, _ agg: Aggregates) -> [(Int, Int, Int)] {
         var out: [(Int, Int, Int)]
         switch it {
-        case .client(let i): out = agg.loads(of: agg.clients[i]).map { ($0.destination, $0.connections.total, $0.templates) }
+        case .client(let i): out = agg.loads(of: client(i, agg)).map { ($0.destination, $0.connections.total, $0.templates) }
         case .group(let i): out = agg.loads(of: agg.groups[i]).map { ($0.destination, $0.connections.total, $0.templates) }
         }
         return out.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
@@ -74,6 +83,8 @@ public final class ClientsScreen: Screen {
         let key = CacheKey(analysed: a.takenAt, filter: filter ?? "", sort: sort)
         if key == cacheKey { return cache }
         let agg = a.aggregates
+        if clientsOf?.analysed != a.takenAt { clientsOf = (a.takenAt, Array(agg.clients)) }
+        let clientRows = clientsOf!.clients
         var all: [Item] = agg.groups.indices.map { .group($0) } + agg.clients.indices.map { .client($0) }
         total = all.count
         let terms = FilterTerms(filter ?? "")
@@ -83,7 +94,7 @@ public final class ClientsScreen: Screen {
             all = all.filter { it in
                 let address: IPAddress
                 switch it {
-                case .client(let i): address = agg.clients[i].address
+                case .client(let i): address = clientRows[i].address
                 case .group(let i): address = agg.groups[i].address
                 }
                 guard clients.allSatisfy({ $0.matches(address) }) else { return false }
@@ -95,7 +106,7 @@ public final class ClientsScreen: Screen {
         let desc = sort.descending
         func addr(_ it: Item) -> IPAddress {
             switch it {
-            case .client(let i): agg.clients[i].address
+            case .client(let i): clientRows[i].address
             case .group(let i): agg.groups[i].address
             }
         }
@@ -106,12 +117,13 @@ public final class ClientsScreen: Screen {
             if case .group = x, case .client = y { return true }
             return false
         }
+        // Each item's key once, not once per comparison.
         func by<T: Comparable>(_ f: (Item) -> T) {
-            all.sort { x, y in
-                let a = f(x), b = f(y)
-                if a != b { return desc ? a > b : a < b }
-                return tie(x, y)
-            }
+            let keyed = all.map { ($0, f($0)) }
+            all = keyed.sorted { x, y in
+                if x.1 != y.1 { return desc ? x.1 > y.1 : x.1 < y.1 }
+                return tie(x.0, y.0)
+            }.map(\.0)
         }
         switch sort.index {
         case 0: by { conns($0, agg).total }

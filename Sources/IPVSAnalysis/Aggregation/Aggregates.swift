@@ -1,0 +1,281 @@
+import Foundation
+import IPVSModel
+
+/// Connection entries by the states an operator reads: ActiveConn is ESTABLISHED (TCP and
+/// SCTP), InActConn everything else, as the kernel counts them for a real server.
+public struct StateCounts: Hashable, Sendable {
+    public private(set) var established: UInt32 = 0
+    public private(set) var synRecv: UInt32 = 0
+    public private(set) var finWait: UInt32 = 0
+    public private(set) var timeWait: UInt32 = 0
+    public private(set) var closeWait: UInt32 = 0
+    public private(set) var udp: UInt32 = 0
+    /// SYN_SENT, CLOSE, LAST_ACK, SCTP's other states...
+    public private(set) var other: UInt32 = 0
+
+    public init() {}
+
+    @inline(__always)
+    mutating func add(_ s: ConnectionState) {
+        switch s {
+        case .established: established &+= 1
+        case .synRecv: synRecv &+= 1
+        case .finWait: finWait &+= 1
+        case .timeWait: timeWait &+= 1
+        case .closeWait: closeWait &+= 1
+        case .udp: udp &+= 1
+        default: other &+= 1
+        }
+    }
+
+    mutating func add(_ o: StateCounts) {
+        established &+= o.established
+        synRecv &+= o.synRecv
+        finWait &+= o.finWait
+        timeWait &+= o.timeWait
+        closeWait &+= o.closeWait
+        udp &+= o.udp
+        other &+= o.other
+    }
+
+    /// ESTABLISHED: what the kernel counts in ActiveConn.
+    public var active: Int { Int(established) }
+    /// Everything else: InActConn.
+    public var inactive: Int { total - active }
+    public var total: Int {
+        Int(established) + Int(synRecv) + Int(finWait) + Int(timeWait) + Int(closeWait) + Int(udp) + Int(other)
+    }
+
+    /// Non-zero counts by the kernel's state names (`other` as "OTHER").
+    public var byName: [(String, Int)] {
+        [("ESTABLISHED", established), ("SYN_RECV", synRecv), ("FIN_WAIT", finWait), ("TIME_WAIT", timeWait),
+         ("CLOSE_WAIT", closeWait), ("UDP", udp), ("OTHER", other)]
+            .filter { $0.1 > 0 }.map { ($0.0, Int($0.1)) }
+    }
+}
+
+/// Where a group of entries goes: a real server of a service, or a destination that is no
+/// longer one (deleted real server, deleted service).
+public struct Destination: Hashable, Sendable {
+    /// Index into `Snapshot.services`; nil when no current service matches the entries.
+    public var service: Int?
+    /// Index into that service's `realServers`; nil when the real server is gone.
+    public var realServer: Int?
+    public var address: IPAddress
+    /// The entries' destination port (the real server's, or for a port-0 real server the
+    /// first port seen).
+    public var port: UInt16
+    /// The service the entries name, when no current service matches
+    /// (`tcp:10.0.0.9:80`, `fwmark:3`).
+    public var namedService: String?
+    /// Connections to it in the table, by state (templates excluded).
+    public var connections = StateCounts()
+    public var templates = 0
+    /// Entries that came from a sync master (only known when the table was read from
+    /// `ip_vs_conn_sync`).
+    public var fromSync = 0
+    /// The most seconds any of its entries has left.
+    public var maxExpires: UInt32 = 0
+
+    public var isLive: Bool { realServer != nil }
+}
+
+/// One client's entries on one destination, as a face shows it (`Aggregates.loads(of:)`).
+public struct ClientLoad: Hashable, Sendable {
+    /// Index into `Aggregates.clients`.
+    public var client: Int
+    /// Index into `Aggregates.destinations`.
+    public var destination: Int
+    public var connections = StateCounts()
+    /// Templates for this client's own address (services without a netmask; with one, the
+    /// template belongs to the group).
+    public var templates = 0
+    /// Its share of the destination's ESTABLISHED / other connections in the table (nil
+    /// when the destination has none).
+    public var shareOfActive: Double?
+    public var shareOfInactive: Double?
+}
+
+/// A client's connections on one destination, for every client: what the findings weigh
+/// (rogue clients, the culprits of an imbalance). 12 bytes, one per client × destination
+/// with connections.
+public struct LoadTotal: Hashable, Sendable {
+    private var _client: Int32
+    private var _destination: Int32
+    private var _connections: UInt32
+
+    init(client: Int, destination: Int, connections: Int) {
+        _client = Int32(truncatingIfNeeded: client)
+        _destination = Int32(truncatingIfNeeded: destination)
+        _connections = UInt32(truncatingIfNeeded: connections)
+    }
+
+    /// Index into `Aggregates.clients`.
+    public var client: Int { Int(_client) }
+    /// Index into `Aggregates.destinations`.
+    public var destination: Int { Int(_destination) }
+    /// Connections (templates excluded), by any state.
+    public var connections: Int { Int(_connections) }
+}
+
+/// A client address: its connections by state, templates, the services and real servers
+/// it touches (`Aggregates.loads(of:)`).
+public struct ClientAggregate: Hashable, Sendable {
+    /// Index into `Aggregates.clients`.
+    public var index: Int
+    public var address: IPAddress
+    public var connections: StateCounts
+    public var templates: Int
+    /// Where its entries start in the sorted words.
+    var firstWord: Int
+}
+
+/// A persistence group: a service's clients under `address & netmask`, grouped the way the
+/// kernel groups them in its templates.
+public struct GroupAggregate: Hashable, Sendable {
+    public var service: Int
+    /// The masked address, as the kernel writes it in the group's templates.
+    public var address: IPAddress
+    public var prefixLength: Int
+    /// Distinct client addresses with connections in the group.
+    public var clients: Int
+    public var connections: StateCounts
+    public var templates: Int
+    /// Range into `Aggregates.groupLoads`.
+    public var loadRange: Range<Int>
+
+    /// `172.16.2.0/24`, `fd00:c1::/64`.
+    public var name: String { "\(address)/\(prefixLength)" }
+}
+
+public struct GroupLoad: Hashable, Sendable {
+    /// Index into `Aggregates.groups`.
+    public var group: Int
+    /// Index into `Aggregates.destinations`.
+    public var destination: Int
+    public var connections: StateCounts
+    public var templates: Int
+    public var share: Double?
+}
+
+/// A persistence template and the connections that hang from it.
+///
+/// The kernel does not print which template controls a connection, so it is derived the
+/// way the kernel matches them: same service, same real server, and the client masked with
+/// the service's persistence netmask. A connection through a fwmark service carries no mark
+/// in /proc; it is matched to a fwmark template only when its own address and port belong
+/// to no address service.
+public struct TemplateSummary: Hashable, Sendable {
+    /// Index of the template in `ConnectionTable.entries`.
+    public var entryIndex: Int
+    /// The service it belongs to; nil when no current service matches (deleted).
+    public var service: ServiceKey?
+    /// The real server's identity (`10.0.0.2:80`); for a template whose real server is
+    /// gone, the address with the template's port.
+    public var realServer: String
+    /// Non-template entries of the same service, real server and masked client.
+    public var controlledConns: Int
+}
+
+/// A persistence template (its `TemplateSummary`), its destination and its time.
+public struct TemplateAggregate: Hashable, Sendable {
+    public var summary: TemplateSummary
+    public var destination: Int
+    /// Seconds left, as the kernel printed it.
+    public var expires: UInt32
+    /// The service's persistence timeout in seconds, when known.
+    public var timeout: UInt32?
+    /// True when it controls connections: the kernel will not let it expire, and re-arms it
+    /// for 60 s each time its timer runs out.
+    public var keptAlive: Bool { summary.controlledConns > 0 }
+    /// True when the data proves it outlived its timeout (more time left than the timeout:
+    /// the kernel's 60 s re-arm; or, in an `Analyzer`, seen past its deadline); nil when it
+    /// cannot be told.
+    public var pastTimeout: Bool?
+}
+
+/// Per client, per persistence group and per template, computed in one pass over the
+/// connection table (see `AggregationPass.swift`).
+public struct Aggregates: Sendable {
+    public var destinations: [Destination] = []
+    /// By address (IPv4, then IPv6); each computed when asked for, from the sorted table.
+    /// `topClients(_:)` gives the busiest.
+    public var clients = ClientTable()
+    /// Each client's connections per destination, for every client with connections.
+    public var loadTotals = LoadTotals()
+    public var groups: [GroupAggregate] = []
+    public var groupLoads: [GroupLoad] = []
+    /// Most controlled connections first (the model's order).
+    public var templates: [TemplateAggregate] = []
+    /// Destination index per service and real server: `liveDestination[s][r]`, nil when
+    /// the table has no entry for it.
+    public var liveDestination: [[Int?]] = []
+    /// New connections (not templates) per destination since the previous table read,
+    /// when the snapshot says which entries are new; nil otherwise.
+    public var newConnections: [Int]?
+    /// New entries that came from sync, and new local entries, since the previous read.
+    public var newFromSync: Int?
+    public var newLocal: Int?
+    /// Whether the table says which entries came from sync (read from `ip_vs_conn_sync`).
+    public var knowsOrigin = false
+    public var hasTable = false
+    /// Entries left out of the per-client figures because the table names more
+    /// destinations than an `EntryWord` holds (4,194,304); still counted in their
+    /// destination. 0 on any real director.
+    public var unattributedEntries = 0
+
+    public init() {}
+
+    public func loads(of c: ClientAggregate) -> [ClientLoad] { clients.loads(of: c, destinations) }
+    public func loads(of g: GroupAggregate) -> ArraySlice<GroupLoad> { groupLoads[g.loadRange] }
+
+    /// The `n` clients with most connections (then most templates, then address).
+    public func topClients(_ n: Int) -> [ClientAggregate] {
+        Self.top(clients, n) { a, b in
+            let x = a.connections.total, y = b.connections.total
+            if x != y { return x > y }
+            if a.templates != b.templates { return a.templates > b.templates }
+            return a.address < b.address
+        }
+    }
+
+    /// The `n` groups with most connections.
+    public func topGroups(_ n: Int) -> [GroupAggregate] {
+        Self.top(groups, n) { a, b in
+            let x = a.connections.total, y = b.connections.total
+            if x != y { return x > y }
+            if a.service != b.service { return a.service < b.service }
+            return a.address < b.address
+        }
+    }
+
+    /// Partial selection: sorts only what is shown (10^6 clients, 100 shown).
+    static func top<C: Collection>(_ all: C, _ n: Int, by before: (C.Element, C.Element) -> Bool) -> [C.Element] {
+        if n <= 0 || n >= all.count { return all.sorted(by: before) }
+        var best: [C.Element] = []
+        best.reserveCapacity(n + 1)
+        for x in all {
+            if best.count == n, !before(x, best[n - 1]) { continue }
+            var lo = 0, hi = best.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if before(best[mid], x) { lo = mid + 1 } else { hi = mid }
+            }
+            best.insert(x, at: lo)
+            if best.count > n { best.removeLast() }
+        }
+        return best
+    }
+
+    /// Service text of a destination: the service's id, or what the entries named.
+    public func serviceName(_ d: Destination, in s: Snapshot) -> String {
+        if let i = d.service { return s.services[i].id }
+        return d.namedService ?? "?"
+    }
+
+    /// Real-server text of a destination: `10.0.1.2:80`, `[fd00::2]:443`.
+    public func realServerName(_ d: Destination, in s: Snapshot) -> String {
+        if let i = d.service, let r = d.realServer { return s.services[i].realServers[r].id }
+        return d.address.endpoint(port: d.port)
+    }
+}

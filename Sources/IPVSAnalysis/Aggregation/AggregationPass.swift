@@ -1,0 +1,313 @@
+import Foundation
+import IPVSModel
+
+/// An entry as the by-client sort sees it, in one word: the client in the high 33 bits (an
+/// IPv4 address, or 1 << 32 | the ordinal of an IPv6 address), its destination in the next
+/// 21, whether it is a persistence group's template (its client is then the group's masked
+/// address), whether it is a template, and its state (8 bits). Sorting words by their
+/// high bits groups each client's entries without a client × real-server dictionary.
+enum EntryWord {
+    static let clientShift: UInt64 = 31
+    static let destinationShift: UInt64 = 10
+    static let destinationLimit = 1 << 21
+    static let groupTemplate: UInt64 = 1 << 9
+    static let template: UInt64 = 1 << 8
+
+    @inline(__always)
+    static func make(client: UInt64, destination: Int, template: Bool, groupTemplate: Bool, state: ConnectionState) -> UInt64 {
+        client << clientShift | UInt64(destination) << destinationShift
+            | (template ? Self.template : 0) | (groupTemplate ? Self.groupTemplate : 0) | UInt64(state.rawValue)
+    }
+
+    @inline(__always)
+    static func destination(_ w: UInt64) -> Int {
+        Int(truncatingIfNeeded: w >> destinationShift) & (destinationLimit - 1)
+    }
+
+    @inline(__always)
+    static func state(_ w: UInt64) -> ConnectionState { ConnectionState(rawValue: UInt8(truncatingIfNeeded: w)) }
+}
+
+extension Aggregates {
+    /// Computes every aggregation of `snapshot`: one pass over its connection table that
+    /// resolves each entry's destination and writes it as an `EntryWord`, a radix sort of
+    /// those words by client, and one pass over the sorted words that counts each client's
+    /// connections per destination, folds them into the persistence groups, and credits the
+    /// template controlling them. No dictionary is touched per entry, and nothing is written
+    /// per client: at 10^6 entries the analysis must cost a fraction of reading the table.
+    /// The sorted words are kept (`clients` reads them when asked).
+    ///
+    /// `buffers`: where the working memory comes from and goes back to (an `Analyzer` keeps
+    /// one between polls); without, it is allocated and freed.
+    public init(_ snapshot: Snapshot, buffers: BufferPool? = nil) {
+        self.init()
+        let services = snapshot.services
+        liveDestination = services.map { [Int?](repeating: nil, count: $0.realServers.count) }
+        guard let table = snapshot.connections else { return }
+        hasTable = true
+        knowsOrigin = table.file.hasSuffix("_sync")
+        var resolver = Resolver(services: services)
+        var cache = RouteCache()
+        let entries = table.entries
+        let n = entries.count
+
+        // Pass 1: each entry's destination, the per-destination counts, the templates, and
+        // the entry's word.
+        let wordBlock = buffers.take(bytes: max(1, n) * 8)
+        let words = wordBlock.typed(UInt64.self)
+        var wordCount = 0
+        let v6Index = PairIndex(expected: 64)
+        var v6Clients: [IPAddress] = []
+        // Templates by ordinal: their entry and destination; (destination, client as the
+        // template holds it) → ordinal is indexed once they are all known.
+        var templateEntry: [Int32] = []
+        var templateDestination: [Int32] = []
+        var stats: [Destination] = []
+        var tooManyDestinations = 0
+        entries.withUnsafeBufferPointer { buf in
+            var s = UnsafeMutablePointer<Destination>.allocate(capacity: 16)
+            var capacity = 16
+            var known = 0
+            defer {
+                stats = Array(UnsafeBufferPointer(start: s, count: known))
+                s.deinitialize(count: known)
+                s.deallocate()
+            }
+            for i in 0..<n {
+                let e = buf[i]
+                let d = Int(cache.destination(of: e, &resolver))
+                if d >= known {
+                    // A new destination (rare): grow the raw per-destination counters.
+                    let all = resolver.destinations
+                    if all.count > capacity {
+                        let bigger = UnsafeMutablePointer<Destination>.allocate(capacity: all.count * 2)
+                        bigger.moveInitialize(from: s, count: known)
+                        s.deallocate()
+                        s = bigger
+                        capacity = all.count * 2
+                    }
+                    (s + known).initialize(from: Array(all[known...]), count: all.count - known)
+                    known = all.count
+                }
+                if e.expires > s[d].maxExpires { s[d].maxExpires = e.expires }
+                let isTemplate = e.isTemplate
+                if isTemplate {
+                    s[d].templates += 1
+                    templateEntry.append(Int32(i))
+                    templateDestination.append(Int32(d))
+                } else {
+                    s[d].connections.add(e.state)
+                    if e.flags & ConnectionEntry.fromSync != 0 { s[d].fromSync += 1 }
+                }
+                guard d < EntryWord.destinationLimit else {
+                    tooManyDestinations += 1
+                    continue
+                }
+                let client: UInt64
+                if e.client.isIPv4 {
+                    client = UInt64(e.client.ipv4Value)
+                } else {
+                    let o = v6Index.value(0, e.client, orInsert: Int32(v6Clients.count))
+                    if Int(o) == v6Clients.count { v6Clients.append(e.client) }
+                    client = 1 << 32 | UInt64(o)
+                }
+                words[wordCount] = EntryWord.make(client: client, destination: d, template: isTemplate,
+                                                  groupTemplate: isTemplate && resolver.grouping[d], state: e.state)
+                wordCount += 1
+            }
+        }
+        destinations = stats
+        unattributedEntries = tooManyDestinations
+        for (i, d) in destinations.enumerated() {
+            if let s = d.service, let r = d.realServer, liveDestination[s][r] == nil { liveDestination[s][r] = i }
+        }
+        // Of two templates with one key the later wins, as before the kernel drops one.
+        let templateIndex = PairIndex(expected: max(64, templateEntry.count))
+        entries.withUnsafeBufferPointer { buf in
+            for (o, i) in templateEntry.enumerated() {
+                templateIndex.set(templateDestination[o], buf[Int(i)].client, Int32(o))
+            }
+        }
+
+        // Per destination, what the passes below ask of its service.
+        let dcount = destinations.count
+        let netmask: [PersistenceNetmask?] = destinations.map { $0.service.flatMap { services[$0].persistence?.netmask } }
+        let grouping = resolver.grouping
+        let alternates = Self.fwmarkAlternates(destinations, services)
+        let hasAlternates = alternates.map { !$0.isEmpty }
+        var controlled = [Int](repeating: 0, count: templateEntry.count)
+
+        // Pass 2: the words by client.
+        let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
+        let sortedPointer = RadixSort.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount,
+                                           lowestBit: Int(EntryWord.clientShift)).keys
+        let (sortedBlock, spareBlock) = sortedPointer == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
+        buffers.give(spareBlock)
+        let sorted = UnsafePointer(sortedPointer)
+
+        // Pass 3: each client's run of words gives its connections per destination (a
+        // scratch slot per destination), which go to the load totals, to the persistence
+        // groups, and to the template that controls them. A load that holds a template of
+        // its own (no netmask) finds it under its own client; a persistence group's
+        // template is credited per group load, after; a connection that came through a
+        // fwmark service (no mark in /proc) may belong to another fwmark service with the
+        // same real server.
+        var clientCount = 0
+        var k = 0
+        while k < wordCount {
+            let c = sorted[k] >> EntryWord.clientShift
+            var client = false
+            while k < wordCount && sorted[k] >> EntryWord.clientShift == c {
+                if sorted[k] & EntryWord.groupTemplate == 0 { client = true }
+                k += 1
+            }
+            if client { clientCount += 1 }
+        }
+        let startsBlock = buffers.take(bytes: (clientCount + 1) * 4)
+        let starts = startsBlock.typed(Int32.self)
+        let totalsBlock = buffers.take(bytes: max(1, wordCount) * MemoryLayout<LoadTotal>.stride)
+        let totals = totalsBlock.typed(LoadTotal.self)
+        var totalCount = 0
+        let slotOf = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        slotOf.initialize(repeating: -1, count: max(1, dcount))
+        // A client's loads: destination, connections by state, own templates.
+        let loadDest = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount))
+        let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        defer {
+            slotOf.deallocate()
+            loadDest.deallocate()
+            loadCounts.deallocate()
+            loadTemplates.deallocate()
+        }
+        var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping,
+                             expected: templateEntry.count)
+        func address(_ bits: UInt64) -> IPAddress {
+            bits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: bits)) : v6Clients[Int(bits & 0xFFFF_FFFF)]
+        }
+        k = 0
+        var c = 0
+        while k < wordCount {
+            let first = k
+            let clientBits = sorted[k] >> EntryWord.clientShift
+            var loads = 0
+            while k < wordCount && sorted[k] >> EntryWord.clientShift == clientBits {
+                let w = sorted[k]
+                k += 1
+                let d = EntryWord.destination(w)
+                if w & EntryWord.groupTemplate != 0 {
+                    // The group's template: its client is the group's address.
+                    let i = b.load(d, address(clientBits))
+                    if i >= 0 {
+                        b.groups[b.loads[i].group].templates += 1
+                        b.loads[i].templates += 1
+                    }
+                    continue
+                }
+                var s = Int(slotOf[d])
+                if s < 0 {
+                    s = loads
+                    slotOf[d] = Int32(s)
+                    loadDest[s] = Int32(d)
+                    (loadCounts + s).initialize(to: StateCounts())
+                    loadTemplates[s] = 0
+                    loads += 1
+                }
+                if w & EntryWord.template != 0 {
+                    loadTemplates[s] += 1
+                } else {
+                    loadCounts[s].add(EntryWord.state(w))
+                }
+            }
+            guard loads > 0 else { continue }
+            starts[c] = Int32(first)
+            let address = address(clientBits)
+            for s in 0..<loads {
+                let d = Int(loadDest[s])
+                slotOf[d] = -1
+                let l = loadCounts[s]
+                let total = l.total
+                guard total > 0 else { continue }
+                (totals + totalCount).initialize(to: LoadTotal(client: c, destination: d, connections: total))
+                totalCount += 1
+                var t: Int32 = -1
+                var attributed = false
+                if loadTemplates[s] > 0 && !grouping[d] && netmask[d] != nil {
+                    t = templateIndex.value(Int32(d), address)
+                }
+                if t < 0 && hasAlternates[d] {
+                    if let m = netmask[d] { t = templateIndex.value(Int32(d), m.apply(to: address)) }
+                    for (a, family) in alternates[d] where t < 0 && family == address.family {
+                        if let m = netmask[a] { t = templateIndex.value(Int32(a), m.apply(to: address)) }
+                    }
+                    // Credited here: not again through the group.
+                    attributed = t >= 0
+                }
+                if t >= 0 { controlled[Int(t)] += total }
+                if grouping[d] {
+                    let i = b.load(d, address)
+                    guard i >= 0 else { continue }
+                    let g = b.loads[i].group
+                    b.groups[g].connections.add(l)
+                    b.loads[i].connections.add(l)
+                    if attributed { b.attributed[i] += total }
+                    if b.lastMember[g] != c {
+                        b.lastMember[g] = c
+                        b.groups[g].clients += 1
+                    }
+                }
+            }
+            c += 1
+        }
+        starts[c] = Int32(wordCount)
+        let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
+                                loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
+        clients = ClientTable(store: store)
+        loadTotals = LoadTotals(store: store)
+        (groups, groupLoads) = b.finish(templateIndex: templateIndex, controlled: &controlled)
+        buildTemplates(services: services, entries: entries, templateEntry: templateEntry,
+                       templateDestination: templateDestination, controlled: controlled)
+
+        if let changes = snapshot.connectionChanges {
+            var perDest = [Int](repeating: 0, count: destinations.count)
+            var sync = 0, local = 0
+            for i in changes.newEntryIndices where i < entries.count {
+                let e = entries[i]
+                if e.isFromSync { sync += 1 } else { local += 1 }
+                guard !e.isTemplate, !e.isFromSync else { continue }
+                let d = Int(cache.destination(of: e, &resolver))
+                if d < perDest.count { perDest[d] += 1 }
+            }
+            newConnections = perDest
+            newFromSync = knowsOrigin ? sync : nil
+            newLocal = knowsOrigin ? local : (sync + local)
+        }
+    }
+
+    /// For each destination that is not an address service's (a fwmark service's, or
+    /// none): the destinations of fwmark services with the same real-server address, in
+    /// service order, with their family.
+    static func fwmarkAlternates(_ destinations: [Destination], _ services: [VirtualService]) -> [[(Int, AddressFamily)]] {
+        var out = [[(Int, AddressFamily)]](repeating: [], count: destinations.count)
+        var fwmarkDestinations: [(service: Int, index: Int)] = []
+        for (i, d) in destinations.enumerated() {
+            if let s = d.service, case .fwmark = services[s].key { fwmarkDestinations.append((s, i)) }
+        }
+        guard !fwmarkDestinations.isEmpty else { return out }
+        fwmarkDestinations.sort { $0.service != $1.service ? $0.service < $1.service : $0.index < $1.index }
+        for (i, d) in destinations.enumerated() {
+            if let s = d.service, case .address = services[s].key { continue }
+            for f in fwmarkDestinations where f.index != i && destinations[f.index].address == d.address {
+                out[i].append((f.index, services[f.service].key.family))
+            }
+        }
+        return out
+    }
+
+    static func prefixLength(_ m: PersistenceNetmask, _ a: IPAddress) -> Int {
+        switch m {
+        case .ipv4(let v): a.isIPv4 ? v.nonzeroBitCount : 128
+        case .prefix(let p): p
+        }
+    }
+}
