@@ -42,21 +42,23 @@ func plural(_ n: Int, _ one: String, _ many: String? = nil) -> String { "\(n) " 
 /// Lower medians of counts per service in linear time: a histogram of the usual small
 /// counts, the rare large ones kept aside.
 struct MedianCounter {
-    var small: [[Int]]
+    /// 256 buckets per service, in one array (a load is one increment, not a nested
+    /// array's copy-on-write check).
+    var small: [Int]
     var big: [[Int]]
     var counts: [Int]
 
     init(services: Int) {
-        small = [[Int]](repeating: [], count: services)
+        small = [Int](repeating: 0, count: services * 256)
         big = [[Int]](repeating: [], count: services)
         counts = [Int](repeating: 0, count: services)
     }
 
+    @inline(__always)
     mutating func add(_ v: Int, service s: Int) {
         counts[s] += 1
         if v < 256 {
-            if small[s].isEmpty { small[s] = [Int](repeating: 0, count: 256) }
-            small[s][v] += 1
+            small[s &* 256 &+ v] += 1
         } else {
             big[s].append(v)
         }
@@ -68,8 +70,8 @@ struct MedianCounter {
         guard counts[s] > 0 else { return 0 }
         let target = (counts[s] - 1) / 2
         var seen = 0
-        for (v, n) in small[s].enumerated() {
-            seen += n
+        for v in 0..<256 {
+            seen += small[s * 256 + v]
             if seen > target { return v }
         }
         return big[s].sorted()[target - seen]
@@ -97,7 +99,7 @@ enum Detectors {
         // The live service of each destination, -1 for none (no Destination copies in the
         // loop over every load).
         let liveService = agg.destinations.map { $0.isLive ? ($0.service ?? -1) : -1 }
-        for l in agg.loadTotals {
+        for l in agg.loadTotals.all {
             let si = liveService[l.destination]
             let n = l.connections
             guard n > 0, si >= 0, !grouping[si] else { continue }

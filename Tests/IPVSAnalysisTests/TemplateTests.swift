@@ -216,6 +216,37 @@ import Testing
         #expect(agg.loadTotals.count == fromTotals.values.reduce(0) { $0 + $1.count })
     }
 
+    @Test func stateCountsCountEveryStateWhereTheKernelDoes() {
+        // add(_:) writes a lane by offset: the counters must lie in lane order.
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.established) == 0)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.synRecv) == 4)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.finWait) == 8)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.timeWait) == 12)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.closeWait) == 16)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.udp) == 20)
+        #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.other) == 24)
+        var c = StateCounts()
+        var established = 0, synRecv = 0, finWait = 0, timeWait = 0, closeWait = 0, udp = 0, other = 0
+        for r in 0...255 {
+            for _ in 0..<(r % 3 + 1) {
+                let s = ConnectionState(rawValue: UInt8(r))
+                c.add(s)
+                switch s {
+                case .established: established += 1
+                case .synRecv: synRecv += 1
+                case .finWait: finWait += 1
+                case .timeWait: timeWait += 1
+                case .closeWait: closeWait += 1
+                case .udp: udp += 1
+                default: other += 1
+                }
+            }
+        }
+        #expect([c.established, c.synRecv, c.finWait, c.timeWait, c.closeWait, c.udp, c.other].map(Int.init)
+                == [established, synRecv, finWait, timeWait, closeWait, udp, other])
+        #expect(c.active == established && c.total == established + synRecv + finWait + timeWait + closeWait + udp + other)
+    }
+
     @Test func aLoadTotalStaysSmall() {
         // 10^6 entries can make as many client × real-server loads, each kept for the findings.
         #expect(MemoryLayout<LoadTotal>.stride == 12)

@@ -152,18 +152,8 @@ extension Aggregates {
         // template is credited per group load, after; a connection that came through a
         // fwmark service (no mark in /proc) may belong to another fwmark service with the
         // same real server.
-        var clientCount = 0
-        var k = 0
-        while k < wordCount {
-            let c = sorted[k] >> EntryWord.clientShift
-            var client = false
-            while k < wordCount && sorted[k] >> EntryWord.clientShift == c {
-                if sorted[k] & EntryWord.groupTemplate == 0 { client = true }
-                k += 1
-            }
-            if client { clientCount += 1 }
-        }
-        let startsBlock = buffers.take(bytes: (clientCount + 1) * 4)
+        // At most a client per word: the capacity is address space until used.
+        let startsBlock = buffers.take(bytes: (wordCount + 1) * 4)
         let starts = startsBlock.typed(Int32.self)
         let totalsBlock = buffers.take(bytes: max(1, wordCount) * MemoryLayout<LoadTotal>.stride)
         let totals = totalsBlock.typed(LoadTotal.self)
@@ -185,7 +175,7 @@ extension Aggregates {
         func address(_ bits: UInt64) -> IPAddress {
             bits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: bits)) : v6Clients[Int(bits & 0xFFFF_FFFF)]
         }
-        k = 0
+        var k = 0
         var c = 0
         while k < wordCount {
             let first = k
@@ -198,10 +188,7 @@ extension Aggregates {
                 if w & EntryWord.groupTemplate != 0 {
                     // The group's template: its client is the group's address.
                     let i = b.load(d, address(clientBits))
-                    if i >= 0 {
-                        b.groups[b.loads[i].group].templates += 1
-                        b.loads[i].templates += 1
-                    }
+                    if i >= 0 { b.addTemplate(load: i) }
                     continue
                 }
                 var s = Int(slotOf[d])
@@ -246,15 +233,7 @@ extension Aggregates {
                 if t >= 0 { controlled[Int(t)] += total }
                 if grouping[d] {
                     let i = b.load(d, address)
-                    guard i >= 0 else { continue }
-                    let g = b.loads[i].group
-                    b.groups[g].connections.add(l)
-                    b.loads[i].connections.add(l)
-                    if attributed { b.attributed[i] += total }
-                    if b.lastMember[g] != c {
-                        b.lastMember[g] = c
-                        b.groups[g].clients += 1
-                    }
+                    if i >= 0 { b.add(l, load: i, client: c, credited: attributed ? total : 0) }
                 }
             }
             c += 1
@@ -264,7 +243,8 @@ extension Aggregates {
                                 loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
-        (groups, groupLoads) = b.finish(templateIndex: templateIndex, controlled: &controlled)
+        (groups, groupLoads) = b.finish(destinations: destinations, templateIndex: templateIndex, controlled: &controlled)
+        b.free()
         buildTemplates(services: services, entries: entries, templateEntry: templateEntry,
                        templateDestination: templateDestination, controlled: controlled)
 

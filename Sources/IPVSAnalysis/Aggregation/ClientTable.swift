@@ -127,4 +127,10 @@ public struct LoadTotals: RandomAccessCollection, Sendable {
         precondition(i >= 0 && i < endIndex, "load index out of range")
         return store!.loadTotals.typed(LoadTotal.self)[i]
     }
+
+    /// All of them in a buffer, for a loop over 10^6 (valid while `self` is).
+    var all: UnsafeBufferPointer<LoadTotal> {
+        guard let s = store else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: s.loadTotals.typed(LoadTotal.self), count: s.loadTotalCount)
+    }
 }

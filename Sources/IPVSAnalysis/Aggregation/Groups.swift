@@ -1,54 +1,124 @@
 import Foundation
 import IPVSModel
 
+/// A growable run of plain values in raw memory, for the client pass's inner loop, where
+/// an Array's uniqueness and bounds checks showed in the profile. Freed by `free()`.
+struct RawVector<T> {
+    private(set) var base: UnsafeMutablePointer<T>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    @inline(__always)
+    mutating func append(_ x: T) {
+        if count == capacity {
+            let bigger = UnsafeMutablePointer<T>.allocate(capacity: capacity * 2)
+            bigger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = bigger
+            capacity *= 2
+        }
+        (base + count).initialize(to: x)
+        count += 1
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> T {
+        get { base[i] }
+        nonmutating set { base[i] = newValue }
+    }
+
+    var array: [T] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    func free() {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+}
+
 /// Persistence groups and their loads as the client pass folds clients in: groups by
 /// (service, masked address), loads by (destination, masked address). Clients arrive sorted
 /// by address, so a group's members come one after another: each destination remembers
 /// its last group load and skips the lookup while the masked address stays the same.
 struct GroupBuilder {
-    /// Per destination: its service (-1: none), and its connections in the table.
-    let serviceOf: [Int]
-    let destinationTotal: [Int]
+    let count: Int
+    /// Per destination: its service (-1: none), whether it groups clients, its IPv4
+    /// netmask (all ones when it has none: the general path then), its netmask.
+    let serviceOf: UnsafeMutablePointer<Int32>
+    let grouping: UnsafeMutablePointer<Bool>
+    let v4Mask: UnsafeMutablePointer<UInt32>
+    let hasV4Mask: UnsafeMutablePointer<Bool>
     let netmask: [PersistenceNetmask?]
-    let grouping: [Bool]
     let groupIndex: PairIndex
     let loadIndex: PairIndex
-    var groups: [GroupAggregate] = []
-    var loads: [GroupLoad] = []
-    var lastMember: [Int] = []
+    var groups: RawVector<GroupAggregate>
+    var loads: RawVector<GroupLoad>
+    /// Index of the last client counted in each group.
+    var lastMember: RawVector<Int32>
     /// Connections of each load already credited to a template by the client pass.
-    var attributed: [Int] = []
-    var lastMasked: [IPAddress]
-    var lastLoad: [Int]
+    var attributed: RawVector<Int>
+    let lastMasked: UnsafeMutablePointer<IPAddress>
+    let lastLoad: UnsafeMutablePointer<Int32>
 
     /// `expected`: about how many groups there will be (each usually holds a template).
     init(destinations: [Destination], netmask: [PersistenceNetmask?], grouping: [Bool], expected: Int) {
-        serviceOf = destinations.map { $0.service ?? -1 }
-        destinationTotal = destinations.map { $0.connections.total }
+        count = destinations.count
+        let n = max(1, count)
+        serviceOf = .allocate(capacity: n)
+        self.grouping = .allocate(capacity: n)
+        v4Mask = .allocate(capacity: n)
+        hasV4Mask = .allocate(capacity: n)
+        lastMasked = .allocate(capacity: n)
+        lastLoad = .allocate(capacity: n)
+        for d in 0..<count {
+            serviceOf[d] = Int32(destinations[d].service ?? -1)
+            self.grouping[d] = grouping[d] && destinations[d].service != nil && netmask[d] != nil
+            if case .ipv4(let m) = netmask[d] { v4Mask[d] = m; hasV4Mask[d] = true } else { v4Mask[d] = ~0; hasV4Mask[d] = false }
+            lastMasked[d] = .zeroIPv4
+            lastLoad[d] = -1
+        }
         self.netmask = netmask
-        self.grouping = grouping
         let guess = grouping.contains(true) ? max(256, expected) : 16
         groupIndex = PairIndex(expected: guess)
         loadIndex = PairIndex(expected: guess)
-        groups.reserveCapacity(guess)
-        loads.reserveCapacity(guess)
-        lastMember.reserveCapacity(guess)
-        attributed.reserveCapacity(guess)
-        lastMasked = [IPAddress](repeating: .zeroIPv4, count: destinations.count)
-        lastLoad = [Int](repeating: -1, count: destinations.count)
+        groups = RawVector(capacity: guess)
+        loads = RawVector(capacity: guess)
+        lastMember = RawVector(capacity: guess)
+        attributed = RawVector(capacity: guess)
+    }
+
+    func free() {
+        serviceOf.deallocate()
+        v4Mask.deallocate()
+        grouping.deallocate()
+        hasV4Mask.deallocate()
+        lastMasked.deallocate()
+        lastLoad.deallocate()
+        groups.free()
+        loads.free()
+        lastMember.free()
+        attributed.free()
     }
 
     /// The group load of `client` on destination `d`, made when new; -1 when `d`'s
     /// service does not group clients.
     @inline(__always)
     mutating func load(_ d: Int, _ client: IPAddress) -> Int {
-        let s = serviceOf[d]
-        guard grouping[d], s >= 0, let m = netmask[d] else { return -1 }
-        let masked = m.apply(to: client)
-        if lastLoad[d] >= 0 && lastMasked[d] == masked { return lastLoad[d] }
+        guard grouping[d] else { return -1 }
+        let masked = hasV4Mask[d] && client.isIPv4 ? IPAddress(ipv4: client.ipv4Value & v4Mask[d]) : netmask[d]!.apply(to: client)
+        if lastLoad[d] >= 0 && lastMasked[d] == masked { return Int(lastLoad[d]) }
+        return newLoad(d, client, masked)
+    }
+
+    private mutating func newLoad(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
+        let s = Int(serviceOf[d])
         let g = Int(groupIndex.value(Int32(s), masked, orInsert: Int32(groups.count)))
         if g == groups.count {
-            groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(m, client),
+            groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
                                          clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
             lastMember.append(-1)
         }
@@ -58,15 +128,37 @@ struct GroupBuilder {
             attributed.append(0)
         }
         lastMasked[d] = masked
-        lastLoad[d] = i
+        lastLoad[d] = Int32(i)
         return i
+    }
+
+    /// Adds a client's connections on `d` to its group load `i`; `credited` of them were
+    /// already credited to a template.
+    @inline(__always)
+    func add(_ l: StateCounts, load i: Int, client c: Int, credited: Int) {
+        let g = loads[i].group
+        groups.base[g].connections.add(l)
+        loads.base[i].connections.add(l)
+        attributed.base[i] += credited
+        if lastMember[g] != Int32(truncatingIfNeeded: c) {
+            lastMember[g] = Int32(truncatingIfNeeded: c)
+            groups.base[g].clients += 1
+        }
+    }
+
+    /// Counts a group's template on its load `i`.
+    @inline(__always)
+    func addTemplate(load i: Int) {
+        groups.base[loads[i].group].templates += 1
+        loads.base[i].templates += 1
     }
 
     /// Credits each group's template with the connections of its loads that the client
     /// pass did not credit, and lays the loads out per group (by destination within one).
-    func finish(templateIndex: PairIndex, controlled: inout [Int]) -> ([GroupAggregate], [GroupLoad]) {
-        var gs = groups
-        for (i, l) in loads.enumerated() where l.templates > 0 {
+    func finish(destinations: [Destination], templateIndex: PairIndex, controlled: inout [Int]) -> ([GroupAggregate], [GroupLoad]) {
+        var gs = groups.array
+        for i in 0..<loads.count where loads[i].templates > 0 {
+            let l = loads[i]
             let rest = l.connections.total - attributed[i]
             guard rest > 0 else { continue }
             let t = templateIndex.value(Int32(l.destination), gs[l.group].address)
@@ -74,12 +166,13 @@ struct GroupBuilder {
         }
         // A counting sort by group; a group has a few loads, put in order by insertion.
         var next = [Int](repeating: 0, count: gs.count + 1)
-        for l in loads { next[l.group + 1] += 1 }
+        for i in 0..<loads.count { next[loads[i].group + 1] += 1 }
         for g in gs.indices { next[g + 1] += next[g] }
         for g in gs.indices { gs[g].loadRange = next[g]..<next[g + 1] }
         var out = [GroupLoad](repeating: GroupLoad(group: 0, destination: 0, connections: StateCounts(), templates: 0), count: loads.count)
-        for var l in loads {
-            let total = destinationTotal[l.destination]
+        for i in 0..<loads.count {
+            var l = loads[i]
+            let total = destinations[l.destination].connections.total
             l.share = total > 0 ? Double(l.connections.total) / Double(total) : nil
             var j = next[l.group]
             next[l.group] += 1
