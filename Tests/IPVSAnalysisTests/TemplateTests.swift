@@ -178,6 +178,37 @@ import Testing
             if !ordered { Issue.record("templates out of order: \(a.summary) before \(b.summary)"); break }
         }
 
+        // Persistence groups of the /24 service, as a dictionary counts them: connections,
+        // distinct clients and templates per masked client, connections per real server.
+        struct GroupRef: Equatable { var connections = 0; var clients = Set<IPAddress>(); var templates = 0; var perServer: [IPAddress: Int] = [:] }
+        var groupRef: [IPAddress: GroupRef] = [:]
+        for e in entries where e.proto == .tcp && e.virtualPort == 8080 {
+            let masked = IPAddress(ipv4: e.client.ipv4Value & 0xFFFF_FF00)
+            var g = groupRef[masked] ?? GroupRef()
+            if e.isTemplate {
+                g.templates += 1
+            } else {
+                g.connections += 1
+                g.clients.insert(e.client)
+                g.perServer[e.destination, default: 0] += 1
+            }
+            groupRef[masked] = g
+        }
+        let si = s.services.firstIndex { $0.key == .address(.tcp, IPAddress("10.0.0.1")!, 8080) }!
+        let groups = agg.groups.filter { $0.service == si }
+        #expect(groups.count == groupRef.count && !groups.isEmpty)
+        var groupMismatches = 0
+        for g in groups {
+            guard let r = groupRef[g.address], r.connections == g.connections.total, r.clients.count == g.clients,
+                  r.templates == g.templates, g.prefixLength == 24 else { groupMismatches += 1; continue }
+            var perServer: [IPAddress: Int] = [:]
+            for l in agg.loads(of: g) where l.connections.total > 0 { perServer[agg.destinations[l.destination].address] = l.connections.total }
+            if perServer != r.perServer { groupMismatches += 1 }
+            let ds = agg.loads(of: g).map(\.destination)
+            if ds != ds.sorted() { groupMismatches += 1 }
+        }
+        #expect(groupMismatches == 0)
+
         // Clients: connections by state and templates, as a dictionary counts them (a
         // group's templates belong to the group).
         var byClient: [IPAddress: (StateCounts, Int)] = [:]

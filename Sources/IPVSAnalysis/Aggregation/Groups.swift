@@ -41,9 +41,13 @@ struct RawVector<T> {
 }
 
 /// Persistence groups and their loads as the client pass folds clients in: groups by
-/// (service, masked address), loads by (destination, masked address). Clients arrive sorted
-/// by address, so a group's members come one after another: each destination remembers
-/// its last group load and skips the lookup while the masked address stays the same.
+/// (service, masked address), loads by (destination, masked address).
+///
+/// IPv4 clients arrive sorted by address, and a prefix netmask keeps that order, so a
+/// group's members come one after another, and a masked address once left never comes
+/// back: a destination's (or service's) new masked address is a new load (or group), with
+/// no lookup. IPv6 clients (in the order first seen) and netmasks with holes go through
+/// the indexes.
 struct GroupBuilder {
     let count: Int
     /// Per destination: its service (-1: none), whether it groups clients, its IPv4
@@ -52,6 +56,12 @@ struct GroupBuilder {
     let grouping: UnsafeMutablePointer<Bool>
     let v4Mask: UnsafeMutablePointer<UInt32>
     let hasV4Mask: UnsafeMutablePointer<Bool>
+    /// The netmask is IPv4 and a prefix: the sorted order holds.
+    let ordered: UnsafeMutablePointer<Bool>
+    /// Per service: the last group made in order, and its address.
+    let lastGroup: UnsafeMutablePointer<Int32>
+    let lastGroupMasked: UnsafeMutablePointer<IPAddress>
+    let serviceCount: Int
     let netmask: [PersistenceNetmask?]
     let groupIndex: PairIndex
     let loadIndex: PairIndex
@@ -74,12 +84,20 @@ struct GroupBuilder {
         hasV4Mask = .allocate(capacity: n)
         lastMasked = .allocate(capacity: n)
         lastLoad = .allocate(capacity: n)
+        ordered = .allocate(capacity: n)
+        serviceCount = (destinations.compactMap(\.service).max() ?? -1) + 1
+        lastGroup = .allocate(capacity: max(1, serviceCount))
+        lastGroup.initialize(repeating: -1, count: max(1, serviceCount))
+        lastGroupMasked = .allocate(capacity: max(1, serviceCount))
+        lastGroupMasked.initialize(repeating: .zeroIPv4, count: max(1, serviceCount))
         for d in 0..<count {
             serviceOf[d] = Int32(destinations[d].service ?? -1)
             self.grouping[d] = grouping[d] && destinations[d].service != nil && netmask[d] != nil
             if case .ipv4(let m) = netmask[d] { v4Mask[d] = m; hasV4Mask[d] = true } else { v4Mask[d] = ~0; hasV4Mask[d] = false }
             lastMasked[d] = .zeroIPv4
             lastLoad[d] = -1
+            // A prefix: ones, then zeros.
+            ordered[d] = hasV4Mask[d] && (~v4Mask[d]) & (~v4Mask[d] &+ 1) == 0
         }
         self.netmask = netmask
         let guess = grouping.contains(true) ? max(256, expected) : 16
@@ -98,6 +116,9 @@ struct GroupBuilder {
         hasV4Mask.deallocate()
         lastMasked.deallocate()
         lastLoad.deallocate()
+        ordered.deallocate()
+        lastGroup.deallocate()
+        lastGroupMasked.deallocate()
         groups.free()
         loads.free()
         lastMember.free()
@@ -111,7 +132,26 @@ struct GroupBuilder {
         guard grouping[d] else { return -1 }
         let masked = hasV4Mask[d] && client.isIPv4 ? IPAddress(ipv4: client.ipv4Value & v4Mask[d]) : netmask[d]!.apply(to: client)
         if lastLoad[d] >= 0 && lastMasked[d] == masked { return Int(lastLoad[d]) }
-        return newLoad(d, client, masked)
+        return ordered[d] && client.isIPv4 ? newLoadInOrder(d, client, masked) : newLoad(d, client, masked)
+    }
+
+    private mutating func newLoadInOrder(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
+        let s = Int(serviceOf[d])
+        var g = Int(lastGroup[s])
+        if g < 0 || lastGroupMasked[s] != masked {
+            g = groups.count
+            groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
+                                         clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
+            lastMember.append(-1)
+            lastGroup[s] = Int32(g)
+            lastGroupMasked[s] = masked
+        }
+        let i = loads.count
+        loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
+        attributed.append(0)
+        lastMasked[d] = masked
+        lastLoad[d] = Int32(i)
+        return i
     }
 
     private mutating func newLoad(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
