@@ -17,9 +17,11 @@ let package = Package(
         .target(name: "IPVSModel"),
         // The only code that knows the kernel's formats: /proc text and IPVS netlink.
         .target(name: "IPVSReader", dependencies: ["IPVSModel"]),
+        // glibc's mallopt, through a module map: the pollers keep freed memory for the next poll.
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // Snapshots in, aggregations (clients, persistence groups) and findings out. The
         // faces present these; none computes its own.
-        .target(name: "IPVSAnalysis", dependencies: ["IPVSModel"]),
+        .target(name: "IPVSAnalysis", dependencies: ["IPVSModel", "CMalloc"]),
         // A simulated director whose snapshots evolve over time: `--demo`, and the source
         // the dashboard's and subagent's tests run on.
         .target(name: "IPVSDemo", dependencies: ["IPVSModel"]),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IPVSAgent
+import IPVSAnalysis
 import IPVSDemo
 import IPVSReader
 
@@ -64,6 +65,8 @@ struct AgentCommand: ParsableCommand {
                 fail(e.description)
             }
             src = .reader(source.readerOptions)
+            // A poll a second, each freeing what the next needs again.
+            WorkingMemory.keepBetweenPolls()
         }
         let log: @Sendable (String) -> Void = { msg in
             FileHandle.standardError.write(Data(("ipvstop agent: " + msg + "\n").utf8))

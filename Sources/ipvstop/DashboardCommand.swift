@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IPVSAnalysis
 import IPVSDashboard
 import IPVSDemo
 import IPVSModel
@@ -61,6 +62,8 @@ struct DashboardCommand: ParsableCommand {
                 For scripts: 'ipvstop snapshot --json' (or 'ipvstop snapshot' for text); for monitoring: 'ipvstop check'.
                 """)
         }
+        // A poll a second, each freeing what the next needs again.
+        WorkingMemory.keepBetweenPolls()
         let snapshotSource: SnapshotSource
         if demo {
             snapshotSource = DemoSource(director: DemoDirector(seed: seed), interval: delay, paused: paused)
