@@ -278,6 +278,39 @@ import Testing
         #expect(c.active == established && c.total == established + synRecv + finWait + timeWait + closeWait + udp + other)
     }
 
+    @Test func templateOrderOfIPv4ClientsIsTheComparisonSortsOrder() {
+        // The radix path (IPv4 clients only) against the documented order, with many ties.
+        var x: UInt64 = 7
+        func next(_ m: Int) -> Int {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            return Int((x >> 33) % UInt64(m))
+        }
+        var entries: [ConnectionEntry] = []
+        var templateEntry: [Int32] = []
+        var controlled: [Int] = []
+        for i in 0..<5000 {
+            let client = IPAddress(ipv4: 0xC0A8_0000 + UInt32(next(300)) + (next(50) == 0 ? 0x1000_0000 : 0))
+            entries.append(ConnectionEntry(proto: .tcp, client: client, clientPort: next(3) == 0 ? 0 : 1000,
+                                           virtual: IPAddress(ipv4: 0x0A00_0001), virtualPort: 80,
+                                           destination: IPAddress(ipv4: 0x0A00_0102), destinationPort: 80,
+                                           state: .none, expires: UInt32(next(20))))
+            if entries[i].isTemplate {
+                templateEntry.append(Int32(i))
+                controlled.append(next(4) == 0 ? next(5) + (next(100) == 0 ? 70_000 : 0) : 0)
+            }
+        }
+        let got = Aggregates.templateOrder(entries: entries, templateEntry: templateEntry, controlled: controlled)
+        let expected = templateEntry.indices.sorted { a, b in
+            let ea = entries[Int(templateEntry[a])], eb = entries[Int(templateEntry[b])]
+            if controlled[a] != controlled[b] { return controlled[a] > controlled[b] }
+            if ea.expires != eb.expires { return ea.expires < eb.expires }
+            if ea.client != eb.client { return ea.client < eb.client }
+            return a < b
+        }.map(Int32.init)
+        #expect(got == expected)
+        #expect(got.count > 1000)
+    }
+
     @Test func aLoadTotalStaysSmall() {
         // 10^6 entries can make as many client × real-server loads, each kept for the findings.
         #expect(MemoryLayout<LoadTotal>.stride == 12)

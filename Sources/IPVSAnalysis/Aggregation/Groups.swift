@@ -63,8 +63,10 @@ struct GroupBuilder {
     let lastGroupMasked: UnsafeMutablePointer<IPAddress>
     let serviceCount: Int
     let netmask: [PersistenceNetmask?]
-    let groupIndex: PairIndex
-    let loadIndex: PairIndex
+    /// Made when first needed: IPv4 prefix netmasks, the usual case, never look up.
+    var groupIndex: PairIndex?
+    var loadIndex: PairIndex?
+    let expected: Int
     var groups: RawVector<GroupAggregate>
     var loads: RawVector<GroupLoad>
     /// Index of the last client counted in each group.
@@ -101,8 +103,7 @@ struct GroupBuilder {
         }
         self.netmask = netmask
         let guess = grouping.contains(true) ? max(256, expected) : 16
-        groupIndex = PairIndex(expected: guess)
-        loadIndex = PairIndex(expected: guess)
+        self.expected = guess
         groups = RawVector(capacity: guess)
         loads = RawVector(capacity: guess)
         lastMember = RawVector(capacity: guess)
@@ -156,13 +157,17 @@ struct GroupBuilder {
 
     private mutating func newLoad(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
         let s = Int(serviceOf[d])
-        let g = Int(groupIndex.value(Int32(s), masked, orInsert: Int32(groups.count)))
+        if groupIndex == nil {
+            groupIndex = PairIndex(expected: expected)
+            loadIndex = PairIndex(expected: expected)
+        }
+        let g = Int(groupIndex!.value(Int32(s), masked, orInsert: Int32(groups.count)))
         if g == groups.count {
             groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
                                          clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
             lastMember.append(-1)
         }
-        let i = Int(loadIndex.value(Int32(d), masked, orInsert: Int32(loads.count)))
+        let i = Int(loadIndex!.value(Int32(d), masked, orInsert: Int32(loads.count)))
         if i == loads.count {
             loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
             attributed.append(0)
