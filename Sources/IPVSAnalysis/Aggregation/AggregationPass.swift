@@ -26,6 +26,12 @@ enum EntryWord {
 
     @inline(__always)
     static func state(_ w: UInt64) -> ConnectionState { ConnectionState(rawValue: UInt8(truncatingIfNeeded: w)) }
+
+    /// The address a word's client bits stand for: IPv4 itself, IPv6 by its ordinal.
+    @inline(__always)
+    static func address(clientBits: UInt64, v6Clients: [IPAddress]) -> IPAddress {
+        clientBits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: clientBits)) : v6Clients[Int(clientBits & 0xFFFF_FFFF)]
+    }
 }
 
 extension Aggregates {
@@ -121,7 +127,7 @@ extension Aggregates {
         for (i, d) in destinations.enumerated() {
             if let s = d.service, let r = d.realServer, liveDestination[s][r] == nil { liveDestination[s][r] = i }
         }
-        // Of two templates with one key the later wins, as before the kernel drops one.
+        // Of two templates with one key, the later wins.
         let templateIndex = PairIndex(expected: max(64, templateEntry.count))
         entries.withUnsafeBufferPointer { buf in
             for (o, i) in templateEntry.enumerated() {
@@ -172,9 +178,6 @@ extension Aggregates {
         }
         var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping,
                              expected: templateEntry.count)
-        func address(_ bits: UInt64) -> IPAddress {
-            bits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: bits)) : v6Clients[Int(bits & 0xFFFF_FFFF)]
-        }
         var k = 0
         var c = 0
         while k < wordCount {
@@ -187,7 +190,7 @@ extension Aggregates {
                 let d = EntryWord.destination(w)
                 if w & EntryWord.groupTemplate != 0 {
                     // The group's template: its client is the group's address.
-                    let i = b.load(d, address(clientBits))
+                    let i = b.load(d, EntryWord.address(clientBits: clientBits, v6Clients: v6Clients))
                     if i >= 0 { b.addTemplate(load: i) }
                     continue
                 }
@@ -208,7 +211,7 @@ extension Aggregates {
             }
             guard loads > 0 else { continue }
             starts[c] = Int32(first)
-            let address = address(clientBits)
+            let address = EntryWord.address(clientBits: clientBits, v6Clients: v6Clients)
             for s in 0..<loads {
                 let d = Int(loadDest[s])
                 slotOf[d] = -1

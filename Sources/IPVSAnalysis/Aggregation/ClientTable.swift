@@ -39,9 +39,7 @@ final class ClientStore: @unchecked Sendable {
     func word(_ k: Int) -> UInt64 { words.typed(UInt64.self)[k] }
 
     @inline(__always)
-    func address(clientBits: UInt64) -> IPAddress {
-        clientBits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: clientBits)) : v6Clients[Int(clientBits & 0xFFFF_FFFF)]
-    }
+    func address(clientBits: UInt64) -> IPAddress { EntryWord.address(clientBits: clientBits, v6Clients: v6Clients) }
 
     func firstWord(ofClient c: Int) -> Int { Int(starts.typed(Int32.self)[c]) }
 

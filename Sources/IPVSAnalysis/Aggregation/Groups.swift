@@ -49,7 +49,6 @@ struct RawVector<T> {
 /// no lookup. IPv6 clients (in the order first seen) and netmasks with holes go through
 /// the indexes.
 struct GroupBuilder {
-    let count: Int
     /// Per destination: its service (-1: none), whether it groups clients, its IPv4
     /// netmask (all ones when it has none: the general path then), its netmask.
     let serviceOf: UnsafeMutablePointer<Int32>
@@ -61,7 +60,6 @@ struct GroupBuilder {
     /// Per service: the last group made in order, and its address.
     let lastGroup: UnsafeMutablePointer<Int32>
     let lastGroupMasked: UnsafeMutablePointer<IPAddress>
-    let serviceCount: Int
     let netmask: [PersistenceNetmask?]
     /// Made when first needed: IPv4 prefix netmasks, the usual case, never look up.
     var groupIndex: PairIndex?
@@ -78,7 +76,7 @@ struct GroupBuilder {
 
     /// `expected`: about how many groups there will be (each usually holds a template).
     init(destinations: [Destination], netmask: [PersistenceNetmask?], grouping: [Bool], expected: Int) {
-        count = destinations.count
+        let count = destinations.count
         let n = max(1, count)
         serviceOf = .allocate(capacity: n)
         self.grouping = .allocate(capacity: n)
@@ -87,11 +85,11 @@ struct GroupBuilder {
         lastMasked = .allocate(capacity: n)
         lastLoad = .allocate(capacity: n)
         ordered = .allocate(capacity: n)
-        serviceCount = (destinations.compactMap(\.service).max() ?? -1) + 1
-        lastGroup = .allocate(capacity: max(1, serviceCount))
-        lastGroup.initialize(repeating: -1, count: max(1, serviceCount))
-        lastGroupMasked = .allocate(capacity: max(1, serviceCount))
-        lastGroupMasked.initialize(repeating: .zeroIPv4, count: max(1, serviceCount))
+        let services = max(1, (destinations.compactMap(\.service).max() ?? -1) + 1)
+        lastGroup = .allocate(capacity: services)
+        lastGroup.initialize(repeating: -1, count: services)
+        lastGroupMasked = .allocate(capacity: services)
+        lastGroupMasked.initialize(repeating: .zeroIPv4, count: services)
         for d in 0..<count {
             serviceOf[d] = Int32(destinations[d].service ?? -1)
             self.grouping[d] = grouping[d] && destinations[d].service != nil && netmask[d] != nil
