@@ -5,29 +5,66 @@
 /// sequential reads and 2,048 write streams cost a few milliseconds, where a comparison sort
 /// or a hash lookup per entry waits on memory each time.
 public enum RadixSort {
+    static let digitBits = 11
+    static let radix = 1 << digitBits
+
+    /// The digit counts of every pass, gathered while the keys are being written (saves
+    /// the sort's own read of them). Owns its memory: `deallocate()` when done.
+    public struct Histogram {
+        public let lowestBit: Int
+        let passes: Int
+        let counts: UnsafeMutablePointer<UInt32>
+
+        public init(lowestBit: Int) {
+            self.lowestBit = max(0, min(63, lowestBit))
+            passes = (64 - self.lowestBit + RadixSort.digitBits - 1) / RadixSort.digitBits
+            counts = .allocate(capacity: passes * RadixSort.radix)
+            counts.initialize(repeating: 0, count: passes * RadixSort.radix)
+        }
+
+        @inline(__always)
+        public func add(_ k: UInt64) {
+            var shift = UInt64(lowestBit)
+            var c = counts
+            for _ in 0..<passes {
+                c[Int(truncatingIfNeeded: k >> shift) & (RadixSort.radix - 1)] &+= 1
+                shift &+= UInt64(RadixSort.digitBits)
+                c += RadixSort.radix
+            }
+        }
+
+        public func deallocate() { counts.deallocate() }
+    }
+
     /// Sorts `count` keys by bits `lowestBit...63` (stable), using `scratch` (and
     /// `payloadScratch` when there is a payload) of the same size. Returns which buffers
-    /// hold the result: the originals, or the scratch ones.
+    /// hold the result: the originals, or the scratch ones. `histogram`: the keys' digit
+    /// counts from the same `lowestBit`, when the caller gathered them.
     public static func sort(
         _ keys: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>,
         payload: UnsafeMutablePointer<Int32>? = nil, payloadScratch: UnsafeMutablePointer<Int32>? = nil,
-        count n: Int, lowestBit: Int
+        count n: Int, lowestBit: Int, histogram: Histogram? = nil
     ) -> (keys: UnsafeMutablePointer<UInt64>, payload: UnsafeMutablePointer<Int32>?) {
-        let radix = 1 << 11, digit: UInt64 = 0x7FF
+        let radix = Self.radix, digit = UInt64(radix - 1)
         var shifts: [UInt64] = []
         var b = max(0, min(63, lowestBit))
         while b < 64 {
             shifts.append(UInt64(b))
-            b += 11
+            b += digitBits
         }
         let passes = shifts.count
         let counts = UnsafeMutablePointer<Int>.allocate(capacity: passes * radix)
-        counts.initialize(repeating: 0, count: passes * radix)
         defer { counts.deallocate() }
-        // Every pass's histogram in one read of the keys.
-        for i in 0..<n {
-            let k = keys[i]
-            for p in 0..<passes { counts[p * radix + Int(k >> shifts[p] & digit)] += 1 }
+        if let h = histogram {
+            precondition(h.lowestBit == max(0, min(63, lowestBit)), "a histogram of other digits")
+            for i in 0..<(passes * radix) { counts[i] = Int(h.counts[i]) }
+        } else {
+            counts.initialize(repeating: 0, count: passes * radix)
+            // Every pass's histogram in one read of the keys.
+            for i in 0..<n {
+                let k = keys[i]
+                for p in 0..<passes { counts[p * radix + Int(k >> shifts[p] & digit)] += 1 }
+            }
         }
         var src = keys, dst = scratch
         var psrc = payload, pdst = payloadScratch

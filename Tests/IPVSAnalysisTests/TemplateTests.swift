@@ -299,7 +299,16 @@ import Testing
                 controlled.append(next(4) == 0 ? next(5) + (next(100) == 0 ? 70_000 : 0) : 0)
             }
         }
-        let got = Aggregates.templateOrder(entries: entries, templateEntry: templateEntry, controlled: controlled)
+        // As the first pass records them: every template with a word, IPv4 clients as themselves.
+        let records = templateEntry.map { i in
+            TemplateRecord(entry: i, destination: 0, expires: entries[Int(i)].expires, hasWord: true,
+                           clientBits: UInt64(entries[Int(i)].client.ipv4Value))
+        }
+        let got = records.withUnsafeBufferPointer { r in
+            let byClient = Aggregates.templatesByClient(r)
+            defer { byClient.deallocate() }
+            return Aggregates.templateOrder(records: r, byClient: UnsafeBufferPointer(byClient), v6Clients: [], controlled: controlled)
+        }
         let expected = templateEntry.indices.sorted { a, b in
             let ea = entries[Int(templateEntry[a])], eb = entries[Int(templateEntry[b])]
             if controlled[a] != controlled[b] { return controlled[a] > controlled[b] }

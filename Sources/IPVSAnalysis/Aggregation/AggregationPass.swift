@@ -58,16 +58,16 @@ extension Aggregates {
         let n = entries.count
 
         // Pass 1: each entry's destination, the per-destination counts, the templates, and
-        // the entry's word.
+        // the entry's word, with the digit counts the sort needs.
         let wordBlock = buffers.take(bytes: max(1, n) * 8)
         let words = wordBlock.typed(UInt64.self)
         var wordCount = 0
+        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.clientShift))
+        defer { histogram.deallocate() }
         let v6Index = PairIndex(expected: 64)
         var v6Clients: [IPAddress] = []
-        // Templates by ordinal: their entry and destination; (destination, client as the
-        // template holds it) → ordinal is indexed once they are all known.
-        var templateEntry: [Int32] = []
-        var templateDestination: [Int32] = []
+        var records = RawVector<TemplateRecord>(capacity: 64)
+        defer { records.free() }
         var stats: [Destination] = []
         var tooManyDestinations = 0
         entries.withUnsafeBufferPointer { buf in
@@ -96,19 +96,6 @@ extension Aggregates {
                     known = all.count
                 }
                 if e.expires > s[d].maxExpires { s[d].maxExpires = e.expires }
-                let isTemplate = e.isTemplate
-                if isTemplate {
-                    s[d].templates += 1
-                    templateEntry.append(Int32(i))
-                    templateDestination.append(Int32(d))
-                } else {
-                    s[d].connections.add(e.state)
-                    if e.flags & ConnectionEntry.fromSync != 0 { s[d].fromSync += 1 }
-                }
-                guard d < EntryWord.destinationLimit else {
-                    tooManyDestinations += 1
-                    continue
-                }
                 let client: UInt64
                 if e.client.isIPv4 {
                     client = UInt64(e.client.ipv4Value)
@@ -117,8 +104,24 @@ extension Aggregates {
                     if Int(o) == v6Clients.count { v6Clients.append(e.client) }
                     client = 1 << 32 | UInt64(o)
                 }
-                words[wordCount] = EntryWord.make(client: client, destination: d, template: isTemplate,
-                                                  groupTemplate: isTemplate && resolver.grouping[d], state: e.state)
+                let fits = d < EntryWord.destinationLimit
+                let isTemplate = e.isTemplate
+                if isTemplate {
+                    s[d].templates += 1
+                    records.append(TemplateRecord(entry: Int32(i), destination: Int32(d), expires: e.expires,
+                                                  hasWord: fits, clientBits: client))
+                } else {
+                    s[d].connections.add(e.state)
+                    if e.flags & ConnectionEntry.fromSync != 0 { s[d].fromSync += 1 }
+                }
+                guard fits else {
+                    tooManyDestinations += 1
+                    continue
+                }
+                let w = EntryWord.make(client: client, destination: d, template: isTemplate,
+                                       groupTemplate: isTemplate && resolver.grouping[d], state: e.state)
+                words[wordCount] = w
+                histogram.add(w)
                 wordCount += 1
             }
         }
@@ -127,13 +130,12 @@ extension Aggregates {
         for (i, d) in destinations.enumerated() {
             if let s = d.service, let r = d.realServer, liveDestination[s][r] == nil { liveDestination[s][r] = i }
         }
-        // Of two templates with one key, the later wins.
-        let templateIndex = PairIndex(expected: max(64, templateEntry.count))
-        entries.withUnsafeBufferPointer { buf in
-            for (o, i) in templateEntry.enumerated() {
-                templateIndex.set(templateDestination[o], buf[Int(i)].client, Int32(o))
-            }
-        }
+        // The templates with a word, in the order the sort below leaves their words: the
+        // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
+        // stable on the same client bits, over the same templates in entry order.
+        let byClient = Self.templatesByClient(records.buffer)
+        defer { byClient.deallocate() }
+        let keys = TemplateKeys(records: records.buffer, v6Clients: v6Clients)
 
         // Per destination, what the passes below ask of its service.
         let dcount = destinations.count
@@ -141,12 +143,12 @@ extension Aggregates {
         let grouping = resolver.grouping
         let alternates = Self.fwmarkAlternates(destinations, services)
         let hasAlternates = alternates.map { !$0.isEmpty }
-        var controlled = [Int](repeating: 0, count: templateEntry.count)
+        var controlled = [Int](repeating: 0, count: records.count)
 
         // Pass 2: the words by client.
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
         let sortedPointer = RadixSort.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount,
-                                           lowestBit: Int(EntryWord.clientShift)).keys
+                                           lowestBit: Int(EntryWord.clientShift), histogram: histogram).keys
         let (sortedBlock, spareBlock) = sortedPointer == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
         buffers.give(spareBlock)
         let sorted = UnsafePointer(sortedPointer)
@@ -154,10 +156,9 @@ extension Aggregates {
         // Pass 3: each client's run of words gives its connections per destination (a
         // scratch slot per destination), which go to the load totals, to the persistence
         // groups, and to the template that controls them. A load that holds a template of
-        // its own (no netmask) finds it under its own client; a persistence group's
-        // template is credited per group load, after; a connection that came through a
-        // fwmark service (no mark in /proc) may belong to another fwmark service with the
-        // same real server.
+        // its own (no netmask) has it in the same run; a persistence group's template is
+        // credited per group load, after; a connection that came through a fwmark service
+        // (no mark in /proc) may belong to another fwmark service with the same real server.
         // At most a client per word: the capacity is address space until used.
         let startsBlock = buffers.take(bytes: (wordCount + 1) * 4)
         let starts = startsBlock.typed(Int32.self)
@@ -166,20 +167,24 @@ extension Aggregates {
         var totalCount = 0
         let slotOf = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
         slotOf.initialize(repeating: -1, count: max(1, dcount))
-        // A client's loads: destination, connections by state, own templates.
+        // A client's loads: destination, connections by state, own templates and the last
+        // of them (the kernel keeps one per key; of two, the later entry is taken).
         let loadDest = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
         let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount))
         let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        let loadTemplate = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
         defer {
             slotOf.deallocate()
             loadDest.deallocate()
             loadCounts.deallocate()
             loadTemplates.deallocate()
+            loadTemplate.deallocate()
         }
         var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping,
-                             expected: templateEntry.count)
+                             expected: records.count)
         var k = 0
         var c = 0
+        var nextTemplate = 0
         while k < wordCount {
             let first = k
             let clientBits = sorted[k] >> EntryWord.clientShift
@@ -190,8 +195,10 @@ extension Aggregates {
                 let d = EntryWord.destination(w)
                 if w & EntryWord.groupTemplate != 0 {
                     // The group's template: its client is the group's address.
+                    let o = byClient[nextTemplate]
+                    nextTemplate += 1
                     let i = b.load(d, EntryWord.address(clientBits: clientBits, v6Clients: v6Clients))
-                    if i >= 0 { b.addTemplate(load: i) }
+                    if i >= 0 { b.addTemplate(load: i, ordinal: o, client: EntryWord.address(clientBits: clientBits, v6Clients: v6Clients)) }
                     continue
                 }
                 var s = Int(slotOf[d])
@@ -205,6 +212,8 @@ extension Aggregates {
                 }
                 if w & EntryWord.template != 0 {
                     loadTemplates[s] += 1
+                    loadTemplate[s] = byClient[nextTemplate]
+                    nextTemplate += 1
                 } else {
                     loadCounts[s].add(EntryWord.state(w))
                 }
@@ -223,12 +232,13 @@ extension Aggregates {
                 var t: Int32 = -1
                 var attributed = false
                 if loadTemplates[s] > 0 && !grouping[d] && netmask[d] != nil {
-                    t = templateIndex.value(Int32(d), address)
+                    t = loadTemplate[s]
                 }
                 if t < 0 && hasAlternates[d] {
-                    if let m = netmask[d] { t = templateIndex.value(Int32(d), m.apply(to: address)) }
+                    let index = keys.index
+                    if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
                     for (a, family) in alternates[d] where t < 0 && family == address.family {
-                        if let m = netmask[a] { t = templateIndex.value(Int32(a), m.apply(to: address)) }
+                        if let m = netmask[a] { t = index.value(Int32(a), m.apply(to: address)) }
                     }
                     // Credited here: not again through the group.
                     attributed = t >= 0
@@ -246,10 +256,10 @@ extension Aggregates {
                                 loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
-        (groups, groupLoads) = b.finish(destinations: destinations, templateIndex: templateIndex, controlled: &controlled)
+        (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
         b.free()
-        buildTemplates(services: services, entries: entries, templateEntry: templateEntry,
-                       templateDestination: templateDestination, controlled: controlled)
+        buildTemplates(services: services, entries: entries, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
+                       v6Clients: v6Clients, controlled: controlled)
 
         if let changes = snapshot.connectionChanges {
             var perDest = [Int](repeating: 0, count: destinations.count)

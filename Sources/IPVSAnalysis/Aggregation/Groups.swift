@@ -32,7 +32,8 @@ struct RawVector<T> {
         nonmutating set { base[i] = newValue }
     }
 
-    var array: [T] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    var array: [T] { Array(buffer) }
+    var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
 
     func free() {
         base.deinitialize(count: count)
@@ -71,6 +72,8 @@ struct GroupBuilder {
     var lastMember: RawVector<Int32>
     /// Connections of each load already credited to a template by the client pass.
     var attributed: RawVector<Int>
+    /// Each load's template (its group's, on its destination), -1 when it has none.
+    var template: RawVector<Int32>
     let lastMasked: UnsafeMutablePointer<IPAddress>
     let lastLoad: UnsafeMutablePointer<Int32>
 
@@ -106,6 +109,7 @@ struct GroupBuilder {
         loads = RawVector(capacity: guess)
         lastMember = RawVector(capacity: guess)
         attributed = RawVector(capacity: guess)
+        template = RawVector(capacity: guess)
     }
 
     func free() {
@@ -122,6 +126,7 @@ struct GroupBuilder {
         loads.free()
         lastMember.free()
         attributed.free()
+        template.free()
     }
 
     /// The group load of `client` on destination `d`, made when new; -1 when `d`'s
@@ -148,6 +153,7 @@ struct GroupBuilder {
         let i = loads.count
         loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
         attributed.append(0)
+        template.append(-1)
         lastMasked[d] = masked
         lastLoad[d] = Int32(i)
         return i
@@ -169,6 +175,7 @@ struct GroupBuilder {
         if i == loads.count {
             loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
             attributed.append(0)
+            template.append(-1)
         }
         lastMasked[d] = masked
         lastLoad[d] = Int32(i)
@@ -189,23 +196,24 @@ struct GroupBuilder {
         }
     }
 
-    /// Counts a group's template on its load `i`.
+    /// Counts a group's template on its load `i`: template `ordinal`, whose client is
+    /// `client`. The load's template is the one under the group's own address (the kernel
+    /// writes templates with the masked client); of two, the later.
     @inline(__always)
-    func addTemplate(load i: Int) {
-        groups.base[loads[i].group].templates += 1
+    func addTemplate(load i: Int, ordinal: Int32, client: IPAddress) {
+        let g = loads[i].group
+        groups.base[g].templates += 1
         loads.base[i].templates += 1
+        if groups.base[g].address == client { template[i] = ordinal }
     }
 
     /// Credits each group's template with the connections of its loads that the client
     /// pass did not credit, and lays the loads out per group (by destination within one).
-    func finish(destinations: [Destination], templateIndex: PairIndex, controlled: inout [Int]) -> ([GroupAggregate], [GroupLoad]) {
+    func finish(destinations: [Destination], controlled: inout [Int]) -> ([GroupAggregate], [GroupLoad]) {
         var gs = groups.array
-        for i in 0..<loads.count where loads[i].templates > 0 {
-            let l = loads[i]
-            let rest = l.connections.total - attributed[i]
-            guard rest > 0 else { continue }
-            let t = templateIndex.value(Int32(l.destination), gs[l.group].address)
-            if t >= 0 { controlled[Int(t)] += rest }
+        for i in 0..<loads.count where template[i] >= 0 {
+            let rest = loads[i].connections.total - attributed[i]
+            if rest > 0 { controlled[Int(template[i])] += rest }
         }
         // A counting sort by group; a group has a few loads, put in order by insertion.
         var next = [Int](repeating: 0, count: gs.count + 1)

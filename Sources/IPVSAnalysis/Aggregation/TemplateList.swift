@@ -1,12 +1,77 @@
 import Foundation
 import IPVSModel
 
+/// A template as the first pass saw it: enough to index, order and list it without going
+/// back to its entry, which lies somewhere in tens of megabytes of table (a cache miss per
+/// template per use, 10^5 templates).
+struct TemplateRecord {
+    var entry: Int32
+    var destination: Int32
+    /// Seconds left, as the kernel printed it.
+    var expires: UInt32
+    /// It has an `EntryWord` (its destination fits one: always, on a real director).
+    var hasWord: Bool
+    /// Its client as its word holds it (`EntryWord.address` gives the address).
+    var clientBits: UInt64
+}
+
+/// Templates by (destination, client as the template holds it), for the lookups the sorted
+/// table cannot answer in place (a fwmark connection's template under another service):
+/// made the first time one is asked. Of two templates with one key, the later wins.
+final class TemplateKeys {
+    private let records: UnsafeBufferPointer<TemplateRecord>
+    private let v6Clients: [IPAddress]
+    private var made: PairIndex?
+
+    /// `records` must outlive it.
+    init(records: UnsafeBufferPointer<TemplateRecord>, v6Clients: [IPAddress]) {
+        self.records = records
+        self.v6Clients = v6Clients
+    }
+
+    var index: PairIndex {
+        if let m = made { return m }
+        let index = PairIndex(expected: max(64, records.count))
+        for (o, r) in records.enumerated() {
+            index.set(r.destination, EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients), Int32(o))
+        }
+        made = index
+        return index
+    }
+}
+
 extension Aggregates {
+    /// The ordinals of the templates that have a word, stably sorted by client bits: the
+    /// order their words come in once the table is sorted by client (the same stable sort
+    /// on the same keys, over the same templates in entry order). The caller deallocates.
+    static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>) -> UnsafeMutableBufferPointer<Int32> {
+        let m = records.count
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m))
+        let keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m))
+        let ords = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, m))
+        let ordScratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, m))
+        defer {
+            keys.deallocate()
+            keyScratch.deallocate()
+        }
+        var j = 0
+        for (o, r) in records.enumerated() where r.hasWord {
+            keys[j] = r.clientBits << EntryWord.clientShift
+            ords[j] = Int32(o)
+            j += 1
+        }
+        let sorted = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: j,
+                                    lowestBit: Int(EntryWord.clientShift)).payload!
+        (sorted == ords ? ordScratch : ords).deallocate()
+        return UnsafeMutableBufferPointer(start: sorted, count: j)
+    }
+
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
-    mutating func buildTemplates(services: [VirtualService], entries: [ConnectionEntry], templateEntry: [Int32],
-                                         templateDestination: [Int32], controlled: [Int]) {
-        let order = Self.templateOrder(entries: entries, templateEntry: templateEntry, controlled: controlled)
+    mutating func buildTemplates(services: [VirtualService], entries: [ConnectionEntry],
+                                 records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
+                                 v6Clients: [IPAddress], controlled: [Int]) {
+        let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled)
         // Per destination, shared by its templates: the real server's name, the service and
         // its persistence timeout.
         let name: [String?] = destinations.map { d in
@@ -16,69 +81,69 @@ extension Aggregates {
         let key: [ServiceKey?] = destinations.map { d in d.service.map { services[$0].key } }
         let timeout: [UInt32?] = destinations.map { d in d.service.flatMap { services[$0].persistence?.timeoutSeconds } }
         templates.reserveCapacity(order.count)
-        entries.withUnsafeBufferPointer { entries in
-            for o32 in order {
-                let o = Int(o32)
-                let index = Int(templateEntry[o])
-                let e = entries[index]
-                let d = Int(templateDestination[o])
-                var past: Bool?
-                // The kernel arms a template with the timeout and prints whole seconds left:
-                // more than the timeout can only be its 60 s re-arm of a template past its time.
-                if let t = timeout[d], controlled[o] > 0, e.expires > t { past = true }
-                let summary = TemplateSummary(entryIndex: index, service: key[d],
-                                              realServer: name[d] ?? e.destination.endpoint(port: e.destinationPort),
-                                              controlledConns: controlled[o])
-                templates.append(TemplateAggregate(summary: summary, destination: d, expires: e.expires, timeout: timeout[d], pastTimeout: past))
-            }
+        for o32 in order {
+            let o = Int(o32)
+            let r = records[o]
+            let d = Int(r.destination)
+            var past: Bool?
+            // The kernel arms a template with the timeout and prints whole seconds left:
+            // more than the timeout can only be its 60 s re-arm of a template past its time.
+            if let t = timeout[d], controlled[o] > 0, r.expires > t { past = true }
+            let realServer = name[d] ?? {
+                // A real server that is gone (rare): its address from the entry.
+                let e = entries[Int(r.entry)]
+                return e.destination.endpoint(port: e.destinationPort)
+            }()
+            let summary = TemplateSummary(entryIndex: Int(r.entry), service: key[d], realServer: realServer,
+                                          controlledConns: controlled[o])
+            templates.append(TemplateAggregate(summary: summary, destination: d, expires: r.expires, timeout: timeout[d], pastTimeout: past))
         }
     }
 
-
     /// Template ordinals by controlled connections (most first), then time left, then
-    /// client, then ordinal. With IPv4 clients only, two stable radix sorts (by client, then
-    /// by controlled and time left) instead of a comparison sort of 10^5 records.
-    static func templateOrder(entries: [ConnectionEntry], templateEntry: [Int32], controlled: [Int]) -> [Int32] {
-        let m = templateEntry.count
+    /// client, then ordinal. With IPv4 clients only, a stable radix sort by controlled and
+    /// time left of `byClient` (already in client order) instead of a comparison sort of
+    /// 10^5 records.
+    static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
+                              v6Clients: [IPAddress], controlled: [Int]) -> [Int32] {
+        let m = records.count
         guard m > 0 else { return [] }
         @inline(__always)
-        func primary(_ o: Int, _ e: UnsafeBufferPointer<ConnectionEntry>) -> UInt64 {
-            UInt64(UInt32.max - UInt32(clamping: controlled[o])) << 32 | UInt64(e[Int(templateEntry[o])].expires)
+        func primary(_ o: Int) -> UInt64 {
+            UInt64(UInt32.max - UInt32(clamping: controlled[o])) << 32 | UInt64(records[o].expires)
         }
-        return entries.withUnsafeBufferPointer { e in
-            guard templateEntry.allSatisfy({ e[Int($0)].client.isIPv4 }) else {
-                struct Order {
-                    var primary: UInt64
-                    var client: IPAddress
-                    var ordinal: Int32
-                }
-                var order = (0..<m).map { Order(primary: primary($0, e), client: e[Int(templateEntry[$0])].client, ordinal: Int32($0)) }
-                order.sort {
-                    if $0.primary != $1.primary { return $0.primary < $1.primary }
-                    if $0.client != $1.client { return $0.client < $1.client }
-                    return $0.ordinal < $1.ordinal
-                }
-                return order.map(\.ordinal)
+        guard byClient.count == m, records.allSatisfy({ $0.clientBits >> 32 == 0 }) else {
+            struct Order {
+                var primary: UInt64
+                var client: IPAddress
+                var ordinal: Int32
             }
-            let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: m), keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
-            let ords = UnsafeMutablePointer<Int32>.allocate(capacity: m), ordScratch = UnsafeMutablePointer<Int32>.allocate(capacity: m)
-            defer {
-                keys.deallocate()
-                keyScratch.deallocate()
-                ords.deallocate()
-                ordScratch.deallocate()
+            var order = (0..<m).map {
+                Order(primary: primary($0), client: EntryWord.address(clientBits: records[$0].clientBits, v6Clients: v6Clients),
+                      ordinal: Int32($0))
             }
-            for o in 0..<m {
-                keys[o] = UInt64(e[Int(templateEntry[o])].client.ipv4Value) << 32
-                ords[o] = Int32(o)
+            order.sort {
+                if $0.primary != $1.primary { return $0.primary < $1.primary }
+                if $0.client != $1.client { return $0.client < $1.client }
+                return $0.ordinal < $1.ordinal
             }
-            // Stable: equal clients keep the ordinal order, then equal primaries the client order.
-            let byClient = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 32)
-            let (k1, p1) = (byClient.keys, byClient.payload!)
-            for j in 0..<m { k1[j] = primary(Int(p1[j]), e) }
-            let (k2, p2) = k1 == keys ? (keyScratch, ordScratch) : (keys, ords)
-            let result = RadixSort.sort(k1, scratch: k2, payload: p1, payloadScratch: p2, count: m, lowestBit: 0)
-            return Array(UnsafeBufferPointer(start: result.payload!, count: m))
+            return order.map(\.ordinal)
         }
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: m), keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
+        let ords = UnsafeMutablePointer<Int32>.allocate(capacity: m), ordScratch = UnsafeMutablePointer<Int32>.allocate(capacity: m)
+        defer {
+            keys.deallocate()
+            keyScratch.deallocate()
+            ords.deallocate()
+            ordScratch.deallocate()
+        }
+        // Stable: equal primaries keep the client order, and equal clients the ordinal order.
+        for j in 0..<m {
+            let o = Int(byClient[j])
+            keys[j] = primary(o)
+            ords[j] = Int32(o)
+        }
+        let result = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
+        return Array(UnsafeBufferPointer(start: result.payload!, count: m))
     }
 }
