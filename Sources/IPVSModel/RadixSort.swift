@@ -5,15 +5,15 @@
 /// sequential reads and 2,048 write streams cost a few milliseconds, where a comparison sort
 /// or a hash lookup per entry waits on memory each time.
 public enum RadixSort {
-    static let digitBits = 11
-    static let radix = 1 << digitBits
+    @usableFromInline static let digitBits = 11
+    @usableFromInline static let radix = 1 << digitBits
 
     /// The digit counts of every pass, gathered while the keys are being written (saves
     /// the sort's own read of them). Owns its memory: `deallocate()` when done.
     public struct Histogram {
         public let lowestBit: Int
-        let passes: Int
-        let counts: UnsafeMutablePointer<UInt32>
+        @usableFromInline let passes: Int
+        @usableFromInline let counts: UnsafeMutablePointer<UInt32>
 
         public init(lowestBit: Int) {
             self.lowestBit = max(0, min(63, lowestBit))
@@ -22,13 +22,13 @@ public enum RadixSort {
             counts.initialize(repeating: 0, count: passes * RadixSort.radix)
         }
 
-        @inline(__always)
+        @inlinable @inline(__always)
         public func add(_ k: UInt64) {
-            var shift = UInt64(lowestBit)
+            var digits = k &>> UInt64(lowestBit)
             var c = counts
             for _ in 0..<passes {
-                c[Int(truncatingIfNeeded: k >> shift) & (RadixSort.radix - 1)] &+= 1
-                shift &+= UInt64(RadixSort.digitBits)
+                c[Int(truncatingIfNeeded: digits) & (RadixSort.radix - 1)] &+= 1
+                digits &>>= UInt64(RadixSort.digitBits)
                 c += RadixSort.radix
             }
         }

@@ -247,6 +247,37 @@ import Testing
         #expect(agg.loadTotals.count == fromTotals.values.reduce(0) { $0 + $1.count })
     }
 
+    @Test func manyRoutesResolveAsFewDo() throws {
+        // 60 services × 12 real servers: more routes than the route cache starts with, so
+        // it grows while the table is read; every connection must still land on its own
+        // real server, and ActiveConn per real server must be what a plain count says.
+        var services = "", conns = ""
+        var expected: [String: Int] = [:]
+        var x: UInt64 = 99
+        for sv in 0..<60 {
+            let port = UInt16(1000 + sv)
+            services += KernelText.service("TCP", 0x0A00_0001, port, "rr")
+            for r in 0..<12 { services += KernelText.dest(0x0A00_0200 + UInt32(r), port, "Masq", 1, 0, 0) }
+        }
+        for i in 0..<6000 {
+            x = x &* 6364136223846793005 &+ 1442695040888963407
+            let sv = Int(x >> 40) % 60, r = Int(x >> 20) % 12
+            let port = UInt16(1000 + sv)
+            conns += KernelText.conn("TCP", 0xC0A8_0000 + UInt32(i % 500), UInt16(2000 + i % 60000), 0x0A00_0001, port,
+                                     0x0A00_0200 + UInt32(r), port, "ESTABLISHED", 100)
+            expected["\(sv)/\(r)", default: 0] += 1
+        }
+        let agg = Aggregates(try Self.snapshot(services: services, conns: conns))
+        var got: [String: Int] = [:]
+        for d in agg.destinations {
+            guard let sv = d.service, let r = d.realServer else { Issue.record("unresolved \(d)"); continue }
+            got["\(sv)/\(r)", default: 0] += d.connections.active
+        }
+        let wrong = expected.filter { got[$0.key] != $0.value }.map(\.key).sorted()
+        #expect(wrong.isEmpty && got.count == expected.count)
+        #expect(got.count > 64 * 4)
+    }
+
     @Test func stateCountsCountEveryStateWhereTheKernelDoes() {
         // add(_:) writes a lane by offset: the counters must lie in lane order.
         #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.established) == 0)

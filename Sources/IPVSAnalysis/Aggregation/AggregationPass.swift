@@ -54,6 +54,7 @@ extension Aggregates {
         knowsOrigin = table.file.hasSuffix("_sync")
         var resolver = Resolver(services: services)
         var cache = RouteCache()
+        defer { cache.free() }
         let entries = table.entries
         let n = entries.count
 

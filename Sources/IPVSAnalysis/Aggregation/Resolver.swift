@@ -113,23 +113,61 @@ final class PairIndex {
     }
 }
 
-/// A direct-mapped cache in front of the resolver: the routes of a table are few
-/// (services × real servers × ports), its entries many.
+/// Routes already resolved, in front of the resolver: the routes of a table are few
+/// (services × real servers × ports), its entries many. Open addressing over slots that
+/// hold key and destination together, at most a quarter full: a director's few dozen routes
+/// fit in the L1 cache, and an entry costs a hash and one slot read.
 struct RouteCache {
-    static let bits = 12
-    var keys = [RouteKey](repeating: RouteKey(virtual: .zeroIPv4, destination: .zeroIPv4, ports: .max), count: 1 << bits)
-    var values = [Int32](repeating: -1, count: 1 << bits)
+    struct Slot {
+        var key: RouteKey
+        /// -1: empty.
+        var destination: Int32
+    }
+    private var slots: UnsafeMutablePointer<Slot>
+    private var bits = 8
+    private var count = 0
+
+    init() { slots = Self.allocate(1 << bits) }
+
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Slot> {
+        let p = UnsafeMutablePointer<Slot>.allocate(capacity: n)
+        p.initialize(repeating: Slot(key: RouteKey(virtual: .zeroIPv4, destination: .zeroIPv4, ports: 0), destination: -1), count: n)
+        return p
+    }
+
+    /// Frees the slots; the cache is not used after.
+    func free() { slots.deallocate() }
 
     @inline(__always)
     mutating func destination(of e: ConnectionEntry, _ resolver: inout Resolver) -> Int32 {
         let ports = UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort)
-        let i = Int(truncatingIfNeeded: RouteKey.mix(e.virtual, e.destination, ports) >> UInt64(64 - Self.bits))
-        let k = keys[i]
-        if values[i] >= 0 && k.ports == ports && k.virtual == e.virtual && k.destination == e.destination { return values[i] }
+        let mask = (1 << bits) - 1
+        var i = Int(truncatingIfNeeded: RouteKey.mix(e.virtual, e.destination, ports) &>> UInt64(64 - bits))
+        while true {
+            let s = slots[i]
+            if s.destination < 0 { break }
+            if s.key.ports == ports && s.key.virtual == e.virtual && s.key.destination == e.destination { return s.destination }
+            i = (i + 1) & mask
+        }
         let d = resolver.destination(of: e)
-        keys[i] = RouteKey(virtual: e.virtual, destination: e.destination, ports: ports)
-        values[i] = d
+        slots[i] = Slot(key: RouteKey(virtual: e.virtual, destination: e.destination, ports: ports), destination: d)
+        count += 1
+        if count * 4 > 1 << bits { grow() }
         return d
+    }
+
+    private mutating func grow() {
+        let old = slots, n = 1 << bits
+        bits += 1
+        slots = Self.allocate(1 << bits)
+        let mask = (1 << bits) - 1
+        for j in 0..<n where old[j].destination >= 0 {
+            let k = old[j].key
+            var i = Int(truncatingIfNeeded: RouteKey.mix(k.virtual, k.destination, k.ports) &>> UInt64(64 - bits))
+            while slots[i].destination >= 0 { i = (i + 1) & mask }
+            slots[i] = old[j]
+        }
+        old.deallocate()
     }
 }
 
