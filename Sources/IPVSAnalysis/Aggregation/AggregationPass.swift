@@ -8,6 +8,9 @@ import IPVSModel
 /// high bits groups each client's entries without a client × real-server dictionary.
 enum EntryWord {
     static let clientShift: UInt64 = 31
+    /// Words whose clients share their top 22 bits form a block: the radix sort orders
+    /// blocks, and the client pass puts each block in client order (most hold one client).
+    static let blockShift: UInt64 = clientShift + 11
     static let destinationShift: UInt64 = 10
     static let destinationLimit = 1 << 21
     static let groupTemplate: UInt64 = 1 << 9
@@ -31,6 +34,81 @@ enum EntryWord {
     @inline(__always)
     static func address(clientBits: UInt64, v6Clients: [IPAddress]) -> IPAddress {
         clientBits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: clientBits)) : v6Clients[Int(clientBits & 0xFFFF_FFFF)]
+    }
+}
+
+/// The words in client order: a stable sort on their client bits, in two steps. Two radix
+/// passes order the words by the top 22 bits of their client (blocks); then each block is
+/// put in order by the rest, in cache. Clients are sparse in the address space, so most
+/// blocks hold a single client and need nothing, where a third radix pass would move every
+/// word once more.
+enum ClientOrder {
+    /// Orders the blocks; returns the buffer that holds the words (`words` or `scratch`).
+    /// `histogram`: the words' digit counts from `EntryWord.blockShift`.
+    static func sortBlocks(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int,
+                           histogram: RadixSort.Histogram? = nil) -> UnsafeMutablePointer<UInt64> {
+        RadixSort.sort(words, scratch: scratch, count: count, lowestBit: Int(EntryWord.blockShift), histogram: histogram).keys
+    }
+
+    /// The end of the block that starts at `k`, and whether it holds more than one client.
+    @inline(__always)
+    static func block(_ w: UnsafeMutablePointer<UInt64>, from k: Int, count: Int) -> (end: Int, mixed: Bool) {
+        let top = w[k] >> EntryWord.blockShift, client = w[k] >> EntryWord.clientShift
+        var e = k + 1
+        var mixed = false
+        while e < count && w[e] >> EntryWord.blockShift == top {
+            mixed = mixed || w[e] >> EntryWord.clientShift != client
+            e += 1
+        }
+        return (e, mixed)
+    }
+
+    /// Puts a block's `m` words in client order, stably: insertion for a few words, else a
+    /// counting sort on the low 11 client bits through `scratch` (at least `m` words).
+    static func finish(_ p: UnsafeMutablePointer<UInt64>, count m: Int, scratch: UnsafeMutablePointer<UInt64>) {
+        if m <= 64 {
+            for i in 1..<max(1, m) {
+                let w = p[i], key = w >> EntryWord.clientShift
+                var j = i
+                while j > 0 && p[j - 1] >> EntryWord.clientShift > key {
+                    p[j] = p[j - 1]
+                    j -= 1
+                }
+                p[j] = w
+            }
+            return
+        }
+        @inline(__always) func digit(_ w: UInt64) -> Int { Int(truncatingIfNeeded: w >> EntryWord.clientShift) & 0x7FF }
+        var low = 0x7FF, high = 0
+        for i in 0..<m {
+            low = min(low, digit(p[i]))
+            high = max(high, digit(p[i]))
+        }
+        let buckets = high - low + 1
+        let start = UnsafeMutablePointer<Int>.allocate(capacity: buckets + 1)
+        defer { start.deallocate() }
+        start.initialize(repeating: 0, count: buckets + 1)
+        for i in 0..<m { start[digit(p[i]) - low + 1] += 1 }
+        for b in 0..<buckets { start[b + 1] += start[b] }
+        for i in 0..<m {
+            let b = digit(p[i]) - low
+            scratch[start[b]] = p[i]
+            start[b] += 1
+        }
+        p.update(from: scratch, count: m)
+    }
+
+    /// The whole sort, as the client pass does it block by block: for the tests.
+    static func sort(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int) -> UnsafeMutablePointer<UInt64> {
+        let sorted = sortBlocks(words, scratch: scratch, count: count)
+        let spare = sorted == words ? scratch : words
+        var k = 0
+        while k < count {
+            let (end, mixed) = block(sorted, from: k, count: count)
+            if mixed { finish(sorted + k, count: end - k, scratch: spare) }
+            k = end
+        }
+        return sorted
     }
 }
 
@@ -63,7 +141,7 @@ extension Aggregates {
         let wordBlock = buffers.take(bytes: max(1, n) * 8)
         let words = wordBlock.typed(UInt64.self)
         var wordCount = 0
-        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.clientShift))
+        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.blockShift))
         defer { histogram.deallocate() }
         let v6Index = PairIndex(expected: 64)
         var v6Clients: [IPAddress] = []
@@ -146,13 +224,11 @@ extension Aggregates {
         let hasAlternates = alternates.map { !$0.isEmpty }
         var controlled = [Int](repeating: 0, count: records.count)
 
-        // Pass 2: the words by client.
+        // Pass 2: the words by block (their client's top 22 bits); pass 3 orders each block.
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
-        let sortedPointer = RadixSort.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount,
-                                           lowestBit: Int(EntryWord.clientShift), histogram: histogram).keys
-        let (sortedBlock, spareBlock) = sortedPointer == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
-        buffers.give(spareBlock)
-        let sorted = UnsafePointer(sortedPointer)
+        let sorted = ClientOrder.sortBlocks(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
+        let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
+        let spare = spareBlock.typed(UInt64.self)
 
         // Pass 3: each client's run of words gives its connections per destination (a
         // scratch slot per destination), which go to the load totals, to the persistence
@@ -174,7 +250,12 @@ extension Aggregates {
         let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount))
         let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
         let loadTemplate = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        // Connections a template controls, by its place in the sorted run (`byClient`):
+        // written in the order the pass meets them, not all over the table.
+        let controlledInRun = UnsafeMutablePointer<Int>.allocate(capacity: max(1, byClient.count))
+        controlledInRun.initialize(repeating: 0, count: max(1, byClient.count))
         defer {
+            controlledInRun.deallocate()
             slotOf.deallocate()
             loadDest.deallocate()
             loadCounts.deallocate()
@@ -186,11 +267,17 @@ extension Aggregates {
         var k = 0
         var c = 0
         var nextTemplate = 0
+        var blockEnd = 0
         while k < wordCount {
+            if k == blockEnd {
+                let (end, mixed) = ClientOrder.block(sorted, from: k, count: wordCount)
+                if mixed { ClientOrder.finish(sorted + k, count: end - k, scratch: spare) }
+                blockEnd = end
+            }
             let first = k
             let clientBits = sorted[k] >> EntryWord.clientShift
             var loads = 0
-            while k < wordCount && sorted[k] >> EntryWord.clientShift == clientBits {
+            while k < blockEnd && sorted[k] >> EntryWord.clientShift == clientBits {
                 let w = sorted[k]
                 k += 1
                 let d = EntryWord.destination(w)
@@ -213,7 +300,7 @@ extension Aggregates {
                 }
                 if w & EntryWord.template != 0 {
                     loadTemplates[s] += 1
-                    loadTemplate[s] = byClient[nextTemplate]
+                    loadTemplate[s] = Int32(nextTemplate)
                     nextTemplate += 1
                 } else {
                     loadCounts[s].add(EntryWord.state(w))
@@ -230,12 +317,14 @@ extension Aggregates {
                 guard total > 0 else { continue }
                 (totals + totalCount).initialize(to: LoadTotal(client: c, destination: d, connections: total))
                 totalCount += 1
+                if loadTemplates[s] > 0 && !grouping[d] && netmask[d] != nil {
+                    // Its own template, met in this run.
+                    controlledInRun[Int(loadTemplate[s])] += total
+                    continue
+                }
                 var t: Int32 = -1
                 var attributed = false
-                if loadTemplates[s] > 0 && !grouping[d] && netmask[d] != nil {
-                    t = loadTemplate[s]
-                }
-                if t < 0 && hasAlternates[d] {
+                if hasAlternates[d] {
                     let index = keys.index
                     if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
                     for (a, family) in alternates[d] where t < 0 && family == address.family {
@@ -253,6 +342,8 @@ extension Aggregates {
             c += 1
         }
         starts[c] = Int32(wordCount)
+        buffers.give(spareBlock)
+        for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
                                 loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
         clients = ClientTable(store: store)
