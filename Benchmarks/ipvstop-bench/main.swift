@@ -64,13 +64,15 @@ if args.first == "--child-mem-pipe", args.count == 2 {
 /// without the rest.
 if args.first == "--profile-analysis", args.count == 3 || args.count == 4, let runs = Int(args[2]) {
     do {
-        let snapshot = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false)).snapshot()
+        let snapshot = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false, hz: 250)).snapshot()
         let analyzer = args.count == 4 && args[3] == "steady" ? Analyzer() : nil
         if analyzer != nil { WorkingMemory.keepBetweenPolls() }
         if let analyzer { _ = analyzer.update(with: snapshot) }
+        // Steady: every update a table read anew, as the dashboard's and the agent's are.
+        let polls = analyzer == nil ? [] : (1...max(1, runs)).map { AnalysisBench.poll(snapshot, secondsLater: Double($0)) }
         let c0 = Clock.cpu
-        for _ in 0..<runs {
-            if let analyzer { _ = analyzer.update(with: snapshot) } else { _ = Analysis.analyze(snapshot) }
+        for r in 0..<runs {
+            if let analyzer { _ = analyzer.update(with: polls[r]) } else { _ = Analysis.analyze(snapshot) }
         }
         print("\((Clock.cpu - c0) / Double(runs) * 1000) ms CPU per analysis")
         exit(0)

@@ -41,24 +41,33 @@ func plural(_ n: Int, _ one: String, _ many: String? = nil) -> String { "\(n) " 
 
 /// Lower medians of counts per service in linear time: a histogram of the usual small
 /// counts, the rare large ones kept aside.
-struct MedianCounter {
-    /// 256 buckets per service, in one array (a load is one increment, not a nested
-    /// array's copy-on-write check).
-    var small: [Int]
-    var big: [[Int]]
-    var counts: [Int]
+final class MedianCounter {
+    /// 256 buckets per service, in one raw block: a unit is one increment (the findings
+    /// count every client × real server of the table, 10^5 and more).
+    private let small: UnsafeMutablePointer<Int32>
+    private let counts: UnsafeMutablePointer<Int>
+    private var big: [[Int]]
+    private let services: Int
 
     init(services: Int) {
-        small = [Int](repeating: 0, count: services * 256)
+        self.services = services
+        small = .allocate(capacity: max(1, services) * 256)
+        small.initialize(repeating: 0, count: max(1, services) * 256)
+        counts = .allocate(capacity: max(1, services))
+        counts.initialize(repeating: 0, count: max(1, services))
         big = [[Int]](repeating: [], count: services)
-        counts = [Int](repeating: 0, count: services)
+    }
+
+    deinit {
+        small.deallocate()
+        counts.deallocate()
     }
 
     @inline(__always)
-    mutating func add(_ v: Int, service s: Int) {
-        counts[s] += 1
+    func add(_ v: Int, service s: Int) {
+        counts[s] &+= 1
         if v < 256 {
-            small[s &* 256 &+ v] += 1
+            small[s &* 256 &+ v] &+= 1
         } else {
             big[s].append(v)
         }
@@ -71,7 +80,7 @@ struct MedianCounter {
         let target = (counts[s] - 1) / 2
         var seen = 0
         for v in 0..<256 {
-            seen += small[s * 256 + v]
+            seen += Int(small[s * 256 + v])
             if seen > target { return v }
         }
         return big[s].sorted()[target - seen]
@@ -94,17 +103,22 @@ enum Detectors {
         let st = c.settings
         let floor = Double(st.rogueMinConnections) * st.clearFactor
         let grouping = s.services.map { $0.persistence?.netmask.groupsClients ?? false }
-        var medians = MedianCounter(services: s.services.count)
+        let medians = MedianCounter(services: s.services.count)
         var candidates: [(count: Int, destination: Int, client: Int?, group: Int?)] = []
-        // The live service of each destination, -1 for none (no Destination copies in the
-        // loop over every load).
+        // The live service of each destination, -1 for none; for client loads, -1 also where
+        // the service groups clients (its groups are the units): one lookup per load.
         let liveService = agg.destinations.map { $0.isLive ? ($0.service ?? -1) : -1 }
-        for l in agg.loadTotals.all {
-            let si = liveService[l.destination]
-            let n = l.connections
-            guard n > 0, si >= 0, !grouping[si] else { continue }
-            medians.add(n, service: si)
-            if Double(n) >= floor { candidates.append((n, l.destination, l.client, nil)) }
+        let unitService = liveService.map { $0 >= 0 && !grouping[$0] ? $0 : -1 }
+        // The same test as `Double(n) >= floor`, on integers.
+        let floorCount = floor <= 0 ? 0 : floor >= Double(Int.max) ? Int.max : Int(floor.rounded(.up))
+        unitService.withUnsafeBufferPointer { unitService in
+            for l in agg.loadTotals.all {
+                let si = unitService[l.destination]
+                let n = l.connections
+                guard n > 0, si >= 0 else { continue }
+                medians.add(n, service: si)
+                if n >= floorCount { candidates.append((n, l.destination, l.client, nil)) }
+            }
         }
         for l in agg.groupLoads {
             let si = liveService[l.destination]
@@ -402,14 +416,13 @@ enum Detectors {
     static func templateOverstay(_ c: Context) -> [Finding] {
         struct Acc { var templates = 0; var conns = 0; var longest: Double?; var timeout: UInt32 = 0; var maxLeft: UInt32 = 0 }
         var byDest: [Int: Acc] = [:]
-        let entries = c.snapshot.connections?.entries ?? []
         for t in c.agg.templates where t.pastTimeout == true && t.keptAlive {
             var a = byDest[t.destination] ?? Acc()
             a.templates += 1
             a.conns += t.summary.controlledConns
             a.timeout = t.timeout ?? 0
             a.maxLeft = max(a.maxLeft, t.expires)
-            if let since = c.history.overstaySince(entries[t.summary.entryIndex]) {
+            if let since = t.pastTimeoutSince {
                 let past = c.tableTime.timeIntervalSince(since)
                 a.longest = max(a.longest ?? 0, past)
             }

@@ -22,25 +22,6 @@ struct History {
         var lastNewAt: Date?
     }
 
-    struct TemplateID: Hashable {
-        var client: IPAddress
-        var virtual: IPAddress
-        var destination: IPAddress
-        var ports: UInt64
-
-        init(_ e: ConnectionEntry) {
-            client = e.client
-            virtual = e.virtual
-            destination = e.destination
-            ports = UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort)
-        }
-
-        func hash(into h: inout Hasher) {
-            h.combine(client.low &* 0x9E37_79B9_7F4A_7C15 ^ client.high ^ virtual.low &* 0xC2B2_AE3D_27D4_EB4F
-                      ^ destination.low &* 0x1656_67B1_9E37_79F9 ^ destination.high ^ ports)
-        }
-    }
-
     struct TemplateTrack {
         /// When the kernel last armed it with the service's persistence timeout.
         var armedAt: Date
@@ -50,10 +31,18 @@ struct History {
         var overstaySince: Date?
     }
 
+    struct TrackedTemplate {
+        var digest: UInt64
+        var key: TemplateKey
+        var track: TemplateTrack
+    }
+
     var lastTableRead: Date?
     var seenRealServers: Set<RealServerID> = []
     var quiescent: [RealServerID: Quiescence] = [:]
-    var templates: [TemplateID: TemplateTrack] = [:]
+    /// The templates followed, by key digest (then as met): what the next read is merged
+    /// with, in one pass over both, instead of a hash lookup per template all over memory.
+    var tracked: [TrackedTemplate] = []
     /// When the analysis started watching sync (the first table read).
     var watchingSince: Date?
     var lastNewFromSync: Date?
@@ -118,18 +107,62 @@ struct History {
         seenRealServers = current
     }
 
+    /// The keys of `agg`'s templates; computed from the table when `agg` does not carry them.
+    private static func keys(_ table: ConnectionTable, _ agg: Aggregates) -> [TemplateKey] {
+        agg.templateKeys.count == agg.templates.count ? agg.templateKeys
+            : agg.templates.map { TemplateKey(table.entries[$0.summary.entryIndex]) }
+    }
+
+    /// The templates of `agg` with a known timeout, in digest order, each with the tracked
+    /// template of the same key (nil when there is none): a merge of two sorted lists.
+    private func matched(_ keys: [TemplateKey], _ agg: Aggregates) -> [(template: Int, digest: UInt64, old: Int?)] {
+        var wanted: [Int32] = []
+        wanted.reserveCapacity(agg.templates.count)
+        for (i, t) in agg.templates.enumerated() where t.timeout != nil { wanted.append(Int32(i)) }
+        let m = wanted.count
+        guard m > 0 else { return [] }
+        let digests = UnsafeMutablePointer<UInt64>.allocate(capacity: m), digestScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
+        let payloadScratch = UnsafeMutablePointer<Int32>.allocate(capacity: m)
+        defer {
+            digests.deallocate()
+            digestScratch.deallocate()
+            payloadScratch.deallocate()
+        }
+        for j in 0..<m { digests[j] = keys[Int(wanted[j])].digest }
+        var out: [(template: Int, digest: UInt64, old: Int?)] = []
+        out.reserveCapacity(m)
+        wanted.withUnsafeMutableBufferPointer { w in
+            let (d, p) = RadixSort.sortDigests(digests, scratch: digestScratch, payload: w.baseAddress!, payloadScratch: payloadScratch, count: m)
+            tracked.withUnsafeBufferPointer { old in
+                var o = 0
+                for j in 0..<m {
+                    let digest = d[j], i = Int(p[j])
+                    while o < old.count && old[o].digest < digest { o += 1 }
+                    var match: Int?
+                    var q = o
+                    while q < old.count && old[q].digest == digest {
+                        if old[q].key == keys[i] { match = q; break }
+                        q += 1
+                    }
+                    out.append((i, digest, match))
+                }
+            }
+        }
+        return out
+    }
+
     private mutating func trackTemplates(_ table: ConnectionTable, _ agg: inout Aggregates, readAt: Date, slack: Double) {
-        var next: [TemplateID: TemplateTrack] = [:]
-        next.reserveCapacity(agg.templates.count)
-        for i in agg.templates.indices {
+        let keys = Self.keys(table, agg)
+        var next: [TrackedTemplate] = []
+        var verdicts: [(Int, Date)] = []
+        for (i, digest, oldIndex) in matched(keys, agg) {
             let t = agg.templates[i]
             guard let timeout = t.timeout else { continue }
-            let e = table.entries[t.summary.entryIndex]
-            let id = TemplateID(e)
             let T = Double(timeout)
-            let left = Double(e.expires)
+            let left = Double(t.expires)
             var track: TemplateTrack
-            if var old = templates[id] {
+            if let oldIndex {
+                var old = tracked[oldIndex].track
                 let expected = Double(old.lastExpires) - readAt.timeIntervalSince(old.lastSeen)
                 if left > expected + slack {
                     // Re-armed since the last read: with the timeout (a new connection
@@ -146,26 +179,31 @@ struct History {
                 } else if old.overstaySince == nil, readAt.timeIntervalSince(old.armedAt) > T + slack {
                     old.overstaySince = old.armedAt.addingTimeInterval(T)
                 }
-                old.lastExpires = e.expires
+                old.lastExpires = t.expires
                 old.lastSeen = readAt
                 track = old
             } else {
-                track = TemplateTrack(armedAt: readAt.addingTimeInterval(-(T - min(left, T))), lastExpires: e.expires,
+                track = TemplateTrack(armedAt: readAt.addingTimeInterval(-(T - min(left, T))), lastExpires: t.expires,
                                       lastSeen: readAt,
                                       overstaySince: left > T + slack ? readAt.addingTimeInterval(-(Self.rearmSeconds - min(left, Self.rearmSeconds))) : nil)
             }
-            next[id] = track
-            if track.overstaySince != nil && t.keptAlive { agg.templates[i].pastTimeout = true }
+            // Two entries with one key (a table read while it changed): the later one is kept.
+            if let last = next.last, last.digest == digest, last.key == keys[i] { next.removeLast() }
+            next.append(TrackedTemplate(digest: digest, key: keys[i], track: track))
+            if let since = track.overstaySince, t.keptAlive { verdicts.append((i, since)) }
         }
-        templates = next
+        tracked = next
+        for (i, since) in verdicts {
+            agg.templates[i].pastTimeout = true
+            agg.templates[i].pastTimeoutSince = since
+        }
     }
 
     private func applyTemplateVerdicts(_ table: ConnectionTable, _ agg: inout Aggregates) {
-        for i in agg.templates.indices where agg.templates[i].keptAlive {
-            let id = TemplateID(table.entries[agg.templates[i].summary.entryIndex])
-            if templates[id]?.overstaySince != nil { agg.templates[i].pastTimeout = true }
+        for (i, _, old) in matched(Self.keys(table, agg), agg) where agg.templates[i].keptAlive {
+            guard let old, let since = tracked[old].track.overstaySince else { continue }
+            agg.templates[i].pastTimeout = true
+            agg.templates[i].pastTimeoutSince = since
         }
     }
-
-    func overstaySince(_ e: ConnectionEntry) -> Date? { templates[TemplateID(e)]?.overstaySince }
 }

@@ -235,23 +235,7 @@ extension ConnectionTable {
                 payload[i] = Int32(truncatingIfNeeded: i)
             }
         }
-        // Digests are uniform: sorting their top 22 bits leaves ~one key per prefix, and an
-        // insertion pass finishes the order in about linear time.
-        let (k, p) = RadixSort.sort(keys, scratch: keyScratch, payload: payload, payloadScratch: payloadScratch, count: n, lowestBit: 42)
-        let v = p!
-        if n > 1 {
-            for i in 1..<n where k[i] < k[i - 1] {
-                let key = k[i], value = v[i]
-                var j = i
-                while j > 0 && k[j - 1] > key {
-                    k[j] = k[j - 1]
-                    v[j] = v[j - 1]
-                    j -= 1
-                }
-                k[j] = key
-                v[j] = value
-            }
-        }
+        let (k, v) = RadixSort.sortDigests(keys, scratch: keyScratch, payload: payload, payloadScratch: payloadScratch, count: n)
         return EntryIdentities(digests: Array(UnsafeBufferPointer(start: k, count: n)),
                                indices: Array(UnsafeBufferPointer(start: v, count: n)))
     }

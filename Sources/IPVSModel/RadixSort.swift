@@ -101,4 +101,29 @@ public enum RadixSort {
         }
         return (src, psrc)
     }
+
+    /// Sorts uniformly spread keys (digests) with their payload, ascending. Sorting their top
+    /// 22 bits leaves about one key per prefix, and an insertion pass finishes the order in
+    /// about linear time.
+    public static func sortDigests(
+        _ keys: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>,
+        payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>, count n: Int
+    ) -> (keys: UnsafeMutablePointer<UInt64>, payload: UnsafeMutablePointer<Int32>) {
+        let (k, p) = sort(keys, scratch: scratch, payload: payload, payloadScratch: payloadScratch, count: n, lowestBit: 42)
+        let v = p!
+        if n > 1 {
+            for i in 1..<n where k[i] < k[i - 1] {
+                let key = k[i], value = v[i]
+                var j = i
+                while j > 0 && k[j - 1] > key {
+                    k[j] = k[j - 1]
+                    v[j] = v[j - 1]
+                    j -= 1
+                }
+                k[j] = key
+                v[j] = value
+            }
+        }
+        return (k, v)
+    }
 }

@@ -385,6 +385,45 @@ import IPVSReader
         #expect(f.evidence("longest_past_timeout_s")?.int == 15)
         #expect(f.advice.contains("expire_quiescent_template=1"))
     }
+    @Test func anAnalyzerFollowsThousandsOfTemplatesAtOnce() {
+        // The story above for 1,500 clients at once, in three kinds: templates that outlive
+        // their deadline (re-armed with 60 s), templates renewed by new connections, and
+        // templates that go and come back new. Only the first kind is past its timeout.
+        let a = Analyzer(settings: { var s = AnalysisSettings(); s.raiseAfter = 1; return s }())
+        var d = Director()
+        d.service("10.0.0.1", 443, "wlc", persistent: 300, [("10.1.0.1", 1), ("10.1.0.2", 1)])
+        let clients = (0..<1500).map { "172.16.\($0 / 250).\($0 % 250 + 1)" }
+        func server(_ k: Int) -> String { k % 2 == 0 ? "10.1.0.1" : "10.1.0.2" }
+        for (k, c) in clients.enumerated() { d.conns(c, 1, "10.0.0.1", 443, server(k)) }
+        let lefts: [[UInt32?]] = [[290, 90, 1, 55], [290, 299, 209, 194], [290, 90, nil, 295]]
+        func at(_ poll: Int, _ t: Double) -> (AnalysisResult, Snapshot) {
+            var x = d
+            for (k, c) in clients.enumerated() {
+                if let left = lefts[k % 3][poll] { x.template(c, "10.0.0.1", 443, server(k), expires: left) }
+            }
+            let s = x.snapshot(at: t0 + t)
+            return (a.update(with: s), s)
+        }
+        _ = at(0, 0)
+        _ = at(1, 200)
+        _ = at(2, 290)
+        let (r, s) = at(3, 305)
+        let entries = s.connections!.entries
+        var past = 0, wrong = 0
+        for t in r.aggregates.templates {
+            let k = clients.firstIndex(of: entries[t.summary.entryIndex].client.description)!
+            if k % 3 == 0 {
+                if t.pastTimeout == true && t.pastTimeoutSince == t0.addingTimeInterval(290) { past += 1 } else { wrong += 1 }
+            } else if t.pastTimeout == true || t.pastTimeoutSince != nil {
+                wrong += 1
+            }
+        }
+        #expect(past == 500 && wrong == 0)
+        let findings = r.of(.templateOverstay)
+        #expect(findings.count == 2)
+        #expect(findings.map { $0.evidence("templates")?.int ?? 0 }.reduce(0, +) == 500)
+        #expect(findings.allSatisfy { $0.evidence("longest_past_timeout_s")?.int == 15 })
+    }
 }
 
 @Suite struct TablePressureTests {

@@ -332,7 +332,7 @@ import Testing
         }
         // As the first pass records them: every template with a word, IPv4 clients as themselves.
         let records = templateEntry.map { i in
-            TemplateRecord(entry: i, destination: 0, expires: entries[Int(i)].expires, hasWord: true,
+            TemplateRecord(entry: i, destination: 0, route: 0, expires: entries[Int(i)].expires, hasWord: true,
                            clientBits: UInt64(entries[Int(i)].client.ipv4Value))
         }
         let got = records.withUnsafeBufferPointer { r in

@@ -198,6 +198,9 @@ public struct TemplateAggregate: Hashable, Sendable {
     /// the kernel's 60 s re-arm; or, in an `Analyzer`, seen past its deadline); nil when it
     /// cannot be told.
     public var pastTimeout: Bool?
+    /// When it went past its timeout, as an `Analyzer` following it saw it; nil when not
+    /// seen past it, or in a one-shot analysis.
+    public var pastTimeoutSince: Date?
 }
 
 /// Per client, per persistence group and per template, computed in one pass over the
@@ -213,6 +216,9 @@ public struct Aggregates: Sendable {
     public var groupLoads: [GroupLoad] = []
     /// Most controlled connections first (the model's order).
     public var templates: [TemplateAggregate] = []
+    /// Each template's identity across table reads, in the order of `templates` (an
+    /// `Analyzer` follows templates by it).
+    var templateKeys: [TemplateKey] = []
     /// Destination index per service and real server: `liveDestination[s][r]`, nil when
     /// the table has no entry for it.
     public var liveDestination: [[Int?]] = []

@@ -160,7 +160,8 @@ extension Aggregates {
             }
             for i in 0..<n {
                 let e = buf[i]
-                let d = Int(cache.destination(of: e, &resolver))
+                let (d32, route) = cache.route(of: e, &resolver)
+                let d = Int(d32)
                 if d >= known {
                     // A new destination (rare): grow the raw per-destination counters.
                     let all = resolver.destinations
@@ -187,7 +188,7 @@ extension Aggregates {
                 let isTemplate = e.isTemplate
                 if isTemplate {
                     s[d].templates += 1
-                    records.append(TemplateRecord(entry: Int32(i), destination: Int32(d), expires: e.expires,
+                    records.append(TemplateRecord(entry: Int32(i), destination: Int32(d), route: route, expires: e.expires,
                                                   hasWord: fits, clientBits: client))
                 } else {
                     s[d].connections.add(e.state)
@@ -351,7 +352,7 @@ extension Aggregates {
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
         b.free()
         buildTemplates(services: services, entries: entries, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
-                       v6Clients: v6Clients, controlled: controlled)
+                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled)
 
         if let changes = snapshot.connectionChanges {
             var perDest = [Int](repeating: 0, count: destinations.count)

@@ -122,16 +122,19 @@ struct RouteCache {
         var key: RouteKey
         /// -1: empty.
         var destination: Int32
+        /// Index into `routes`.
+        var route: Int32
     }
     private var slots: UnsafeMutablePointer<Slot>
     private var bits = 8
-    private var count = 0
+    /// Every route met, in the order met: a template's route and client are its identity.
+    private(set) var routes: [RouteKey] = []
 
     init() { slots = Self.allocate(1 << bits) }
 
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Slot> {
         let p = UnsafeMutablePointer<Slot>.allocate(capacity: n)
-        p.initialize(repeating: Slot(key: RouteKey(virtual: .zeroIPv4, destination: .zeroIPv4, ports: 0), destination: -1), count: n)
+        p.initialize(repeating: Slot(key: RouteKey(virtual: .zeroIPv4, destination: .zeroIPv4, ports: 0), destination: -1, route: -1), count: n)
         return p
     }
 
@@ -140,20 +143,28 @@ struct RouteCache {
 
     @inline(__always)
     mutating func destination(of e: ConnectionEntry, _ resolver: inout Resolver) -> Int32 {
+        route(of: e, &resolver).destination
+    }
+
+    /// The entry's destination and route.
+    @inline(__always)
+    mutating func route(of e: ConnectionEntry, _ resolver: inout Resolver) -> (destination: Int32, route: Int32) {
         let ports = UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort)
         let mask = (1 << bits) - 1
         var i = Int(truncatingIfNeeded: RouteKey.mix(e.virtual, e.destination, ports) &>> UInt64(64 - bits))
         while true {
             let s = slots[i]
             if s.destination < 0 { break }
-            if s.key.ports == ports && s.key.virtual == e.virtual && s.key.destination == e.destination { return s.destination }
+            if s.key.ports == ports && s.key.virtual == e.virtual && s.key.destination == e.destination { return (s.destination, s.route) }
             i = (i + 1) & mask
         }
         let d = resolver.destination(of: e)
-        slots[i] = Slot(key: RouteKey(virtual: e.virtual, destination: e.destination, ports: ports), destination: d)
-        count += 1
-        if count * 4 > 1 << bits { grow() }
-        return d
+        let key = RouteKey(virtual: e.virtual, destination: e.destination, ports: ports)
+        let r = Int32(routes.count)
+        routes.append(key)
+        slots[i] = Slot(key: key, destination: d, route: r)
+        if routes.count * 4 > 1 << bits { grow() }
+        return (d, r)
     }
 
     private mutating func grow() {

@@ -7,12 +7,43 @@ import IPVSModel
 struct TemplateRecord {
     var entry: Int32
     var destination: Int32
+    /// Index into the route cache's routes.
+    var route: Int32
     /// Seconds left, as the kernel printed it.
     var expires: UInt32
     /// It has an `EntryWord` (its destination fits one: always, on a real director).
     var hasWord: Bool
     /// Its client as its word holds it (`EntryWord.address` gives the address).
     var clientBits: UInt64
+}
+
+/// A template's identity, stable from one table read to the next (its index is not): the
+/// client and the route (protocol, virtual address and port, real server and port). A
+/// template's client port is always 0.
+struct TemplateKey: Hashable {
+    var client: IPAddress
+    var route: RouteKey
+
+    init(client: IPAddress, route: RouteKey) {
+        self.client = client
+        self.route = route
+    }
+
+    init(_ e: ConnectionEntry) {
+        client = e.client
+        route = RouteKey(virtual: e.virtual, destination: e.destination,
+                         ports: UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort))
+    }
+
+    /// 64 well-mixed bits of the key, to sort templates by.
+    var digest: UInt64 {
+        var x = RouteKey.mix(route.virtual, route.destination, route.ports) ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
+        x ^= x >> 32
+        x = x &* 0xD6E8_FEB8_6659_FD93
+        return x ^ x >> 29
+    }
+
+    func hash(into h: inout Hasher) { h.combine(digest) }
 }
 
 /// Templates by (destination, client as the template holds it), for the lookups the sorted
@@ -70,7 +101,7 @@ extension Aggregates {
     /// then client).
     mutating func buildTemplates(services: [VirtualService], entries: [ConnectionEntry],
                                  records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                                 v6Clients: [IPAddress], controlled: [Int]) {
+                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int]) {
         let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled)
         // Per destination, shared by its templates: the real server's name, the service and
         // its persistence timeout.
@@ -81,6 +112,7 @@ extension Aggregates {
         let key: [ServiceKey?] = destinations.map { d in d.service.map { services[$0].key } }
         let timeout: [UInt32?] = destinations.map { d in d.service.flatMap { services[$0].persistence?.timeoutSeconds } }
         templates.reserveCapacity(order.count)
+        templateKeys.reserveCapacity(order.count)
         for o32 in order {
             let o = Int(o32)
             let r = records[o]
@@ -97,6 +129,8 @@ extension Aggregates {
             let summary = TemplateSummary(entryIndex: Int(r.entry), service: key[d], realServer: realServer,
                                           controlledConns: controlled[o])
             templates.append(TemplateAggregate(summary: summary, destination: d, expires: r.expires, timeout: timeout[d], pastTimeout: past))
+            templateKeys.append(TemplateKey(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
+                                            route: routes[Int(r.route)]))
         }
     }
 
