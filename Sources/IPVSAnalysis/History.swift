@@ -32,16 +32,15 @@ struct History {
     }
 
     struct TrackedTemplate {
-        var digest: UInt64
-        var key: TemplateKey
+        var identity: TemplateIdentity
         var track: TemplateTrack
     }
 
     var lastTableRead: Date?
     var seenRealServers: Set<RealServerID> = []
     var quiescent: [RealServerID: Quiescence] = [:]
-    /// The templates followed, by key digest (then as met): what the next read is merged
-    /// with, in one pass over both, instead of a hash lookup per template all over memory.
+    /// The templates followed, by identity digest: what the next read is merged with, in
+    /// one pass over both, instead of a hash lookup per template all over memory.
     var tracked: [TrackedTemplate] = []
     /// When the analysis started watching sync (the first table read).
     var watchingSince: Date?
@@ -107,18 +106,35 @@ struct History {
         seenRealServers = current
     }
 
-    /// The keys of `agg`'s templates; computed from the table when `agg` does not carry them.
-    private static func keys(_ table: ConnectionTable, _ agg: Aggregates) -> [TemplateKey] {
-        agg.templateKeys.count == agg.templates.count ? agg.templateKeys
-            : agg.templates.map { TemplateKey(table.entries[$0.summary.entryIndex]) }
+    /// The identities of `agg`'s templates; computed from the table when `agg` does not
+    /// carry them.
+    private static func identities(_ table: ConnectionTable, _ agg: Aggregates) -> [TemplateIdentity] {
+        agg.templateIdentities.count == agg.templates.count ? agg.templateIdentities
+            : agg.templates.map { TemplateIdentity(table.entries[$0.summary.entryIndex]) }
     }
 
-    /// The templates of `agg` with a known timeout, in digest order, each with the tracked
-    /// template of the same key (nil when there is none): a merge of two sorted lists.
-    private func matched(_ keys: [TemplateKey], _ agg: Aggregates) -> [(template: Int, digest: UInt64, old: Int?)] {
+    /// What the merge needs of a template, gathered in template order: a few bytes each,
+    /// read in identity order (the templates themselves are a hundred bytes each).
+    struct TemplateFacts {
+        var expires: UInt32
+        var timeout: UInt32
+        var keptAlive: Bool
+    }
+
+    /// The templates of `agg` with a known timeout, in identity order, each with its facts
+    /// and the tracked template of the same identity (nil when there is none): a merge of
+    /// two sorted lists.
+    private func matched(_ table: ConnectionTable, _ agg: Aggregates)
+        -> [(template: Int, identity: TemplateIdentity, facts: TemplateFacts, old: Int?)] {
+        let ids = Self.identities(table, agg)
+        var facts: [TemplateFacts] = []
+        facts.reserveCapacity(agg.templates.count)
         var wanted: [Int32] = []
         wanted.reserveCapacity(agg.templates.count)
-        for (i, t) in agg.templates.enumerated() where t.timeout != nil { wanted.append(Int32(i)) }
+        for (i, t) in agg.templates.enumerated() {
+            facts.append(TemplateFacts(expires: t.expires, timeout: t.timeout ?? 0, keptAlive: t.keptAlive))
+            if t.timeout != nil { wanted.append(Int32(i)) }
+        }
         let m = wanted.count
         guard m > 0 else { return [] }
         let digests = UnsafeMutablePointer<UInt64>.allocate(capacity: m), digestScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
@@ -128,8 +144,8 @@ struct History {
             digestScratch.deallocate()
             payloadScratch.deallocate()
         }
-        for j in 0..<m { digests[j] = keys[Int(wanted[j])].digest }
-        var out: [(template: Int, digest: UInt64, old: Int?)] = []
+        for j in 0..<m { digests[j] = ids[Int(wanted[j])].digest }
+        var out: [(template: Int, identity: TemplateIdentity, facts: TemplateFacts, old: Int?)] = []
         out.reserveCapacity(m)
         wanted.withUnsafeMutableBufferPointer { w in
             let (d, p) = RadixSort.sortDigests(digests, scratch: digestScratch, payload: w.baseAddress!, payloadScratch: payloadScratch, count: m)
@@ -137,14 +153,15 @@ struct History {
                 var o = 0
                 for j in 0..<m {
                     let digest = d[j], i = Int(p[j])
-                    while o < old.count && old[o].digest < digest { o += 1 }
+                    let id = ids[i]
+                    while o < old.count && old[o].identity.digest < digest { o += 1 }
                     var match: Int?
                     var q = o
-                    while q < old.count && old[q].digest == digest {
-                        if old[q].key == keys[i] { match = q; break }
+                    while q < old.count && old[q].identity.digest == digest {
+                        if old[q].identity.check == id.check { match = q; break }
                         q += 1
                     }
-                    out.append((i, digest, match))
+                    out.append((i, id, facts[i], match))
                 }
             }
         }
@@ -152,14 +169,13 @@ struct History {
     }
 
     private mutating func trackTemplates(_ table: ConnectionTable, _ agg: inout Aggregates, readAt: Date, slack: Double) {
-        let keys = Self.keys(table, agg)
+        let matches = matched(table, agg)
         var next: [TrackedTemplate] = []
+        next.reserveCapacity(matches.count)
         var verdicts: [(Int, Date)] = []
-        for (i, digest, oldIndex) in matched(keys, agg) {
-            let t = agg.templates[i]
-            guard let timeout = t.timeout else { continue }
-            let T = Double(timeout)
-            let left = Double(t.expires)
+        for (i, identity, facts, oldIndex) in matches {
+            let T = Double(facts.timeout)
+            let left = Double(facts.expires)
             var track: TemplateTrack
             if let oldIndex {
                 var old = tracked[oldIndex].track
@@ -179,18 +195,18 @@ struct History {
                 } else if old.overstaySince == nil, readAt.timeIntervalSince(old.armedAt) > T + slack {
                     old.overstaySince = old.armedAt.addingTimeInterval(T)
                 }
-                old.lastExpires = t.expires
+                old.lastExpires = facts.expires
                 old.lastSeen = readAt
                 track = old
             } else {
-                track = TemplateTrack(armedAt: readAt.addingTimeInterval(-(T - min(left, T))), lastExpires: t.expires,
+                track = TemplateTrack(armedAt: readAt.addingTimeInterval(-(T - min(left, T))), lastExpires: facts.expires,
                                       lastSeen: readAt,
                                       overstaySince: left > T + slack ? readAt.addingTimeInterval(-(Self.rearmSeconds - min(left, Self.rearmSeconds))) : nil)
             }
             // Two entries with one key (a table read while it changed): the later one is kept.
-            if let last = next.last, last.digest == digest, last.key == keys[i] { next.removeLast() }
-            next.append(TrackedTemplate(digest: digest, key: keys[i], track: track))
-            if let since = track.overstaySince, t.keptAlive { verdicts.append((i, since)) }
+            if let last = next.last, last.identity == identity { next.removeLast() }
+            next.append(TrackedTemplate(identity: identity, track: track))
+            if let since = track.overstaySince, facts.keptAlive { verdicts.append((i, since)) }
         }
         tracked = next
         for (i, since) in verdicts {
@@ -200,7 +216,7 @@ struct History {
     }
 
     private func applyTemplateVerdicts(_ table: ConnectionTable, _ agg: inout Aggregates) {
-        for (i, _, old) in matched(Self.keys(table, agg), agg) where agg.templates[i].keptAlive {
+        for (i, _, facts, old) in matched(table, agg) where facts.keptAlive {
             guard let old, let since = tracked[old].track.overstaySince else { continue }
             agg.templates[i].pastTimeout = true
             agg.templates[i].pastTimeoutSince = since

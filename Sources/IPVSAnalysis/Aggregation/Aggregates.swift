@@ -218,7 +218,7 @@ public struct Aggregates: Sendable {
     public var templates: [TemplateAggregate] = []
     /// Each template's identity across table reads, in the order of `templates` (an
     /// `Analyzer` follows templates by it).
-    var templateKeys: [TemplateKey] = []
+    var templateIdentities: [TemplateIdentity] = []
     /// Destination index per service and real server: `liveDestination[s][r]`, nil when
     /// the table has no entry for it.
     public var liveDestination: [[Int?]] = []

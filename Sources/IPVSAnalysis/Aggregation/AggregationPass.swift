@@ -215,7 +215,7 @@ extension Aggregates {
         // stable on the same client bits, over the same templates in entry order.
         let byClient = Self.templatesByClient(records.buffer)
         defer { byClient.deallocate() }
-        let keys = TemplateKeys(records: records.buffer, v6Clients: v6Clients)
+        let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
 
         // Per destination, what the passes below ask of its service.
         let dcount = destinations.count
@@ -326,7 +326,7 @@ extension Aggregates {
                 var t: Int32 = -1
                 var attributed = false
                 if hasAlternates[d] {
-                    let index = keys.index
+                    let index = lookup.index
                     if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
                     for (a, family) in alternates[d] where t < 0 && family == address.family {
                         if let m = netmask[a] { t = index.value(Int32(a), m.apply(to: address)) }

@@ -18,38 +18,39 @@ struct TemplateRecord {
 }
 
 /// A template's identity, stable from one table read to the next (its index is not): the
-/// client and the route (protocol, virtual address and port, real server and port). A
-/// template's client port is always 0.
-struct TemplateKey: Hashable {
-    var client: IPAddress
-    var route: RouteKey
+/// client and the route (protocol, virtual address and port, real server and port), a
+/// template's client port being always 0; held as two independent 64-bit digests of them.
+/// Two templates of a table share both with a probability of ~n²/2^129 (10^-29 at 10^5
+/// templates): far below a memory error's, where a single digest (~10^-10 a read at 1 Hz)
+/// would not be.
+struct TemplateIdentity: Hashable {
+    /// Also the order an `Analyzer` keeps templates in.
+    var digest: UInt64
+    var check: UInt64
 
-    init(client: IPAddress, route: RouteKey) {
-        self.client = client
-        self.route = route
+    init(client: IPAddress, route r: RouteKey) {
+        var x = RouteKey.mix(r.virtual, r.destination, r.ports) ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
+        x ^= x >> 32
+        x = x &* 0xD6E8_FEB8_6659_FD93
+        digest = x ^ x >> 29
+        // FNV-1a style over the same words, unrelated to the mix above.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        @inline(__always) func add(_ v: UInt64) { h = (h ^ v) &* 0x0000_0100_0000_01B3; h ^= h >> 31 }
+        add(client.high); add(client.low); add(r.virtual.high); add(r.virtual.low)
+        add(r.destination.high); add(r.destination.low); add(r.ports)
+        check = h
     }
 
     init(_ e: ConnectionEntry) {
-        client = e.client
-        route = RouteKey(virtual: e.virtual, destination: e.destination,
-                         ports: UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort))
+        self.init(client: e.client, route: RouteKey(virtual: e.virtual, destination: e.destination,
+                                                    ports: UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort)))
     }
-
-    /// 64 well-mixed bits of the key, to sort templates by.
-    var digest: UInt64 {
-        var x = RouteKey.mix(route.virtual, route.destination, route.ports) ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
-        x ^= x >> 32
-        x = x &* 0xD6E8_FEB8_6659_FD93
-        return x ^ x >> 29
-    }
-
-    func hash(into h: inout Hasher) { h.combine(digest) }
 }
 
 /// Templates by (destination, client as the template holds it), for the lookups the sorted
 /// table cannot answer in place (a fwmark connection's template under another service):
 /// made the first time one is asked. Of two templates with one key, the later wins.
-final class TemplateKeys {
+final class TemplateLookup {
     private let records: UnsafeBufferPointer<TemplateRecord>
     private let v6Clients: [IPAddress]
     private var made: PairIndex?
@@ -112,7 +113,7 @@ extension Aggregates {
         let key: [ServiceKey?] = destinations.map { d in d.service.map { services[$0].key } }
         let timeout: [UInt32?] = destinations.map { d in d.service.flatMap { services[$0].persistence?.timeoutSeconds } }
         templates.reserveCapacity(order.count)
-        templateKeys.reserveCapacity(order.count)
+        templateIdentities.reserveCapacity(order.count)
         for o32 in order {
             let o = Int(o32)
             let r = records[o]
@@ -129,8 +130,8 @@ extension Aggregates {
             let summary = TemplateSummary(entryIndex: Int(r.entry), service: key[d], realServer: realServer,
                                           controlledConns: controlled[o])
             templates.append(TemplateAggregate(summary: summary, destination: d, expires: r.expires, timeout: timeout[d], pastTimeout: past))
-            templateKeys.append(TemplateKey(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                            route: routes[Int(r.route)]))
+            templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
+                                                       route: routes[Int(r.route)]))
         }
     }
 
