@@ -212,8 +212,9 @@ public struct Aggregates: Sendable {
     public var clients = ClientTable()
     /// Each client's connections per destination, for every client with connections.
     public var loadTotals = LoadTotals()
-    public var groups: [GroupAggregate] = []
-    public var groupLoads: [GroupLoad] = []
+    public var groups = PooledList<GroupAggregate>()
+    /// Each group's loads (`GroupAggregate.loadRange`), by destination within a group.
+    public var groupLoads = PooledList<GroupLoad>()
     /// Most controlled connections first (the model's order).
     public var templates: [TemplateAggregate] = []
     /// Each template's identity across table reads, in the order of `templates` (an
@@ -239,7 +240,7 @@ public struct Aggregates: Sendable {
     public init() {}
 
     public func loads(of c: ClientAggregate) -> [ClientLoad] { clients.loads(of: c, destinations) }
-    public func loads(of g: GroupAggregate) -> ArraySlice<GroupLoad> { groupLoads[g.loadRange] }
+    public func loads(of g: GroupAggregate) -> Slice<PooledList<GroupLoad>> { groupLoads[g.loadRange] }
 
     /// The `n` clients with most connections (then most templates, then address).
     public func topClients(_ n: Int) -> [ClientAggregate] {

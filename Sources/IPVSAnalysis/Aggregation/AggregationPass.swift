@@ -263,8 +263,9 @@ extension Aggregates {
             loadTemplates.deallocate()
             loadTemplate.deallocate()
         }
-        var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping,
-                             expected: records.count)
+        var bound = 0
+        for (d, dest) in destinations.enumerated() where grouping[d] { bound += dest.connections.total + dest.templates }
+        var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping, bound: bound, pool: buffers)
         var k = 0
         var c = 0
         var nextTemplate = 0
@@ -350,7 +351,6 @@ extension Aggregates {
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
-        b.free()
         buildTemplates(services: services, entries: entries, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
                        v6Clients: v6Clients, routes: cache.routes, controlled: controlled)
 

@@ -79,7 +79,7 @@ public final class BufferPool: @unchecked Sendable {
     /// More than a poll's worth is memory held for nothing.
     private let keep: Int
 
-    public init(keep: Int = 6) { self.keep = keep }
+    public init(keep: Int = 12) { self.keep = keep }
 
     deinit { for b in free { b.release() } }
 

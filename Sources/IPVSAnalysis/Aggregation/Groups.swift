@@ -2,28 +2,41 @@ import Foundation
 import IPVSModel
 
 /// A growable run of plain values in raw memory, for the client pass's inner loop, where
-/// an Array's uniqueness and bounds checks showed in the profile. Freed by `free()`.
+/// an Array's uniqueness and bounds checks showed in the profile. Its memory comes from a
+/// pool (large runs then live in huge pages, and come back next poll); `free()` gives it
+/// back, `handOver()` gives it to the store that keeps the values. Only for plain values
+/// (no references): they are never deinitialized.
 struct RawVector<T> {
+    private var block: BufferPool.Block
     private(set) var base: UnsafeMutablePointer<T>
     private(set) var count = 0
     private var capacity: Int
+    private let pool: BufferPool?
 
-    init(capacity: Int) {
-        self.capacity = max(16, capacity)
-        base = .allocate(capacity: self.capacity)
+    /// `capacity`: as many as there can be, when that is known (no growing, no copy).
+    init(capacity: Int, pool: BufferPool? = nil) {
+        self.pool = pool
+        block = pool.take(bytes: max(16, capacity) * MemoryLayout<T>.stride)
+        self.capacity = block.bytes / MemoryLayout<T>.stride
+        base = block.typed(T.self)
     }
 
     @inline(__always)
     mutating func append(_ x: T) {
-        if count == capacity {
-            let bigger = UnsafeMutablePointer<T>.allocate(capacity: capacity * 2)
-            bigger.moveInitialize(from: base, count: count)
-            base.deallocate()
-            base = bigger
-            capacity *= 2
-        }
+        if count == capacity { grow() }
         (base + count).initialize(to: x)
         count += 1
+    }
+
+    @inline(never)
+    private mutating func grow() {
+        let bigger = pool.take(bytes: capacity * 2 * MemoryLayout<T>.stride)
+        let moved = bigger.typed(T.self)
+        moved.moveInitialize(from: base, count: count)
+        pool.give(block)
+        block = bigger
+        base = moved
+        capacity = bigger.bytes / MemoryLayout<T>.stride
     }
 
     @inline(__always)
@@ -32,14 +45,51 @@ struct RawVector<T> {
         nonmutating set { base[i] = newValue }
     }
 
-    var array: [T] { Array(buffer) }
     var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
 
-    func free() {
-        base.deinitialize(count: count)
-        base.deallocate()
+    /// Gives the memory back; the vector is not used after.
+    func free() { pool.give(block) }
+
+    /// The values, for a `PooledList` to keep; the vector is not used after.
+    func handOver() -> PooledList<T> { PooledList(store: PooledValues(block: block, count: count, pool: pool)) }
+}
+
+/// Plain values in a pooled block, immutable once built; the block goes back to its pool
+/// with the last reference.
+final class PooledValues<T>: @unchecked Sendable {
+    let block: BufferPool.Block
+    let count: Int
+    let pool: BufferPool?
+
+    init(block: BufferPool.Block, count: Int, pool: BufferPool?) {
+        self.block = block
+        self.count = count
+        self.pool = pool
+    }
+
+    deinit { pool.give(block) }
+
+    var base: UnsafeMutablePointer<T> { block.typed(T.self) }
+}
+
+/// A read-only array of plain values kept in pooled memory: persistence groups and their
+/// loads, 10^5 of them on a busy director, which a Swift array would have copied once more
+/// into memory fresh from the kernel.
+public struct PooledList<Element>: RandomAccessCollection {
+    let store: PooledValues<Element>?
+
+    init(store: PooledValues<Element>? = nil) { self.store = store }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { store?.count ?? 0 }
+
+    public subscript(i: Int) -> Element {
+        precondition(i >= 0 && i < endIndex, "index out of range")
+        return store!.base[i]
     }
 }
+
+extension PooledList: Sendable where Element: Sendable {}
 
 /// Persistence groups and their loads as the client pass folds clients in: groups by
 /// (service, masked address), loads by (destination, masked address).
@@ -65,7 +115,9 @@ struct GroupBuilder {
     /// Made when first needed: IPv4 prefix netmasks, the usual case, never look up.
     var groupIndex: PairIndex?
     var loadIndex: PairIndex?
+    /// What the indexes are first sized for.
     let expected: Int
+    let pool: BufferPool?
     var groups: RawVector<GroupAggregate>
     var loads: RawVector<GroupLoad>
     /// Index of the last client counted in each group.
@@ -78,7 +130,10 @@ struct GroupBuilder {
     let lastLoad: UnsafeMutablePointer<Int32>
 
     /// `expected`: about how many groups there will be (each usually holds a template).
-    init(destinations: [Destination], netmask: [PersistenceNetmask?], grouping: [Bool], expected: Int) {
+    /// `bound`: how many groups (and loads) there can be at most: the entries on destinations
+    /// that group clients (each group and load is made by one). `pool`: where the memory
+    /// comes from.
+    init(destinations: [Destination], netmask: [PersistenceNetmask?], grouping: [Bool], bound: Int, pool: BufferPool?) {
         let count = destinations.count
         let n = max(1, count)
         serviceOf = .allocate(capacity: n)
@@ -103,16 +158,18 @@ struct GroupBuilder {
             ordered[d] = hasV4Mask[d] && (~v4Mask[d]) & (~v4Mask[d] &+ 1) == 0
         }
         self.netmask = netmask
-        let guess = grouping.contains(true) ? max(256, expected) : 16
-        self.expected = guess
-        groups = RawVector(capacity: guess)
-        loads = RawVector(capacity: guess)
-        lastMember = RawVector(capacity: guess)
-        attributed = RawVector(capacity: guess)
-        template = RawVector(capacity: guess)
+        let capacity = max(16, bound)
+        expected = min(capacity, 1 << 16)
+        self.pool = pool
+        groups = RawVector(capacity: capacity, pool: pool)
+        loads = RawVector(capacity: capacity, pool: pool)
+        lastMember = RawVector(capacity: capacity, pool: pool)
+        attributed = RawVector(capacity: capacity, pool: pool)
+        template = RawVector(capacity: capacity, pool: pool)
     }
 
-    func free() {
+    /// Frees what `finish` does not hand over.
+    private func free() {
         serviceOf.deallocate()
         v4Mask.deallocate()
         grouping.deallocate()
@@ -122,7 +179,6 @@ struct GroupBuilder {
         ordered.deallocate()
         lastGroup.deallocate()
         lastGroupMasked.deallocate()
-        groups.free()
         loads.free()
         lastMember.free()
         attributed.free()
@@ -208,20 +264,23 @@ struct GroupBuilder {
     }
 
     /// Credits each group's template with the connections of its loads that the client
-    /// pass did not credit, and lays the loads out per group (by destination within one).
-    func finish(destinations: [Destination], controlled: inout [Int]) -> ([GroupAggregate], [GroupLoad]) {
-        var gs = groups.array
-        for i in 0..<loads.count where template[i] >= 0 {
+    /// pass did not credit, lays the loads out per group (by destination within one), and
+    /// hands the groups and loads over; the builder is not used after.
+    func finish(destinations: [Destination], controlled: inout [Int]) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
+        defer { free() }
+        let n = loads.count, gs = groups.base
+        for i in 0..<n where template[i] >= 0 {
             let rest = loads[i].connections.total - attributed[i]
             if rest > 0 { controlled[Int(template[i])] += rest }
         }
         // A counting sort by group; a group has a few loads, put in order by insertion.
-        var next = [Int](repeating: 0, count: gs.count + 1)
-        for i in 0..<loads.count { next[loads[i].group + 1] += 1 }
-        for g in gs.indices { next[g + 1] += next[g] }
-        for g in gs.indices { gs[g].loadRange = next[g]..<next[g + 1] }
-        var out = [GroupLoad](repeating: GroupLoad(group: 0, destination: 0, connections: StateCounts(), templates: 0), count: loads.count)
-        for i in 0..<loads.count {
+        var next = [Int](repeating: 0, count: groups.count + 1)
+        for i in 0..<n { next[loads[i].group + 1] += 1 }
+        for g in 0..<groups.count { next[g + 1] += next[g] }
+        for g in 0..<groups.count { gs[g].loadRange = next[g]..<next[g + 1] }
+        let outBlock = pool.take(bytes: max(1, n) * MemoryLayout<GroupLoad>.stride)
+        let out = outBlock.typed(GroupLoad.self)
+        for i in 0..<n {
             var l = loads[i]
             let total = destinations[l.destination].connections.total
             l.share = total > 0 ? Double(l.connections.total) / Double(total) : nil
@@ -231,8 +290,8 @@ struct GroupBuilder {
                 out[j] = out[j - 1]
                 j -= 1
             }
-            out[j] = l
+            (out + j).initialize(to: l)
         }
-        return (gs, out)
+        return (groups.handOver(), PooledList(store: PooledValues(block: outBlock, count: n, pool: pool)))
     }
 }
