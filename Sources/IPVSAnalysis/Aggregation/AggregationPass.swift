@@ -143,7 +143,11 @@ extension Aggregates {
         var wordCount = 0
         let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.blockShift))
         defer { histogram.deallocate() }
-        let v6Index = PairIndex(expected: 64)
+        // Sized from the first entries' share of IPv6 clients (rows, so an upper bound of
+        // addresses): growing it while the pass runs cost more than the rest of IPv6.
+        let sample = min(n, 4096)
+        let v6Sampled = entries[0..<sample].reduce(0) { $0 + ($1.client.isIPv4 ? 0 : 1) }
+        let v6Index = PairIndex(expected: max(64, sample == 0 ? 0 : v6Sampled * n / sample))
         var v6Clients: [IPAddress] = []
         var records = RawVector<TemplateRecord>(capacity: 64)
         defer { records.free() }
