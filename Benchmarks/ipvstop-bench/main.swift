@@ -72,7 +72,12 @@ if args.first == "--profile-analysis", args.count == 3 || args.count == 4, let r
         let polls = analyzer == nil ? [] : (1...max(1, runs)).map { AnalysisBench.poll(snapshot, secondsLater: Double($0)) }
         let c0 = Clock.cpu
         for r in 0..<runs {
-            if let analyzer { _ = analyzer.update(with: polls[r]) } else { _ = Analysis.analyze(snapshot) }
+            if let analyzer {
+                _ = analyzer.update(with: polls[r])
+            } else {
+                WorkingMemory.returnFreed()
+                _ = Analysis.analyze(snapshot)
+            }
         }
         print("\((Clock.cpu - c0) / Double(runs) * 1000) ms CPU per analysis")
         exit(0)
