@@ -129,7 +129,6 @@ struct GroupBuilder {
     let lastMasked: UnsafeMutablePointer<IPAddress>
     let lastLoad: UnsafeMutablePointer<Int32>
 
-    /// `expected`: about how many groups there will be (each usually holds a template).
     /// `bound`: how many groups (and loads) there can be at most: the entries on destinations
     /// that group clients (each group and load is made by one). `pool`: where the memory
     /// comes from.
