@@ -25,6 +25,12 @@ public enum RadixSort {
         @inlinable @inline(__always)
         public func add(_ k: UInt64) {
             var digits = k &>> UInt64(lowestBit)
+            if passes == 2 {
+                // The client sort's case (22 bits), unrolled: the loop's own count showed.
+                counts[Int(truncatingIfNeeded: digits) & (RadixSort.radix - 1)] &+= 1
+                counts[RadixSort.radix + Int(truncatingIfNeeded: digits &>> UInt64(RadixSort.digitBits)) & (RadixSort.radix - 1)] &+= 1
+                return
+            }
             var c = counts
             for _ in 0..<passes {
                 c[Int(truncatingIfNeeded: digits) & (RadixSort.radix - 1)] &+= 1

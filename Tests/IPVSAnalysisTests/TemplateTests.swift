@@ -161,6 +161,24 @@ import Testing
         let agg = Aggregates(s)
         #expect(agg.unattributedEntries == 0)
 
+        // Destinations of the address services (live and deleted real servers): connections
+        // by state, templates and the longest time left, as a plain reading of their entries.
+        var destinationMismatches = 0, checked = 0
+        for d in agg.destinations {
+            guard let si = d.service, case .address(let proto, let vip, let vport) = s.services[si].key else { continue }
+            var connections = StateCounts(), templates = 0, maxExpires: UInt32 = 0
+            for e in entries where e.proto == proto && e.virtual == vip && e.virtualPort == vport
+                && e.destination == d.address && e.destinationPort == d.port {
+                if e.isTemplate { templates += 1 } else { connections.add(e.state) }
+                maxExpires = max(maxExpires, e.expires)
+            }
+            checked += 1
+            if connections != d.connections || templates != d.templates || maxExpires != d.maxExpires || d.fromSync != 0 {
+                destinationMismatches += 1
+            }
+        }
+        #expect(checked >= 10 && destinationMismatches == 0)
+
         // Templates: the same controlled counts as the reference, in the documented order.
         let reference = ReferenceTemplates.summaries(s)
         #expect(agg.templates.count == reference.count)

@@ -26,11 +26,15 @@ public struct StateCounts: Hashable, Sendable {
     }
 
     @inline(__always)
-    mutating func add(_ s: ConnectionState) {
+    mutating func add(_ s: ConnectionState) { add(s, count: 1) }
+
+    /// `count` entries in state `s`.
+    @inline(__always)
+    mutating func add(_ s: ConnectionState, count: UInt32) {
         // The counters are seven UInt32s in lane order (a test holds the layout to it).
         let offset = Self.lane(s) &* 4
         withUnsafeMutableBytes(of: &self) { b in
-            b.storeBytes(of: b.load(fromByteOffset: offset, as: UInt32.self) &+ 1, toByteOffset: offset, as: UInt32.self)
+            b.storeBytes(of: b.load(fromByteOffset: offset, as: UInt32.self) &+ count, toByteOffset: offset, as: UInt32.self)
         }
     }
 

@@ -140,77 +140,18 @@ extension Aggregates {
         // the entry's word, with the digit counts the sort needs.
         let wordBlock = buffers.take(bytes: max(1, n) * 8)
         let words = wordBlock.typed(UInt64.self)
-        var wordCount = 0
-        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.blockShift))
-        defer { histogram.deallocate() }
-        // Sized from the first entries' share of IPv6 clients (rows, so an upper bound of
-        // addresses): growing it while the pass runs cost more than the rest of IPv6.
-        let sample = min(n, 4096)
-        let v6Sampled = entries[0..<sample].reduce(0) { $0 + ($1.client.isIPv4 ? 0 : 1) }
-        let v6Index = PairIndex(expected: max(64, sample == 0 ? 0 : v6Sampled * n / sample))
-        var v6Clients: [IPAddress] = []
-        var records = RawVector<TemplateRecord>(capacity: 64)
-        defer { records.free() }
-        var stats: [Destination] = []
-        var tooManyDestinations = 0
-        entries.withUnsafeBufferPointer { buf in
-            var s = UnsafeMutablePointer<Destination>.allocate(capacity: 16)
-            var capacity = 16
-            var known = 0
-            defer {
-                stats = Array(UnsafeBufferPointer(start: s, count: known))
-                s.deinitialize(count: known)
-                s.deallocate()
-            }
-            for i in 0..<n {
-                let e = buf[i]
-                let (d32, route) = cache.route(of: e, &resolver)
-                let d = Int(d32)
-                if d >= known {
-                    // A new destination (rare): grow the raw per-destination counters.
-                    let all = resolver.destinations
-                    if all.count > capacity {
-                        let bigger = UnsafeMutablePointer<Destination>.allocate(capacity: all.count * 2)
-                        bigger.moveInitialize(from: s, count: known)
-                        s.deallocate()
-                        s = bigger
-                        capacity = all.count * 2
-                    }
-                    (s + known).initialize(from: Array(all[known...]), count: all.count - known)
-                    known = all.count
-                }
-                if e.expires > s[d].maxExpires { s[d].maxExpires = e.expires }
-                let client: UInt64
-                if e.client.isIPv4 {
-                    client = UInt64(e.client.ipv4Value)
-                } else {
-                    let o = v6Index.value(0, e.client, orInsert: Int32(v6Clients.count))
-                    if Int(o) == v6Clients.count { v6Clients.append(e.client) }
-                    client = 1 << 32 | UInt64(o)
-                }
-                let fits = d < EntryWord.destinationLimit
-                let isTemplate = e.isTemplate
-                if isTemplate {
-                    s[d].templates += 1
-                    records.append(TemplateRecord(entry: Int32(i), destination: Int32(d), route: route, expires: e.expires,
-                                                  hasWord: fits, clientBits: client))
-                } else {
-                    s[d].connections.add(e.state)
-                    if e.flags & ConnectionEntry.fromSync != 0 { s[d].fromSync += 1 }
-                }
-                guard fits else {
-                    tooManyDestinations += 1
-                    continue
-                }
-                let w = EntryWord.make(client: client, destination: d, template: isTemplate,
-                                       groupTemplate: isTemplate && resolver.grouping[d], state: e.state)
-                words[wordCount] = w
-                histogram.add(w)
-                wordCount += 1
-            }
+        let first = entries.withUnsafeBufferPointer { FirstPass($0, words: words, cache: &cache, resolver: &resolver, pool: buffers) }
+        let wordCount = first.wordCount
+        let histogram = first.histogram
+        let records = first.records
+        let v6Clients = first.v6Clients
+        defer {
+            histogram.deallocate()
+            records.free()
         }
-        destinations = stats
-        unattributedEntries = tooManyDestinations
+        destinations = resolver.destinations.indices.map { first.tally.destination($0, resolver.destinations[$0]) }
+        first.tally.free()
+        unattributedEntries = first.unattributed
         for (i, d) in destinations.enumerated() {
             if let s = d.service, let r = d.realServer, liveDestination[s][r] == nil { liveDestination[s][r] = i }
         }
@@ -220,6 +161,7 @@ extension Aggregates {
         let byClient = Self.templatesByClient(records.buffer)
         defer { byClient.deallocate() }
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
+
 
         // Per destination, what the passes below ask of its service.
         let dcount = destinations.count
@@ -233,6 +175,7 @@ extension Aggregates {
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
         let sorted = ClientOrder.sortBlocks(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
         let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
+
         let spare = spareBlock.typed(UInt64.self)
 
         // Pass 3: each client's run of words gives its connections per destination (a
@@ -349,12 +292,14 @@ extension Aggregates {
         }
         starts[c] = Int32(wordCount)
         buffers.give(spareBlock)
+
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
                                 loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
+
         buildTemplates(services: services, entries: entries, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
                        v6Clients: v6Clients, routes: cache.routes, controlled: controlled)
 

@@ -1,0 +1,171 @@
+import IPVSModel
+
+/// Per destination, what the first pass counts, in raw memory: 32 lanes of UInt32 (two
+/// cache lines). A connection adds one to the lane of its kernel state (the state's raw
+/// value, 0...25), a template to `templates`: an entry costs an increment at an address,
+/// not a switch on its state nor a 128-byte `Destination` read and written back.
+struct DestinationTally {
+    static let lanes = 32
+    /// Lanes 0..<26: the states the kernel prints, by raw value.
+    static let states = ConnectionState.allNames.count
+    /// Lane of a state the reader does not make (it skips unknown ones): counted as OTHER.
+    static let otherState = 29
+    /// The most seconds any entry of the destination has left.
+    static let maxExpires = 26
+    /// 1 when the destination's service groups clients under a netmask (set once).
+    static let grouping = 27
+    static let fromSync = 30
+    static let templates = 31
+
+    private(set) var lanes: UnsafeMutablePointer<UInt32>
+    private(set) var count = 0
+    private var capacity = 16
+
+    init() {
+        precondition(Self.states <= Self.maxExpires, "a state's lane would be another counter's")
+        lanes = .allocate(capacity: capacity * Self.lanes)
+    }
+
+    /// Adds the resolver's destinations from `count` on (rare: once per destination).
+    mutating func add(_ all: [Destination], grouping: [Bool]) {
+        if all.count > capacity {
+            let bigger = UnsafeMutablePointer<UInt32>.allocate(capacity: all.count * 2 * Self.lanes)
+            bigger.moveInitialize(from: lanes, count: count * Self.lanes)
+            lanes.deallocate()
+            lanes = bigger
+            capacity = all.count * 2
+        }
+        (lanes + count * Self.lanes).initialize(repeating: 0, count: (all.count - count) * Self.lanes)
+        for d in count..<all.count where grouping[d] { lanes[d * Self.lanes + Self.grouping] = 1 }
+        count = all.count
+    }
+
+    /// `d` as the resolver made it, with the counts.
+    func destination(_ d: Int, _ base: Destination) -> Destination {
+        var out = base
+        let t = lanes + d * Self.lanes
+        for raw in Array(0..<Self.states) + [Self.otherState] where t[raw] > 0 {
+            out.connections.add(ConnectionState(rawValue: UInt8(raw)), count: t[raw])
+        }
+        out.templates = Int(t[Self.templates])
+        out.fromSync = Int(t[Self.fromSync])
+        out.maxExpires = t[Self.maxExpires]
+        return out
+    }
+
+    func free() { lanes.deallocate() }
+}
+
+/// The first pass over the connection table: each entry's destination (through the route
+/// cache), its destination's counts, its template record, and its `EntryWord`, with the
+/// digit counts the sort needs.
+///
+/// One entry in twenty is IPv6 on the benchmark's table; looking its client up in the
+/// IPv6 index within this loop waited on memory each time (the 64 MB stream of entries
+/// evicts the index from the caches), a fifth of the pass. Their words wait aside with the
+/// client blank, and a loop over those rows alone fills it in after, where the lookups
+/// overlap, and appends them. The order of words with equal client bits is the entries'
+/// order either way, which is all the stable sort by client keeps.
+struct FirstPass {
+    let wordCount: Int
+    /// The words' digit counts (owned: the caller deallocates it).
+    let histogram: RadixSort.Histogram
+    /// The templates in entry order (the caller frees them).
+    let records: RawVector<TemplateRecord>
+    /// IPv6 client addresses, by the ordinal their words carry (in the order first seen).
+    let v6Clients: [IPAddress]
+    /// The counts per destination (the caller frees them).
+    let tally: DestinationTally
+    /// Entries without a word: their destination does not fit one.
+    let unattributed: Int
+
+    /// An IPv6 row waiting for its client's ordinal.
+    private struct V6Row {
+        var address: IPAddress
+        /// Its word without the client; 0 when it has none.
+        var word: UInt64
+        /// Index of its template record, -1 when it is not a template.
+        var record: Int32
+    }
+
+    /// Reads `entries`, writing their words to `words` (room for one per entry).
+    init(_ entries: UnsafeBufferPointer<ConnectionEntry>, words: UnsafeMutablePointer<UInt64>,
+         cache: inout RouteCache, resolver: inout Resolver, pool: BufferPool?) {
+        let n = entries.count
+        // Templates are a few percent of a table; growing past this is a copy or two.
+        var records = RawVector<TemplateRecord>(capacity: max(64, n / 8), pool: pool)
+        var v6 = RawVector<V6Row>(capacity: 64)
+        defer { v6.free() }
+        var tally = DestinationTally()
+        var wordCount = 0
+        var unattributed = 0
+        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.blockShift))
+        if let base = entries.baseAddress {
+            for i in 0..<n {
+                let e = base + i
+                let ports = UInt64(e.pointee.proto.rawValue) << 32 | UInt64(e.pointee.virtualPort) << 16 | UInt64(e.pointee.destinationPort)
+                var found = cache.find(e.pointee.virtual, e.pointee.destination, ports)
+                if found.destination < 0 {
+                    found = cache.insert(e.pointee, ports, &resolver)
+                    if resolver.destinations.count > tally.count { tally.add(resolver.destinations, grouping: resolver.grouping) }
+                }
+                let d = Int(found.destination)
+                let t = tally.lanes + d &* DestinationTally.lanes
+                let expires = e.pointee.expires
+                t[DestinationTally.maxExpires] = max(t[DestinationTally.maxExpires], expires)
+                let client = e.pointee.client
+                let v4 = client.isIPv4
+                // IPv6: the ordinal comes after the loop.
+                let clientBits = v4 ? UInt64(client.ipv4Value) : 1 << 32
+                let fits = d < EntryWord.destinationLimit
+                let isTemplate = e.pointee.isTemplate
+                let state = e.pointee.state
+                var record: Int32 = -1
+                if isTemplate {
+                    t[DestinationTally.templates] &+= 1
+                    record = Int32(truncatingIfNeeded: records.count)
+                    records.append(TemplateRecord(entry: Int32(truncatingIfNeeded: i), destination: found.destination,
+                                                  route: found.route, expires: expires, hasWord: fits, clientBits: clientBits))
+                } else {
+                    t[min(Int(state.rawValue), DestinationTally.otherState)] &+= 1
+                    if e.pointee.flags & ConnectionEntry.fromSync != 0 { t[DestinationTally.fromSync] &+= 1 }
+                }
+                guard fits else {
+                    if !v4 { v6.append(V6Row(address: client, word: 0, record: record)) }
+                    unattributed += 1
+                    continue
+                }
+                let w = EntryWord.make(client: clientBits, destination: d, template: isTemplate,
+                                       groupTemplate: isTemplate && t[DestinationTally.grouping] != 0, state: state)
+                if v4 {
+                    words[wordCount] = w
+                    histogram.add(w)
+                    wordCount += 1
+                } else {
+                    v6.append(V6Row(address: client, word: w, record: record))
+                }
+            }
+        }
+        // The IPv6 clients' ordinals, in the order first seen.
+        let index = PairIndex(expected: max(64, v6.count))
+        var v6Clients: [IPAddress] = []
+        for k in 0..<v6.count {
+            let r = v6[k]
+            let o = index.value(0, r.address, orInsert: Int32(v6Clients.count))
+            if Int(o) == v6Clients.count { v6Clients.append(r.address) }
+            if r.word != 0 {
+                let w = r.word | UInt64(o) << EntryWord.clientShift
+                words[wordCount] = w
+                histogram.add(w)
+                wordCount += 1
+            }
+            if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
+        }
+        self.histogram = histogram
+        self.records = records
+        self.v6Clients = v6Clients
+        self.tally = tally
+        self.wordCount = wordCount
+        self.unattributed = unattributed
+    }
+}
