@@ -193,11 +193,24 @@ extension Aggregates {
         let slotOf = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
         slotOf.initialize(repeating: -1, count: max(1, dcount))
         // A client's loads: destination, connections by state, own templates and the last
-        // of them (the kernel keeps one per key; of two, the later entry is taken).
-        let loadDest = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
-        let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount))
-        let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
-        let loadTemplate = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
+        // of them (the kernel keeps one per key; of two, the later entry is taken). The
+        // slot after the last is kept zeroed, so that a word's load is taken without a
+        // branch (a new load is a coin toss a word: the branch mispredicted often).
+        let loadDest = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
+        let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount) + 1)
+        loadCounts.initialize(repeating: StateCounts(), count: max(1, dcount) + 1)
+        let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
+        loadTemplates.initialize(repeating: 0, count: max(1, dcount) + 1)
+        let loadTemplate = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
+        // What a load's destination asks of the pass, a bit each: its service groups
+        // clients; its own template (a netmask that does not group) is in the same run; a
+        // fwmark service may hold its connections' template.
+        let groupsBit: UInt8 = 1, ownTemplateBit: UInt8 = 2, alternatesBit: UInt8 = 4
+        let asks = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, dcount))
+        for d in 0..<dcount {
+            asks[d] = (grouping[d] ? groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ownTemplateBit : 0)
+                | (hasAlternates[d] ? alternatesBit : 0)
+        }
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
         let controlledInRun = UnsafeMutablePointer<Int>.allocate(capacity: max(1, byClient.count))
@@ -209,6 +222,7 @@ extension Aggregates {
             loadCounts.deallocate()
             loadTemplates.deallocate()
             loadTemplate.deallocate()
+            asks.deallocate()
         }
         var bound = 0
         for (d, dest) in destinations.enumerated() where grouping[d] { bound += dest.connections.total + dest.templates }
@@ -238,15 +252,12 @@ extension Aggregates {
                     if i >= 0 { b.addTemplate(load: i, ordinal: o, client: EntryWord.address(clientBits: clientBits, v6Clients: v6Clients)) }
                     continue
                 }
-                var s = Int(slotOf[d])
-                if s < 0 {
-                    s = loads
-                    slotOf[d] = Int32(s)
-                    loadDest[s] = Int32(d)
-                    (loadCounts + s).initialize(to: StateCounts())
-                    loadTemplates[s] = 0
-                    loads += 1
-                }
+                let known = Int(slotOf[d])
+                let isNew = known < 0
+                let s = isNew ? loads : known
+                slotOf[d] = Int32(truncatingIfNeeded: s)
+                loadDest[s] = Int32(truncatingIfNeeded: d)
+                loads &+= isNew ? 1 : 0
                 if w & EntryWord.template != 0 {
                     loadTemplates[s] += 1
                     loadTemplate[s] = Int32(nextTemplate)
@@ -262,18 +273,22 @@ extension Aggregates {
                 let d = Int(loadDest[s])
                 slotOf[d] = -1
                 let l = loadCounts[s]
+                let templates = loadTemplates[s]
+                loadCounts[s] = StateCounts()
+                loadTemplates[s] = 0
                 let total = l.total
                 guard total > 0 else { continue }
                 (totals + totalCount).initialize(to: LoadTotal(client: c, destination: d, connections: total))
                 totalCount += 1
-                if loadTemplates[s] > 0 && !grouping[d] && netmask[d] != nil {
+                let a = asks[d]
+                if templates > 0 && a & ownTemplateBit != 0 {
                     // Its own template, met in this run.
                     controlledInRun[Int(loadTemplate[s])] += total
                     continue
                 }
                 var t: Int32 = -1
                 var attributed = false
-                if hasAlternates[d] {
+                if a & alternatesBit != 0 {
                     let index = lookup.index
                     if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
                     for (a, family) in alternates[d] where t < 0 && family == address.family {
@@ -283,7 +298,7 @@ extension Aggregates {
                     attributed = t >= 0
                 }
                 if t >= 0 { controlled[Int(t)] += total }
-                if grouping[d] {
+                if a & groupsBit != 0 {
                     let i = b.load(d, address)
                     if i >= 0 { b.add(l, load: i, client: c, credited: attributed ? total : 0) }
                 }

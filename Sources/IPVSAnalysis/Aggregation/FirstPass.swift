@@ -94,7 +94,7 @@ struct FirstPass {
         let n = entries.count
         // Templates are a few percent of a table; growing past this is a copy or two.
         var records = RawVector<TemplateRecord>(capacity: max(64, n / 8), pool: pool)
-        var v6 = RawVector<V6Row>(capacity: 64)
+        var v6 = RawVector<V6Row>(capacity: max(64, n / 8), pool: pool)
         defer { v6.free() }
         var tally = DestinationTally()
         var wordCount = 0
@@ -149,6 +149,7 @@ struct FirstPass {
         // The IPv6 clients' ordinals, in the order first seen.
         let index = PairIndex(expected: max(64, v6.count))
         var v6Clients: [IPAddress] = []
+        v6Clients.reserveCapacity(v6.count)
         for k in 0..<v6.count {
             let r = v6[k]
             let o = index.value(0, r.address, orInsert: Int32(v6Clients.count))

@@ -33,6 +33,7 @@ final class PairIndex {
         /// -1: empty.
         var value: Int32
     }
+    private var block: BufferPool.Block
     private var slots: UnsafeMutablePointer<Slot>
     private var bits: Int
     private(set) var count = 0
@@ -41,15 +42,17 @@ final class PairIndex {
         var b = 6
         while 1 << b < expected * 2 { b += 1 }
         bits = b
-        slots = Self.allocate(1 << b)
+        (block, slots) = Self.allocate(1 << b)
     }
 
-    deinit { slots.deallocate() }
+    deinit { block.release() }
 
-    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Slot> {
-        let p = UnsafeMutablePointer<Slot>.allocate(capacity: n)
+    /// Large indexes (IPv6 clients: megabytes at 10^6 entries) in huge pages.
+    private static func allocate(_ n: Int) -> (BufferPool.Block, UnsafeMutablePointer<Slot>) {
+        let block = BufferPool.Block.allocate(n * MemoryLayout<Slot>.stride)
+        let p = block.typed(Slot.self)
         p.initialize(repeating: Slot(high: 0, low: 0, tag: 0, value: -1), count: n)
-        return p
+        return (block, p)
     }
 
     @inline(__always)
@@ -99,9 +102,9 @@ final class PairIndex {
     }
 
     private func grow() {
-        let old = slots, n = 1 << bits
+        let old = slots, oldBlock = block, n = 1 << bits
         bits += 1
-        slots = Self.allocate(1 << bits)
+        (block, slots) = Self.allocate(1 << bits)
         let mask = (1 << bits) - 1
         for j in 0..<n where old[j].value >= 0 {
             let s = old[j]
@@ -109,7 +112,7 @@ final class PairIndex {
             while slots[i].value >= 0 { i = (i + 1) & mask }
             slots[i] = s
         }
-        old.deallocate()
+        oldBlock.release()
     }
 }
 
