@@ -8,9 +8,13 @@ import IPVSModel
 /// high bits groups each client's entries without a client × real-server dictionary.
 enum EntryWord {
     static let clientShift: UInt64 = 31
-    /// Words whose clients share their top 22 bits form a block: the radix sort orders
-    /// blocks, and the client pass puts each block in client order (most hold one client).
-    static let blockShift: UInt64 = clientShift + 11
+    /// Words whose clients share their top 24 bits form a block: the radix sort orders
+    /// blocks, three 8-bit digits, and the client pass puts each block in client order
+    /// (most hold one client).
+    static let blockShift: UInt64 = clientShift + 9
+    static let sortDigitBits = 8
+    /// The client bits below the block's: what `ClientOrder.finish` sorts on.
+    static let inBlockMask = (1 << Int(blockShift - clientShift)) - 1
     static let destinationShift: UInt64 = 10
     static let destinationLimit = 1 << 21
     static let groupTemplate: UInt64 = 1 << 9
@@ -37,17 +41,18 @@ enum EntryWord {
     }
 }
 
-/// The words in client order: a stable sort on their client bits, in two steps. Two radix
-/// passes order the words by the top 22 bits of their client (blocks); then each block is
-/// put in order by the rest, in cache. Clients are sparse in the address space, so most
-/// blocks hold a single client and need nothing, where a third radix pass would move every
-/// word once more.
+/// The words in client order: a stable sort on their client bits, in two steps. Three
+/// 8-bit radix passes order the words by the top 24 bits of their client (blocks); then
+/// each block is put in order by the rest, in cache. Clients are sparse in the address
+/// space, so most blocks hold a single client and need nothing, where a fourth radix pass
+/// would move every word once more.
 enum ClientOrder {
     /// Orders the blocks; returns the buffer that holds the words (`words` or `scratch`).
     /// `histogram`: the words' digit counts from `EntryWord.blockShift`.
     static func sortBlocks(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int,
                            histogram: RadixSort.Histogram? = nil) -> UnsafeMutablePointer<UInt64> {
-        RadixSort.sort(words, scratch: scratch, count: count, lowestBit: Int(EntryWord.blockShift), histogram: histogram).keys
+        RadixSort.sort(words, scratch: scratch, count: count, lowestBit: Int(EntryWord.blockShift), histogram: histogram,
+                       digitBits: EntryWord.sortDigitBits).keys
     }
 
     /// The end of the block that starts at `k`, and whether it holds more than one client.
@@ -64,7 +69,8 @@ enum ClientOrder {
     }
 
     /// Puts a block's `m` words in client order, stably: insertion for a few words, else a
-    /// counting sort on the low 11 client bits through `scratch` (at least `m` words).
+    /// counting sort on the client bits below the block's through `scratch` (at least `m`
+    /// words).
     static func finish(_ p: UnsafeMutablePointer<UInt64>, count m: Int, scratch: UnsafeMutablePointer<UInt64>) {
         if m <= 64 {
             for i in 1..<max(1, m) {
@@ -78,8 +84,8 @@ enum ClientOrder {
             }
             return
         }
-        @inline(__always) func digit(_ w: UInt64) -> Int { Int(truncatingIfNeeded: w >> EntryWord.clientShift) & 0x7FF }
-        var low = 0x7FF, high = 0
+        @inline(__always) func digit(_ w: UInt64) -> Int { Int(truncatingIfNeeded: w >> EntryWord.clientShift) & EntryWord.inBlockMask }
+        var low = EntryWord.inBlockMask, high = 0
         for i in 0..<m {
             low = min(low, digit(p[i]))
             high = max(high, digit(p[i]))
@@ -171,7 +177,7 @@ extension Aggregates {
         let hasAlternates = alternates.map { !$0.isEmpty }
         var controlled = [Int](repeating: 0, count: records.count)
 
-        // Pass 2: the words by block (their client's top 22 bits); pass 3 orders each block.
+        // Pass 2: the words by block (their client's top 24 bits); pass 3 orders each block.
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
         let sorted = ClientOrder.sortBlocks(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
         let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
