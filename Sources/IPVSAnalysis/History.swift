@@ -114,7 +114,7 @@ struct History {
     }
 
     /// What the merge needs of a template, gathered in template order: a few bytes each,
-    /// read in identity order (the templates themselves are a hundred bytes each).
+    /// read in identity order.
     struct TemplateFacts {
         var expires: UInt32
         var timeout: UInt32
@@ -131,8 +131,9 @@ struct History {
         facts.reserveCapacity(agg.templates.count)
         var wanted: [Int32] = []
         wanted.reserveCapacity(agg.templates.count)
-        for (i, t) in agg.templates.enumerated() {
-            facts.append(TemplateFacts(expires: t.expires, timeout: t.timeout ?? 0, keptAlive: t.keptAlive))
+        for i in agg.templates.indices {
+            let t = agg.templates.timing(i)
+            facts.append(TemplateFacts(expires: t.expires, timeout: t.timeout ?? 0, keptAlive: t.controlled > 0))
             if t.timeout != nil { wanted.append(Int32(i)) }
         }
         let m = wanted.count
@@ -209,17 +210,13 @@ struct History {
             if let since = track.overstaySince, facts.keptAlive { verdicts.append((i, since)) }
         }
         tracked = next
-        for (i, since) in verdicts {
-            agg.templates[i].pastTimeout = true
-            agg.templates[i].pastTimeoutSince = since
-        }
+        for (i, since) in verdicts { agg.templates.markPastTimeout(i, since: since) }
     }
 
     private func applyTemplateVerdicts(_ table: ConnectionTable, _ agg: inout Aggregates) {
         for (i, _, facts, old) in matched(table, agg) where facts.keptAlive {
             guard let old, let since = tracked[old].track.overstaySince else { continue }
-            agg.templates[i].pastTimeout = true
-            agg.templates[i].pastTimeoutSince = since
+            agg.templates.markPastTimeout(i, since: since)
         }
     }
 }

@@ -219,8 +219,8 @@ public struct Aggregates: Sendable {
     public var groups = PooledList<GroupAggregate>()
     /// Each group's loads (`GroupAggregate.loadRange`), by destination within a group.
     public var groupLoads = PooledList<GroupLoad>()
-    /// Most controlled connections first (the model's order).
-    public var templates: [TemplateAggregate] = []
+    /// Most controlled connections first (the model's order); each made when asked.
+    public var templates = TemplateTable()
     /// Each template's identity across table reads, in the order of `templates` (an
     /// `Analyzer` follows templates by it).
     var templateIdentities: [TemplateIdentity] = []

@@ -321,8 +321,8 @@ extension Aggregates {
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
 
-        buildTemplates(services: services, entries: entries, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
-                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled)
+        buildTemplates(services: services, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
+                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled, pool: buffers)
 
         if let changes = snapshot.connectionChanges {
             var perDest = [Int](repeating: 0, count: destinations.count)

@@ -51,7 +51,10 @@ struct RawVector<T> {
     func free() { pool.give(block) }
 
     /// The values, for a `PooledList` to keep; the vector is not used after.
-    func handOver() -> PooledList<T> { PooledList(store: PooledValues(block: block, count: count, pool: pool)) }
+    func handOver() -> PooledList<T> { PooledList(store: handOverValues()) }
+
+    /// The values, for a store to keep; the vector is not used after.
+    func handOverValues() -> PooledValues<T> { PooledValues(block: block, count: count, pool: pool) }
 }
 
 /// Plain values in a pooled block, immutable once built; the block goes back to its pool

@@ -72,6 +72,79 @@ final class TemplateLookup {
     }
 }
 
+/// A template as the aggregation keeps it: 32 bytes, where a `TemplateAggregate` is a
+/// hundred with a string to retain. 10^5 of them were 5 MB of fresh memory in every
+/// one-poll analysis.
+struct TemplateCell {
+    var entry: Int32
+    var destination: Int32
+    var controlled: Int32
+    var expires: UInt32
+    /// The template's own port: the name of a real server that is gone.
+    var port: UInt16
+    var pastTimeout: Bool
+    /// `pastTimeoutSince` as seconds since 2001 (`Date`'s own), NaN when none.
+    var pastSince: Double
+}
+
+/// What the templates of one destination share.
+struct TemplateDestination: Sendable {
+    var service: ServiceKey?
+    /// The live real server's identity; nil when it is gone.
+    var realServer: String?
+    var address: IPAddress
+    var timeout: UInt32?
+}
+
+final class TemplateStore: @unchecked Sendable {
+    let cells: PooledValues<TemplateCell>
+    let destinations: [TemplateDestination]
+
+    init(cells: PooledValues<TemplateCell>, destinations: [TemplateDestination]) {
+        self.cells = cells
+        self.destinations = destinations
+    }
+}
+
+/// The templates of a table, most controlled connections first. Each element is made
+/// when asked for, from a compact record: keep what you look at more than once.
+public struct TemplateTable: RandomAccessCollection, Sendable {
+    let store: TemplateStore?
+
+    init(store: TemplateStore? = nil) { self.store = store }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { store?.cells.count ?? 0 }
+
+    public subscript(i: Int) -> TemplateAggregate {
+        precondition(i >= 0 && i < endIndex, "template index out of range")
+        let s = store!
+        let c = s.cells.base[i]
+        let d = s.destinations[Int(c.destination)]
+        let summary = TemplateSummary(entryIndex: Int(c.entry), service: d.service,
+                                      realServer: d.realServer ?? d.address.endpoint(port: c.port),
+                                      controlledConns: Int(c.controlled))
+        return TemplateAggregate(summary: summary, destination: Int(c.destination), expires: c.expires, timeout: d.timeout,
+                                 pastTimeout: c.pastTimeout ? true : nil,
+                                 pastTimeoutSince: c.pastSince.isNaN ? nil : Date(timeIntervalSinceReferenceDate: c.pastSince))
+    }
+
+    /// Template `i`'s time left, its service's timeout and its controlled connections,
+    /// without making it (an `Analyzer` reads them for every template, every poll).
+    func timing(_ i: Int) -> (expires: UInt32, timeout: UInt32?, controlled: Int) {
+        let s = store!, c = s.cells.base[i]
+        return (c.expires, s.destinations[Int(c.destination)].timeout, Int(c.controlled))
+    }
+
+    /// Records that template `i` outlived its timeout, since `since` (an `Analyzer`'s
+    /// verdict). The storage is shared by copies: only while the aggregates are being made.
+    mutating func markPastTimeout(_ i: Int, since: Date) {
+        precondition(i >= 0 && i < endIndex, "template index out of range")
+        store!.cells.base[i].pastTimeout = true
+        store!.cells.base[i].pastSince = since.timeIntervalSinceReferenceDate
+    }
+}
+
 extension Aggregates {
     /// The ordinals of the templates that have a word, stably sorted by client bits: the
     /// order their words come in once the table is sorted by client (the same stable sort
@@ -100,39 +173,35 @@ extension Aggregates {
 
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
-    mutating func buildTemplates(services: [VirtualService], entries: [ConnectionEntry],
-                                 records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int]) {
+    mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
+                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], pool: BufferPool?) {
         let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled)
         // Per destination, shared by its templates: the real server's name, the service and
         // its persistence timeout.
-        let name: [String?] = destinations.map { d in
-            guard let s = d.service, let r = d.realServer else { return nil }
-            return services[s].realServers[r].id
+        let shared: [TemplateDestination] = destinations.map { d in
+            TemplateDestination(service: d.service.map { services[$0].key },
+                                realServer: d.service.flatMap { s in d.realServer.map { services[s].realServers[$0].id } },
+                                address: d.address,
+                                timeout: d.service.flatMap { services[$0].persistence?.timeoutSeconds })
         }
-        let key: [ServiceKey?] = destinations.map { d in d.service.map { services[$0].key } }
-        let timeout: [UInt32?] = destinations.map { d in d.service.flatMap { services[$0].persistence?.timeoutSeconds } }
-        templates.reserveCapacity(order.count)
+        var cells = RawVector<TemplateCell>(capacity: order.count, pool: pool)
         templateIdentities.reserveCapacity(order.count)
         for o32 in order {
             let o = Int(o32)
             let r = records[o]
             let d = Int(r.destination)
-            var past: Bool?
             // The kernel arms a template with the timeout and prints whole seconds left:
             // more than the timeout can only be its 60 s re-arm of a template past its time.
-            if let t = timeout[d], controlled[o] > 0, r.expires > t { past = true }
-            let realServer = name[d] ?? {
-                // A real server that is gone (rare): its address from the entry.
-                let e = entries[Int(r.entry)]
-                return e.destination.endpoint(port: e.destinationPort)
-            }()
-            let summary = TemplateSummary(entryIndex: Int(r.entry), service: key[d], realServer: realServer,
-                                          controlledConns: controlled[o])
-            templates.append(TemplateAggregate(summary: summary, destination: d, expires: r.expires, timeout: timeout[d], pastTimeout: past))
+            let past = shared[d].timeout.map { controlled[o] > 0 && r.expires > $0 } ?? false
+            let route = routes[Int(r.route)]
+            // The route holds the real server's port (not the 64 MB table, at random).
+            cells.append(TemplateCell(entry: r.entry, destination: r.destination, controlled: Int32(clamping: controlled[o]),
+                                      expires: r.expires, port: UInt16(truncatingIfNeeded: route.ports), pastTimeout: past,
+                                      pastSince: .nan))
             templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                                       route: routes[Int(r.route)]))
+                                                       route: route))
         }
+        templates = TemplateTable(store: TemplateStore(cells: cells.handOverValues(), destinations: shared))
     }
 
     /// Template ordinals by controlled connections (most first), then time left, then
