@@ -11,7 +11,9 @@ public enum Analysis {
     /// `connectionChanges`) nor a template's age beyond the kernel's own countdown; the
     /// result's `limitations` say so.
     public static func analyze(_ snapshot: Snapshot, settings: AnalysisSettings = AnalysisSettings()) -> AnalysisResult {
-        var agg = Aggregates(snapshot)
+        // A pool of its own: a block one step gives back (the sort's spare buffer, the IPv6
+        // rows) serves the next instead of fresh pages; it goes with the result.
+        var agg = Aggregates(snapshot, buffers: BufferPool())
         var history = History()
         history.observe(snapshot, &agg, settings, remember: false)
         let ctx = Context(snapshot: snapshot, agg: agg, settings: settings, history: history, raised: [])
