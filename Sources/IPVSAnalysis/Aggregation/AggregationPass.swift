@@ -9,8 +9,8 @@ import IPVSModel
 enum EntryWord {
     static let clientShift: UInt64 = 31
     /// Words whose clients share their top 24 bits form a block: the radix sort orders
-    /// blocks, three 8-bit digits, and the client pass puts each block in client order
-    /// (most hold one client).
+    /// blocks, three 8-bit digits, and `ClientOrder.finishBlocks` puts each block that
+    /// holds more than one client in client order (most hold one).
     static let blockShift: UInt64 = clientShift + 9
     static let sortDigitBits = 8
     /// The client bits below the block's: what `ClientOrder.finish` sorts on.
@@ -55,17 +55,31 @@ enum ClientOrder {
                        digitBits: EntryWord.sortDigitBits).keys
     }
 
-    /// The end of the block that starts at `k`, and whether it holds more than one client.
-    @inline(__always)
-    static func block(_ w: UnsafeMutablePointer<UInt64>, from k: Int, count: Int) -> (end: Int, mixed: Bool) {
-        let top = w[k] >> EntryWord.blockShift, client = w[k] >> EntryWord.clientShift
-        var e = k + 1
-        var mixed = false
-        while e < count && w[e] >> EntryWord.blockShift == top {
-            mixed = mixed || w[e] >> EntryWord.clientShift != client
-            e += 1
+    /// Puts every block that holds more than one client in client order, in one read of the
+    /// words: without a branch on where a block ends (a block is usually one client's few
+    /// words, and scanning each for its end mispredicted once a block).
+    static func finishBlocks(_ w: UnsafeMutablePointer<UInt64>, count n: Int, scratch: UnsafeMutablePointer<UInt64>) {
+        guard n > 1 else { return }
+        var blockStart = 0
+        var previous = w[0]
+        var k = 1
+        while k < n {
+            let word = w[k]
+            let newBlock = (word ^ previous) >> EntryWord.blockShift != 0
+            blockStart = newBlock ? k : blockStart
+            if !newBlock && (word ^ previous) >> EntryWord.clientShift != 0 {
+                // A second client in the block (rare): its end, then its order.
+                let top = word >> EntryWord.blockShift
+                var end = k + 1
+                while end < n && w[end] >> EntryWord.blockShift == top { end += 1 }
+                finish(w + blockStart, count: end - blockStart, scratch: scratch)
+                k = end
+                previous = w[end - 1]
+                continue
+            }
+            previous = word
+            k += 1
         }
-        return (e, mixed)
     }
 
     /// Puts a block's `m` words in client order, stably: insertion for a few words, else a
@@ -104,16 +118,11 @@ enum ClientOrder {
         p.update(from: scratch, count: m)
     }
 
-    /// The whole sort, as the client pass does it block by block: for the tests.
-    static func sort(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int) -> UnsafeMutablePointer<UInt64> {
-        let sorted = sortBlocks(words, scratch: scratch, count: count)
-        let spare = sorted == words ? scratch : words
-        var k = 0
-        while k < count {
-            let (end, mixed) = block(sorted, from: k, count: count)
-            if mixed { finish(sorted + k, count: end - k, scratch: spare) }
-            k = end
-        }
+    /// The whole sort: blocks, then the blocks that need it put in order.
+    static func sort(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int,
+                     histogram: RadixSort.Histogram? = nil) -> UnsafeMutablePointer<UInt64> {
+        let sorted = sortBlocks(words, scratch: scratch, count: count, histogram: histogram)
+        finishBlocks(sorted, count: count, scratch: sorted == words ? scratch : words)
         return sorted
     }
 }
@@ -177,12 +186,12 @@ extension Aggregates {
         let hasAlternates = alternates.map { !$0.isEmpty }
         var controlled = [Int](repeating: 0, count: records.count)
 
-        // Pass 2: the words by block (their client's top 24 bits); pass 3 orders each block.
+        // Pass 2: the words in client order (by block, their client's top 24 bits, then the
+        // blocks that hold more than one client). The other buffer is free from here on.
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
-        let sorted = ClientOrder.sortBlocks(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
+        let sorted = ClientOrder.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
         let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
-
-        let spare = spareBlock.typed(UInt64.self)
+        buffers.give(spareBlock)
 
         // Pass 3: each client's run of words gives its connections per destination (a
         // scratch slot per destination), which go to the load totals, to the persistence
@@ -236,17 +245,11 @@ extension Aggregates {
         var k = 0
         var c = 0
         var nextTemplate = 0
-        var blockEnd = 0
         while k < wordCount {
-            if k == blockEnd {
-                let (end, mixed) = ClientOrder.block(sorted, from: k, count: wordCount)
-                if mixed { ClientOrder.finish(sorted + k, count: end - k, scratch: spare) }
-                blockEnd = end
-            }
             let first = k
             let clientBits = sorted[k] >> EntryWord.clientShift
             var loads = 0
-            while k < blockEnd && sorted[k] >> EntryWord.clientShift == clientBits {
+            while k < wordCount && sorted[k] >> EntryWord.clientShift == clientBits {
                 let w = sorted[k]
                 k += 1
                 let d = EntryWord.destination(w)
@@ -312,7 +315,6 @@ extension Aggregates {
             c += 1
         }
         starts[c] = Int32(wordCount)
-        buffers.give(spareBlock)
 
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
