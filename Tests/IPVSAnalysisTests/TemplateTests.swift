@@ -265,6 +265,49 @@ import Testing
         #expect(agg.loadTotals.count == fromTotals.values.reduce(0) { $0 + $1.count })
     }
 
+    @Test func thousandsOfIPv6ClientsAreCountedAndKeptInTheOrderFirstSeen() throws {
+        // 3,000 IPv6 clients (many sharing their high half, so that only the low one tells
+        // them apart), each seen 1 to 3 times in a shuffled table, among IPv4 rows: every
+        // client once, with its own count, IPv6 after IPv4 in the order first seen.
+        var services = KernelText.service6("TCP", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, "rr")
+        services += KernelText.dest6("2001:0db8:0000:0000:0000:0000:0001:0001", 443, "Masq", 1, 0, 0)
+        services += KernelText.service("TCP", 0x0A00_0001, 80, "rr") + KernelText.dest(0x0A00_0102, 80, "Masq", 1, 0, 0)
+        var x: UInt64 = 7
+        func next(_ n: Int) -> Int {
+            x = x &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((x >> 33) % UInt64(n))
+        }
+        var rows: [(v6: Int?, v4: UInt32)] = []
+        for c in 0..<3000 { for _ in 0...next(3) { rows.append((c, 0)) } }
+        for c in 0..<500 { rows.append((nil, 0xC0A8_0000 + UInt32(c))) }
+        for i in stride(from: rows.count - 1, to: 0, by: -1) { rows.swapAt(i, next(i + 1)) }
+        func text(_ c: Int) -> String {
+            let high = c % 7 == 0 ? "2001:0db8:00ff:0001" : "2001:0db8:00ff:0000"
+            return high + String(format: ":0000:0000:%04x:%04x", c >> 8, c & 0xFF)
+        }
+        var conns = "", port = 1024
+        var firstSeen: [String] = [], seen = Set<Int>(), count: [String: Int] = [:]
+        for r in rows {
+            port += 1
+            if let c = r.v6 {
+                conns += KernelText.conn6("TCP", text(c), UInt16(port), "2001:0db8:0000:0000:0000:0000:0000:0001", 443,
+                                          "2001:0db8:0000:0000:0000:0000:0001:0001", 443, "ESTABLISHED", 100)
+                let name = IPAddress(text(c))!.description
+                if seen.insert(c).inserted { firstSeen.append(name) }
+                count[name, default: 0] += 1
+            } else {
+                conns += KernelText.conn("TCP", r.v4, UInt16(port), 0x0A00_0001, 80, 0x0A00_0102, 80, "ESTABLISHED", 100)
+            }
+        }
+        let agg = Aggregates(try Self.snapshot(services: services, conns: conns))
+        let all = Array(agg.clients)
+        #expect(all.count == 3500)
+        let v6 = all.filter { !$0.address.isIPv4 }
+        #expect(v6.map(\.address.description) == firstSeen)
+        #expect(v6.filter { count[$0.address.description] != $0.connections.total }.isEmpty)
+        #expect(all.prefix(500).allSatisfy { $0.address.isIPv4 && $0.connections.total == 1 })
+    }
+
     @Test func manyRoutesResolveAsFewDo() throws {
         // 60 services × 12 real servers: more routes than the route cache starts with, so
         // it grows while the table is read; every connection must still land on its own
