@@ -397,9 +397,10 @@ import Testing
                            clientBits: UInt64(entries[Int(i)].client.ipv4Value))
         }
         let got = records.withUnsafeBufferPointer { r in
-            let byClient = Aggregates.templatesByClient(r)
-            defer { byClient.deallocate() }
-            return Aggregates.templateOrder(records: r, byClient: UnsafeBufferPointer(byClient), v6Clients: [], controlled: controlled)
+            var arena = Arena(bytes: Aggregates.templatesByClientBytes(r.count) + Aggregates.templateOrderBytes(r.count), pool: nil)
+            defer { arena.free(to: nil) }
+            let byClient = Aggregates.templatesByClient(r, arena: &arena)
+            return Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: controlled, arena: &arena)
         }
         let expected = templateEntry.indices.sorted { a, b in
             let ea = entries[Int(templateEntry[a])], eb = entries[Int(templateEntry[b])]

@@ -173,8 +173,9 @@ extension Aggregates {
         // The templates with a word, in the order the sort below leaves their words: the
         // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
         // stable on the same client bits, over the same templates in entry order.
-        let byClient = Self.templatesByClient(records.buffer)
-        defer { byClient.deallocate() }
+        var arena = Arena(bytes: Self.templatesByClientBytes(records.count) + Arena.bytes(records.count, Int.self), pool: buffers)
+        defer { arena.free(to: buffers) }
+        let byClient = Self.templatesByClient(records.buffer, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
 
 
@@ -228,10 +229,9 @@ extension Aggregates {
         }
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
-        let controlledInRun = UnsafeMutablePointer<Int>.allocate(capacity: max(1, byClient.count))
+        let controlledInRun = arena.take(byClient.count, Int.self)
         controlledInRun.initialize(repeating: 0, count: max(1, byClient.count))
         defer {
-            controlledInRun.deallocate()
             slotOf.deallocate()
             loadDest.deallocate()
             loadCounts.deallocate()
@@ -323,7 +323,7 @@ extension Aggregates {
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
 
-        buildTemplates(services: services, records: records.buffer, byClient: UnsafeBufferPointer(byClient),
+        buildTemplates(services: services, records: records.buffer, byClient: byClient,
                        v6Clients: v6Clients, routes: cache.routes, controlled: controlled, pool: buffers)
 
         if let changes = snapshot.connectionChanges {

@@ -148,17 +148,12 @@ public struct TemplateTable: RandomAccessCollection, Sendable {
 extension Aggregates {
     /// The ordinals of the templates that have a word, stably sorted by client bits: the
     /// order their words come in once the table is sorted by client (the same stable sort
-    /// on the same keys, over the same templates in entry order). The caller deallocates.
-    static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>) -> UnsafeMutableBufferPointer<Int32> {
+    /// on the same keys, over the same templates in entry order). In `arena`
+    /// (`templatesByClientBytes`).
+    static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>, arena: inout Arena) -> UnsafeBufferPointer<Int32> {
         let m = records.count
-        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m))
-        let keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, m))
-        let ords = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, m))
-        let ordScratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, m))
-        defer {
-            keys.deallocate()
-            keyScratch.deallocate()
-        }
+        let keys = arena.take(m, UInt64.self), keyScratch = arena.take(m, UInt64.self)
+        let ords = arena.take(m, Int32.self), ordScratch = arena.take(m, Int32.self)
         var j = 0
         for (o, r) in records.enumerated() where r.hasWord {
             keys[j] = r.clientBits << EntryWord.clientShift
@@ -167,15 +162,18 @@ extension Aggregates {
         }
         let sorted = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: j,
                                     lowestBit: Int(EntryWord.clientShift)).payload!
-        (sorted == ords ? ordScratch : ords).deallocate()
-        return UnsafeMutableBufferPointer(start: sorted, count: j)
+        return UnsafeBufferPointer(start: sorted, count: j)
     }
+
+    static func templatesByClientBytes(_ m: Int) -> Int { 2 * Arena.bytes(m, UInt64.self) + 2 * Arena.bytes(m, Int32.self) }
 
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
     mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
                                  v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], pool: BufferPool?) {
-        let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled)
+        var arena = Arena(bytes: Self.templateOrderBytes(records.count), pool: pool)
+        defer { arena.free(to: pool) }
+        let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled, arena: &arena)
         // Per destination, shared by its templates: the real server's name, the service and
         // its persistence timeout.
         let shared: [TemplateDestination] = destinations.map { d in
@@ -209,7 +207,7 @@ extension Aggregates {
     /// time left of `byClient` (already in client order) instead of a comparison sort of
     /// 10^5 records.
     static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                              v6Clients: [IPAddress], controlled: [Int]) -> [Int32] {
+                              v6Clients: [IPAddress], controlled: [Int], arena: inout Arena) -> [Int32] {
         let m = records.count
         guard m > 0 else { return [] }
         @inline(__always)
@@ -233,14 +231,8 @@ extension Aggregates {
             }
             return order.map(\.ordinal)
         }
-        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: m), keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
-        let ords = UnsafeMutablePointer<Int32>.allocate(capacity: m), ordScratch = UnsafeMutablePointer<Int32>.allocate(capacity: m)
-        defer {
-            keys.deallocate()
-            keyScratch.deallocate()
-            ords.deallocate()
-            ordScratch.deallocate()
-        }
+        let keys = arena.take(m, UInt64.self), keyScratch = arena.take(m, UInt64.self)
+        let ords = arena.take(m, Int32.self), ordScratch = arena.take(m, Int32.self)
         // Stable: equal primaries keep the client order, and equal clients the ordinal order.
         for j in 0..<m {
             let o = Int(byClient[j])
@@ -250,4 +242,6 @@ extension Aggregates {
         let result = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
         return Array(UnsafeBufferPointer(start: result.payload!, count: m))
     }
+
+    static func templateOrderBytes(_ m: Int) -> Int { 2 * Arena.bytes(m, UInt64.self) + 2 * Arena.bytes(m, Int32.self) }
 }
