@@ -222,7 +222,7 @@ public struct Aggregates: Sendable {
     /// Most controlled connections first (the model's order); each made when asked.
     public var templates = TemplateTable()
     /// Each template's identity across table reads, in the order of `templates` (an
-    /// `Analyzer` follows templates by it).
+    /// `Analyzer` follows templates by it); empty unless the `Analyzer` asked for them.
     var templateIdentities: [TemplateIdentity] = []
     /// Destination index per service and real server: `liveDestination[s][r]`, nil when
     /// the table has no entry for it.

@@ -139,6 +139,12 @@ extension Aggregates {
     /// `buffers`: where the working memory comes from and goes back to (an `Analyzer` keeps
     /// one between polls); without, it is allocated and freed.
     public init(_ snapshot: Snapshot, buffers: BufferPool? = nil) {
+        self.init(snapshot, buffers: buffers, identities: false)
+    }
+
+    /// `identities`: also each template's identity across table reads, for an `Analyzer`
+    /// to follow them by (a one-poll analysis has no use for them).
+    init(_ snapshot: Snapshot, buffers: BufferPool?, identities: Bool) {
         self.init()
         let services = snapshot.services
         liveDestination = services.map { [Int?](repeating: nil, count: $0.realServers.count) }
@@ -324,7 +330,7 @@ extension Aggregates {
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
-                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled, pool: buffers)
+                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled, identities: identities, pool: buffers)
 
         if let changes = snapshot.connectionChanges {
             var perDest = [Int](repeating: 0, count: destinations.count)

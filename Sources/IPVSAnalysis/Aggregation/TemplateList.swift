@@ -170,7 +170,7 @@ extension Aggregates {
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
     mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], pool: BufferPool?) {
+                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], identities: Bool, pool: BufferPool?) {
         var arena = Arena(bytes: Self.templateOrderBytes(records.count), pool: pool)
         defer { arena.free(to: pool) }
         let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled, arena: &arena)
@@ -183,7 +183,7 @@ extension Aggregates {
                                 timeout: d.service.flatMap { services[$0].persistence?.timeoutSeconds })
         }
         var cells = RawVector<TemplateCell>(capacity: order.count, pool: pool)
-        templateIdentities.reserveCapacity(order.count)
+        if identities { templateIdentities.reserveCapacity(order.count) }
         for o32 in order {
             let o = Int(o32)
             let r = records[o]
@@ -196,8 +196,10 @@ extension Aggregates {
             cells.append(TemplateCell(entry: r.entry, destination: r.destination, controlled: Int32(clamping: controlled[o]),
                                       expires: r.expires, port: UInt16(truncatingIfNeeded: route.ports), pastTimeout: past,
                                       pastSince: .nan))
-            templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                                       route: route))
+            if identities {
+                templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
+                                                           route: route))
+            }
         }
         templates = TemplateTable(store: TemplateStore(cells: cells.handOverValues(), destinations: shared))
     }
