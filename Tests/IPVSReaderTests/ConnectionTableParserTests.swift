@@ -186,3 +186,40 @@ func parseConnections(_ text: String, unterminatedTail: Bool = true) -> Connecti
         #expect(second.identities().digests == second.identities().digests.sorted())
     }
 }
+
+@Suite struct EntryStorageTests {
+    /// The mapping of `/proc/self/smaps` that holds `address`, by its VmFlags.
+    static func vmFlags(at address: UInt) throws -> [String]? {
+        // /proc files report no size: read until the end.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return nil }
+        defer { try? file.close() }
+        let smaps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        var inside = false
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if let range = fields.first, range.contains("-"), !range.hasSuffix(":") {
+                let bounds = range.split(separator: "-").compactMap { UInt($0, radix: 16) }
+                inside = bounds.count == 2 && bounds[0] <= address && address < bounds[1]
+            } else if inside, fields.first == "VmFlags:" {
+                return fields.dropFirst().map(String.init)
+            }
+        }
+        return nil
+    }
+
+    @Test func aLargeTableIsReservedInMemoryAdvisedForHugePages() throws {
+        // 10^5 entries reserved: the 2 MiB-aligned inside of their storage carries the
+        // kernel's huge-page advice (VmFlags "hg"), so that filling it costs a few faults,
+        // not one per 4 KiB page.
+        let parser = ConnectionTableParser(expectedEntries: 100_000)
+        let base = parser.entries.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(parser.entries.capacity >= 100_000 && base != 0)
+        let inside = (base + (4 << 20)) / (2 << 20) * (2 << 20)
+        let flags = try #require(try Self.vmFlags(at: inside))
+        #expect(flags.contains("hg"), "\(flags)")
+        // A small table is left alone (no huge page would fill its inside).
+        let small = ConnectionTableParser(expectedEntries: 1000)
+        let smallBase = small.entries.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(try Self.vmFlags(at: smallBase)?.contains("hg") != true)
+    }
+}

@@ -19,7 +19,30 @@ public struct ConnectionTableParser {
     public private(set) var skipped = SkippedLines()
 
     public init(expectedEntries: Int = 0) {
-        if expectedEntries > 0 { entries.reserveCapacity(expectedEntries) }
+        if expectedEntries > 0 {
+            entries.reserveCapacity(expectedEntries)
+            Self.adviseHugePages(&entries)
+        }
+    }
+
+    /// Asks for transparent huge pages under the entries' reserved storage. 10^6 entries are
+    /// 64 MB written once, front to back: in 4 KiB pages that is 16,000 faults, each clearing
+    /// its page (~0.37 ms a MiB here, a third of the read); in 2 MiB pages, 32. THP is in
+    /// `madvise` mode on Debian: only advised memory gets them. Only the 2 MiB-aligned inside
+    /// of the storage is advised; where no huge page is free the kernel uses small ones.
+    static func adviseHugePages(_ entries: inout [ConnectionEntry]) {
+        #if canImport(Glibc)
+        let bytes = entries.capacity * MemoryLayout<ConnectionEntry>.stride
+        let huge = 2 << 20
+        guard bytes >= 2 * huge else { return }
+        entries.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress else { return }
+            let start = (UInt(bitPattern: base) + UInt(huge) - 1) / UInt(huge) * UInt(huge)
+            let end = (UInt(bitPattern: base) + UInt(bytes)) / UInt(huge) * UInt(huge)
+            guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+            _ = madvise(p, Int(end - start), Int32(MADV_HUGEPAGE))
+        }
+        #endif
     }
 
     /// Parses a run of complete lines. With `unterminated`, the buffer is a last line that
