@@ -115,13 +115,15 @@ public enum RadixSort {
     }
 
     /// Sorts uniformly spread keys (digests) with their payload, ascending. Sorting their top
-    /// 22 bits leaves about one key per prefix, and an insertion pass finishes the order in
-    /// about linear time.
+    /// 24 bits (three 8-bit passes: the poller's new-entry detection at 10^6 entries took 15 ms
+    /// with them, 21 with two 11-bit ones, here) leaves less than one key per prefix, and an
+    /// insertion pass finishes the order in about linear time.
     public static func sortDigests(
         _ keys: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>,
         payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>, count n: Int
     ) -> (keys: UnsafeMutablePointer<UInt64>, payload: UnsafeMutablePointer<Int32>) {
-        let (k, p) = sort(keys, scratch: scratch, payload: payload, payloadScratch: payloadScratch, count: n, lowestBit: 42)
+        let (k, p) = sort(keys, scratch: scratch, payload: payload, payloadScratch: payloadScratch, count: n, lowestBit: 40,
+                          digitBits: 8)
         let v = p!
         if n > 1 {
             for i in 1..<n where k[i] < k[i - 1] {
