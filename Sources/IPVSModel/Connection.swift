@@ -220,14 +220,10 @@ extension ConnectionTable {
     public func identities() -> EntryIdentities {
         let n = entries.count
         let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
-        let keyScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, n))
         let payload = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, n))
-        let payloadScratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, n))
         defer {
             keys.deallocate()
-            keyScratch.deallocate()
             payload.deallocate()
-            payloadScratch.deallocate()
         }
         entries.withUnsafeBufferPointer { e in
             for i in 0..<n {
@@ -235,9 +231,20 @@ extension ConnectionTable {
                 payload[i] = Int32(truncatingIfNeeded: i)
             }
         }
-        let (k, v) = RadixSort.sortDigests(keys, scratch: keyScratch, payload: payload, payloadScratch: payloadScratch, count: n)
-        return EntryIdentities(digests: Array(UnsafeBufferPointer(start: k, count: n)),
-                               indices: Array(UnsafeBufferPointer(start: v, count: n)))
+        // The sort's other buffers are the result's own storage: the sorted keys usually
+        // end there (an odd number of passes), and are not copied again (12 MB at 10^6).
+        var indices: [Int32] = []
+        let digests = [UInt64](unsafeUninitializedCapacity: max(1, n)) { digestBuffer, digestCount in
+            indices = [Int32](unsafeUninitializedCapacity: max(1, n)) { indexBuffer, indexCount in
+                let ks = digestBuffer.baseAddress!, vs = indexBuffer.baseAddress!
+                let (k, v) = RadixSort.sortDigests(keys, scratch: ks, payload: payload, payloadScratch: vs, count: n)
+                if k != ks { ks.update(from: k, count: n) }
+                if v != vs { vs.update(from: v, count: n) }
+                indexCount = n
+            }
+            digestCount = n
+        }
+        return EntryIdentities(digests: digests, indices: indices)
     }
 
     @inlinable
