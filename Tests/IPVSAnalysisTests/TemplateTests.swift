@@ -397,7 +397,7 @@ import Testing
                            clientBits: UInt64(entries[Int(i)].client.ipv4Value))
         }
         let got = records.withUnsafeBufferPointer { r in
-            var arena = Arena(bytes: Aggregates.templatesByClientBytes(r.count) + Aggregates.templateOrderBytes(r.count), pool: nil)
+            var arena = Arena(bytes: 2 * Arena.keyedSortBytes(r.count), pool: nil)
             defer { arena.free(to: nil) }
             let byClient = Aggregates.templatesByClient(r, arena: &arena)
             return Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: controlled, arena: &arena)

@@ -179,7 +179,7 @@ extension Aggregates {
         // The templates with a word, in the order the sort below leaves their words: the
         // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
         // stable on the same client bits, over the same templates in entry order.
-        var arena = Arena(bytes: Self.templatesByClientBytes(records.count) + Arena.bytes(records.count, Int.self), pool: buffers)
+        var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count, Int.self), pool: buffers)
         defer { arena.free(to: buffers) }
         let byClient = Self.templatesByClient(records.buffer, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)

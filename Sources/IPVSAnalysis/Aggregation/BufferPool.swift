@@ -149,5 +149,14 @@ struct Arena {
         return (block.base + start).bindMemory(to: T.self, capacity: max(1, n))
     }
 
+    /// Room for a radix sort of `n` keys with their 32-bit payload (`takeKeyedSort`).
+    static func keyedSortBytes(_ n: Int) -> Int { 2 * bytes(n, UInt64.self) + 2 * bytes(n, Int32.self) }
+
+    /// Keys, their scratch, payload and its scratch, `n` of each, for `RadixSort.sort`.
+    mutating func takeKeyedSort(_ n: Int) -> (keys: UnsafeMutablePointer<UInt64>, keyScratch: UnsafeMutablePointer<UInt64>,
+                                              payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>) {
+        (take(n, UInt64.self), take(n, UInt64.self), take(n, Int32.self), take(n, Int32.self))
+    }
+
     func free(to pool: BufferPool?) { pool.give(block) }
 }

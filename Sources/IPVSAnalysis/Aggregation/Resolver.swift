@@ -23,8 +23,8 @@ struct RouteKey: Hashable {
 
 /// (tag, address) → a non-negative Int32: open addressing with linear probing in raw
 /// memory. Templates by (destination, client as the template holds it), persistence groups
-/// by (service, masked address), IPv6 clients by address: hundreds of thousands of lookups a
-/// pass, so each must cost nanoseconds, not a SipHash and a Dictionary's bookkeeping.
+/// by (service, masked address): hundreds of thousands of lookups a pass, so each must cost
+/// nanoseconds, not a SipHash and a Dictionary's bookkeeping.
 final class PairIndex {
     struct Slot {
         var high: UInt64
@@ -47,7 +47,7 @@ final class PairIndex {
 
     deinit { block.release() }
 
-    /// Large indexes (IPv6 clients: megabytes at 10^6 entries) in huge pages.
+    /// Large indexes (megabytes at 10^5 templates or groups) in huge pages.
     private static func allocate(_ n: Int) -> (BufferPool.Block, UnsafeMutablePointer<Slot>) {
         let block = BufferPool.Block.allocate(n * MemoryLayout<Slot>.stride)
         let p = block.typed(Slot.self)

@@ -149,11 +149,10 @@ extension Aggregates {
     /// The ordinals of the templates that have a word, stably sorted by client bits: the
     /// order their words come in once the table is sorted by client (the same stable sort
     /// on the same keys, over the same templates in entry order). In `arena`
-    /// (`templatesByClientBytes`).
+    /// (`Arena.keyedSortBytes(records.count)`).
     static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>, arena: inout Arena) -> UnsafeBufferPointer<Int32> {
         let m = records.count
-        let keys = arena.take(m, UInt64.self), keyScratch = arena.take(m, UInt64.self)
-        let ords = arena.take(m, Int32.self), ordScratch = arena.take(m, Int32.self)
+        let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
         var j = 0
         for (o, r) in records.enumerated() where r.hasWord {
             keys[j] = r.clientBits << EntryWord.clientShift
@@ -165,13 +164,11 @@ extension Aggregates {
         return UnsafeBufferPointer(start: sorted, count: j)
     }
 
-    static func templatesByClientBytes(_ m: Int) -> Int { 2 * Arena.bytes(m, UInt64.self) + 2 * Arena.bytes(m, Int32.self) }
-
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
     mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
                                  v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], identities: Bool, pool: BufferPool?) {
-        var arena = Arena(bytes: Self.templateOrderBytes(records.count), pool: pool)
+        var arena = Arena(bytes: Arena.keyedSortBytes(records.count), pool: pool)
         defer { arena.free(to: pool) }
         let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled, arena: &arena)
         // Per destination, shared by its templates: the real server's name, the service and
@@ -233,8 +230,7 @@ extension Aggregates {
             }
             return order.map(\.ordinal)
         }
-        let keys = arena.take(m, UInt64.self), keyScratch = arena.take(m, UInt64.self)
-        let ords = arena.take(m, Int32.self), ordScratch = arena.take(m, Int32.self)
+        let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
         // Stable: equal primaries keep the client order, and equal clients the ordinal order.
         for j in 0..<m {
             let o = Int(byClient[j])
@@ -244,6 +240,4 @@ extension Aggregates {
         let result = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
         return Array(UnsafeBufferPointer(start: result.payload!, count: m))
     }
-
-    static func templateOrderBytes(_ m: Int) -> Int { 2 * Arena.bytes(m, UInt64.self) + 2 * Arena.bytes(m, Int32.self) }
 }
