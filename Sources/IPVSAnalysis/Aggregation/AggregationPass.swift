@@ -184,8 +184,6 @@ extension Aggregates {
         let byClient = Self.templatesByClient(records.buffer, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
 
-
-
         // Per destination, what the passes below ask of its service.
         let dcount = destinations.count
         let netmask: [PersistenceNetmask?] = destinations.map { $0.service.flatMap { services[$0].persistence?.netmask } }
@@ -200,7 +198,6 @@ extension Aggregates {
         let sorted = ClientOrder.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
         let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
         buffers.give(spareBlock)
-
 
         // Pass 3: each client's run of words gives its connections per destination (a
         // scratch slot per destination), which go to the load totals, to the persistence
@@ -324,14 +321,12 @@ extension Aggregates {
         }
         starts[c] = Int32(wordCount)
 
-
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
                                 loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
-
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
                        v6Clients: v6Clients, routes: cache.routes, controlled: controlled, identities: identities, pool: buffers)
