@@ -153,6 +153,56 @@ import Testing
         return try snapshot(services: services, conns: conns)
     }
 
+    /// A client with more words than the client pass takes in a chunk, its loads split
+    /// across chunks, and its own group's templates (its address is the group's) within
+    /// its runs of words: every count as if the pass had taken it whole.
+    @Test func aClientLargerThanAChunkIsCountedWhole() throws {
+        var services = KernelText.service("TCP", 0x0A00_0001, 8080, "wlc", persistent: (150_000, 0xFFFF_FF00))
+        for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 8080, "Masq", 1, 0, 0) }
+        services += KernelText.service("TCP", 0x0A00_0001, 443, "wlc", persistent: (75000, 0xFFFF_FFFF))
+        for r in 0..<2 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 443, "Masq", 1, 0, 0) }
+        let big: UInt32 = 0xC0A8_0100, small: UInt32 = 0xC0A8_0107, other: UInt32 = 0x0A00_0009
+        var conns = ""
+        var port: UInt16 = 1024
+        func conn(_ c: UInt32, _ vp: UInt16, _ d: Int, _ state: String = "ESTABLISHED") {
+            port = port == 65535 ? 1024 : port + 1
+            conns += KernelText.conn("TCP", c, port, 0x0A00_0001, vp, 0x0A00_0102 + UInt32(d), vp, state, 100)
+        }
+        for i in 0..<9000 {
+            conn(big, 8080, i % 3, i % 4 == 0 ? "TIME_WAIT" : "ESTABLISHED")
+            // The group's templates (its address is `big`'s), in the middle of its entries.
+            if i == 4500 || i == 4501 || i == 4502 {
+                conns += KernelText.conn("TCP", big, 0, 0x0A00_0001, 8080, 0x0A00_0102 + UInt32(i % 3), 8080, "NONE", 300)
+            }
+            if i % 3 == 0 { conn(big, 443, 0) }
+            if i % 180 == 0 { conn(small, 8080, 1) }
+            if i % 450 == 0 { conn(other, 443, 1) }
+        }
+        conns += KernelText.conn("TCP", big, 0, 0x0A00_0001, 443, 0x0A00_0102, 443, "ASSURED", 200)
+        conns += KernelText.conn("TCP", other, 0, 0x0A00_0001, 443, 0x0A00_0103, 443, "ASSURED", 200)
+        let s = try Self.snapshot(services: services, conns: conns)
+        let agg = Aggregates(s)
+
+        #expect(agg.clients.map(\.address) == [IPAddress(ipv4: other), IPAddress(ipv4: big), IPAddress(ipv4: small)])
+        let b = agg.clients[1]
+        #expect(b.connections.total == 12000 && b.connections.timeWait == 2250 && b.templates == 1)
+        func name(_ d: Int) -> String { "\(agg.destinations[d].port)/\(agg.destinations[d].address)" }
+        let loads = agg.loads(of: b).map { (name($0.destination), $0.connections.total, $0.templates) }
+        #expect(loads.map(\.0).sorted() == ["443/10.0.1.2", "8080/10.0.1.2", "8080/10.0.1.3", "8080/10.0.1.4"])
+        #expect(loads.allSatisfy { $0.1 == 3000 } && loads.map(\.2).reduce(0, +) == 1)
+        let totals = agg.loadTotals.map { (agg.clients.address($0.client), name($0.destination), $0.connections) }
+        #expect(totals.count == 6)
+        #expect(totals.filter { $0.0 == IPAddress(ipv4: big) }.map(\.2) == [3000, 3000, 3000, 3000])
+        #expect(totals.contains { $0.0 == IPAddress(ipv4: small) && $0.1 == "8080/10.0.1.3" && $0.2 == 50 })
+
+        #expect(agg.groups.count == 1)
+        let g = agg.groups[0]
+        #expect(g.address == IPAddress(ipv4: big) && g.clients == 2 && g.connections.total == 9050 && g.templates == 3)
+        let controlled = Dictionary(uniqueKeysWithValues: agg.templates.map { ($0.summary.realServer, $0.summary.controlledConns) })
+        #expect(controlled == ["10.0.1.2:8080": 3000, "10.0.1.3:8080": 3050, "10.0.1.4:8080": 3000,
+                               "10.0.1.2:443": 3000, "10.0.1.3:443": 20])
+    }
+
     @Test(arguments: [(UInt64(1), 400), (2, 3000), (3, 20000)])
     func randomTablesAgreeWithAPlainReading(seed: UInt64, n: Int) throws {
         let s = try Self.randomDirector(seed: seed, entries: n)
@@ -392,9 +442,12 @@ import Testing
             }
         }
         // As the first pass records them: every template with a word, IPv4 clients as themselves.
-        let records = templateEntry.map { i in
-            TemplateRecord(entry: i, destination: 0, route: 0, expires: entries[Int(i)].expires, hasWord: true,
-                           clientBits: UInt64(entries[Int(i)].client.ipv4Value))
+        // Each on one of three destinations: a client's templates tie on it next.
+        let destination = templateEntry.map { _ in Int32(next(3)) }
+        let records = templateEntry.indices.map { t in
+            let i = templateEntry[t]
+            return TemplateRecord(entry: i, destination: destination[t], route: 0, expires: entries[Int(i)].expires, hasWord: true,
+                                  clientBits: UInt64(entries[Int(i)].client.ipv4Value))
         }
         let got = records.withUnsafeBufferPointer { r in
             var arena = Arena(bytes: 2 * Arena.keyedSortBytes(r.count), pool: nil)
@@ -407,6 +460,7 @@ import Testing
             if controlled[a] != controlled[b] { return controlled[a] > controlled[b] }
             if ea.expires != eb.expires { return ea.expires < eb.expires }
             if ea.client != eb.client { return ea.client < eb.client }
+            if destination[a] != destination[b] { return destination[a] < destination[b] }
             return a < b
         }.map(Int32.init)
         #expect(got == expected)
@@ -423,13 +477,14 @@ import Testing
     /// dense clients in one /16, neighbours (short blocks of a few clients with several
     /// entries each: insertion), IPv6 ordinals.
     @Test(arguments: ["few", "sparse", "dense", "neighbours", "ipv6"])
-    func theClientOrderIsAStableSortOnClientBits(spread: String) {
+    func theClientOrderIsAStableSortOnClientThenDestination(spread: String) {
         var state: UInt64 = 42
         let n = 20000
         let words = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
         defer { words.deallocate(); scratch.deallocate() }
         var input: [UInt64] = []
+        var perDestination = [Int](repeating: 0, count: 300)
         for i in 0..<n {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             let client: UInt64 = switch spread {
@@ -439,15 +494,17 @@ import Testing
             case "neighbours": (state >> 40) % 2000 * 0x1_0000 | (state >> 20 & 3)
             default: 1 << 32 | (state >> 40) % 3000
             }
+            let d = Int(state >> 8 & 0xFF) % (i % 7 == 0 ? 300 : 5)
+            perDestination[d] += 1
             // The low bits carry the original position, so a move out of order shows.
-            let w = client << EntryWord.clientShift | UInt64(i)
+            let w = client << EntryWord.clientShift | UInt64(d) << EntryWord.destinationShift | UInt64(i & 0x3FF)
             words[i] = w
             input.append(w)
         }
-        let out = ClientOrder.sort(words, scratch: scratch, count: n)
+        let out = ClientOrder.sort(words, scratch: scratch, count: n, destinationCounts: perDestination)
         let result = Array(UnsafeBufferPointer(start: out, count: n))
         let expected = input.enumerated().sorted { a, b in
-            let x = a.element >> EntryWord.clientShift, y = b.element >> EntryWord.clientShift
+            let x = a.element >> EntryWord.destinationShift, y = b.element >> EntryWord.destinationShift
             return x != y ? x < y : a.offset < b.offset
         }.map(\.element)
         let misplaced = zip(result, expected).filter { $0 != $1 }.count

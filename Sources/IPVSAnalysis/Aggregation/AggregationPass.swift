@@ -41,12 +41,39 @@ enum EntryWord {
     }
 }
 
-/// The words in client order: a stable sort on their client bits, in two steps. Three
-/// 8-bit radix passes order the words by the top 24 bits of their client (blocks); then
-/// each block is put in order by the rest, in cache. Clients are sparse in the address
-/// space, so most blocks hold a single client and need nothing, where a fourth radix pass
-/// would move every word once more.
+/// The words in client order, and each client's words by destination: a counting pass by
+/// destination, then a stable sort on the client bits, in two steps. Three 8-bit radix
+/// passes order the words by the top 24 bits of their client (blocks); then each block is
+/// put in order by the rest, in cache. Clients are sparse in the address space, so most
+/// blocks hold a single client and need nothing, where a fourth radix pass would move
+/// every word once more.
+///
+/// The destination pass costs a pass over the words; it makes each of a client's loads a
+/// run of words, which the client pass then counts in registers. Finding a word's load
+/// among its client's (a slot per destination, written and read back word after word)
+/// had cost more than the pass.
 enum ClientOrder {
+    /// Moves the words from `words` to `scratch` in destination order (stable). `counts`:
+    /// the words per destination, all of them.
+    static func sortByDestination(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count n: Int,
+                                  counts: [Int]) {
+        var next = [Int](repeating: 0, count: counts.count)
+        var sum = 0
+        for d in counts.indices {
+            next[d] = sum
+            sum += counts[d]
+        }
+        precondition(sum == n, "destination counts of other words")
+        next.withUnsafeMutableBufferPointer { next in
+            for i in 0..<n {
+                let w = words[i]
+                let d = EntryWord.destination(w)
+                scratch[next[d]] = w
+                next[d] &+= 1
+            }
+        }
+    }
+
     /// Orders the blocks; returns the buffer that holds the words (`words` or `scratch`).
     /// `histogram`: the words' digit counts from `EntryWord.blockShift`.
     static func sortBlocks(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int,
@@ -118,10 +145,12 @@ enum ClientOrder {
         p.update(from: scratch, count: m)
     }
 
-    /// The whole sort: blocks, then the blocks that need it put in order.
+    /// The whole sort: destinations, blocks, then the blocks that need it put in order.
+    /// `destinationCounts`: the words per destination (`sortByDestination`).
     static func sort(_ words: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, count: Int,
-                     histogram: RadixSort.Histogram? = nil) -> UnsafeMutablePointer<UInt64> {
-        let sorted = sortBlocks(words, scratch: scratch, count: count, histogram: histogram)
+                     destinationCounts: [Int], histogram: RadixSort.Histogram? = nil) -> UnsafeMutablePointer<UInt64> {
+        sortByDestination(words, scratch: scratch, count: count, counts: destinationCounts)
+        let sorted = sortBlocks(scratch, scratch: words, count: count, histogram: histogram)
         finishBlocks(sorted, count: count, scratch: sorted == words ? scratch : words)
         return sorted
     }
@@ -171,6 +200,8 @@ extension Aggregates {
             records.free()
         }
         destinations = resolver.destinations.indices.map { first.tally.destination($0, resolver.destinations[$0]) }
+        // Every entry of a destination that fits a word has one.
+        let wordsPerDestination = destinations.indices.map { $0 < EntryWord.destinationLimit ? destinations[$0].connections.total + destinations[$0].templates : 0 }
         first.tally.free()
         unattributedEntries = first.unattributed
         for (i, d) in destinations.enumerated() {
@@ -179,10 +210,14 @@ extension Aggregates {
         // The templates with a word, in the order the sort below leaves their words: the
         // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
         // stable on the same client bits, over the same templates in entry order.
-        var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count, Int.self), pool: buffers)
+        var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count + 1, Int.self), pool: buffers)
         defer { arena.free(to: buffers) }
         let byClient = Self.templatesByClient(records.buffer, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
+
+
+
+
 
         // Per destination, what the passes below ask of its service.
         let dcount = destinations.count
@@ -195,131 +230,44 @@ extension Aggregates {
         // Pass 2: the words in client order (by block, their client's top 24 bits, then the
         // blocks that hold more than one client). The other buffer is free from here on.
         let scratchBlock = buffers.take(bytes: max(1, wordCount) * 8)
-        let sorted = ClientOrder.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount, histogram: histogram)
+        let sorted = ClientOrder.sort(words, scratch: scratchBlock.typed(UInt64.self), count: wordCount,
+                                      destinationCounts: wordsPerDestination, histogram: histogram)
         let (sortedBlock, spareBlock) = sorted == words ? (wordBlock, scratchBlock) : (scratchBlock, wordBlock)
         buffers.give(spareBlock)
 
-        // Pass 3: each client's run of words gives its connections per destination (a
-        // scratch slot per destination), which go to the load totals, to the persistence
-        // groups, and to the template that controls them. A load that holds a template of
-        // its own (no netmask) has it in the same run; a persistence group's template is
-        // credited per group load, after; a connection that came through a fwmark service
-        // (no mark in /proc) may belong to another fwmark service with the same real server.
-        // At most a client per word: the capacity is address space until used.
+
+
+
+
+        // Pass 3: each client's connections per destination, to the load totals, the
+        // persistence groups, and the template that controls them. At most a client and a
+        // load per word: the capacity is address space until used.
         let startsBlock = buffers.take(bytes: (wordCount + 1) * 4)
         let starts = startsBlock.typed(Int32.self)
         let totalsBlock = buffers.take(bytes: max(1, wordCount) * MemoryLayout<LoadTotal>.stride)
         let totals = totalsBlock.typed(LoadTotal.self)
-        var totalCount = 0
-        let slotOf = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount))
-        slotOf.initialize(repeating: -1, count: max(1, dcount))
-        // A client's loads: destination, connections by state, own templates and the last
-        // of them (the kernel keeps one per key; of two, the later entry is taken). The
-        // slot after the last is kept zeroed, so that a word's load is taken without a
-        // branch (a new load is a coin toss a word: the branch mispredicted often).
-        let loadDest = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
-        let loadCounts = UnsafeMutablePointer<StateCounts>.allocate(capacity: max(1, dcount) + 1)
-        loadCounts.initialize(repeating: StateCounts(), count: max(1, dcount) + 1)
-        let loadTemplates = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
-        loadTemplates.initialize(repeating: 0, count: max(1, dcount) + 1)
-        let loadTemplate = UnsafeMutablePointer<Int32>.allocate(capacity: max(1, dcount) + 1)
-        // What a load's destination asks of the pass, a bit each: its service groups
-        // clients; its own template (a netmask that does not group) is in the same run; a
-        // fwmark service may hold its connections' template.
-        let groupsBit: UInt8 = 1, ownTemplateBit: UInt8 = 2, alternatesBit: UInt8 = 4
-        let asks = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, dcount))
-        for d in 0..<dcount {
-            asks[d] = (grouping[d] ? groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ownTemplateBit : 0)
-                | (hasAlternates[d] ? alternatesBit : 0)
+        let asks = (0..<dcount).map { d in
+            (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
+                | (hasAlternates[d] ? ClientPass.alternatesBit : 0)
         }
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
-        let controlledInRun = arena.take(byClient.count, Int.self)
-        controlledInRun.initialize(repeating: 0, count: max(1, byClient.count))
-        defer {
-            slotOf.deallocate()
-            loadDest.deallocate()
-            loadCounts.deallocate()
-            loadTemplates.deallocate()
-            loadTemplate.deallocate()
-            asks.deallocate()
-        }
+        let controlledInRun = arena.take(byClient.count + 1, Int.self)
+        controlledInRun.initialize(repeating: 0, count: byClient.count + 1)
         var bound = 0
         for (d, dest) in destinations.enumerated() where grouping[d] { bound += dest.connections.total + dest.templates }
         var b = GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping, bound: bound, pool: buffers)
-        var k = 0
-        var c = 0
-        var nextTemplate = 0
-        while k < wordCount {
-            let first = k
-            let clientBits = sorted[k] >> EntryWord.clientShift
-            var loads = 0
-            while k < wordCount && sorted[k] >> EntryWord.clientShift == clientBits {
-                let w = sorted[k]
-                k += 1
-                let d = EntryWord.destination(w)
-                if w & EntryWord.groupTemplate != 0 {
-                    // The group's template: its client is the group's address.
-                    let o = byClient[nextTemplate]
-                    nextTemplate += 1
-                    let i = b.load(d, EntryWord.address(clientBits: clientBits, v6Clients: v6Clients))
-                    if i >= 0 { b.addTemplate(load: i, ordinal: o, client: EntryWord.address(clientBits: clientBits, v6Clients: v6Clients)) }
-                    continue
-                }
-                let known = Int(slotOf[d])
-                let isNew = known < 0
-                let s = isNew ? loads : known
-                slotOf[d] = Int32(truncatingIfNeeded: s)
-                loadDest[s] = Int32(truncatingIfNeeded: d)
-                loads &+= isNew ? 1 : 0
-                if w & EntryWord.template != 0 {
-                    loadTemplates[s] += 1
-                    loadTemplate[s] = Int32(nextTemplate)
-                    nextTemplate += 1
-                } else {
-                    loadCounts[s].add(EntryWord.state(w))
-                }
-            }
-            guard loads > 0 else { continue }
-            starts[c] = Int32(first)
-            let address = EntryWord.address(clientBits: clientBits, v6Clients: v6Clients)
-            for s in 0..<loads {
-                let d = Int(loadDest[s])
-                slotOf[d] = -1
-                let l = loadCounts[s]
-                let templates = loadTemplates[s]
-                loadCounts[s] = StateCounts()
-                loadTemplates[s] = 0
-                let total = l.total
-                guard total > 0 else { continue }
-                (totals + totalCount).initialize(to: LoadTotal(client: c, destination: d, connections: total))
-                totalCount += 1
-                let a = asks[d]
-                if templates > 0 && a & ownTemplateBit != 0 {
-                    // Its own template, met in this run.
-                    controlledInRun[Int(loadTemplate[s])] += total
-                    continue
-                }
-                var t: Int32 = -1
-                var attributed = false
-                if a & alternatesBit != 0 {
-                    let index = lookup.index
-                    if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
-                    for (a, family) in alternates[d] where t < 0 && family == address.family {
-                        if let m = netmask[a] { t = index.value(Int32(a), m.apply(to: address)) }
-                    }
-                    // Credited here: not again through the group.
-                    attributed = t >= 0
-                }
-                if t >= 0 { controlled[Int(t)] += total }
-                if a & groupsBit != 0 {
-                    let i = b.load(d, address)
-                    if i >= 0 { b.add(l, load: i, client: c, credited: attributed ? total : 0) }
-                }
-            }
-            c += 1
+        let pass = asks.withUnsafeBufferPointer { asks in
+            ClientPass(words: sorted, count: wordCount, v6Clients: v6Clients, asks: asks.baseAddress!,
+                       netmask: netmask, alternates: alternates, lookup: lookup, byClient: byClient,
+                       controlledInRun: controlledInRun, controlled: &controlled, groups: &b, starts: starts, totals: totals)
         }
-        starts[c] = Int32(wordCount)
+        let c = pass.clientCount
+        let totalCount = pass.loadTotalCount
+
+
+
+
 
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
@@ -327,6 +275,10 @@ extension Aggregates {
         clients = ClientTable(store: store)
         loadTotals = LoadTotals(store: store)
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
+
+
+
+
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
                        v6Clients: v6Clients, routes: cache.routes, controlled: controlled, identities: identities, pool: buffers)

@@ -89,7 +89,7 @@ public struct ClientTable: RandomAccessCollection, Sendable {
         return s.address(clientBits: s.word(s.firstWord(ofClient: i)) >> EntryWord.clientShift)
     }
 
-    /// `c`'s loads in the order its entries name the destinations.
+    /// `c`'s loads, by destination (the order of `Aggregates.destinations`).
     func loads(of c: ClientAggregate, _ destinations: [Destination]) -> [ClientLoad] {
         guard let s = store, c.index < s.clientCount else { return [] }
         var out: [ClientLoad] = []
@@ -111,8 +111,7 @@ public struct ClientTable: RandomAccessCollection, Sendable {
     }
 }
 
-/// `Aggregates.loadTotals`: by client, then in the order the client's entries name the
-/// destinations.
+/// `Aggregates.loadTotals`: by client, then by destination.
 public struct LoadTotals: RandomAccessCollection, Sendable {
     let store: ClientStore?
 

@@ -146,21 +146,21 @@ public struct TemplateTable: RandomAccessCollection, Sendable {
 }
 
 extension Aggregates {
-    /// The ordinals of the templates that have a word, stably sorted by client bits: the
-    /// order their words come in once the table is sorted by client (the same stable sort
-    /// on the same keys, over the same templates in entry order). In `arena`
-    /// (`Arena.keyedSortBytes(records.count)`).
+    /// The ordinals of the templates that have a word, stably sorted by client bits and
+    /// destination: the order their words come in once the table is sorted by client (the
+    /// same stable sort on the same keys, over the same templates in entry order). In
+    /// `arena` (`Arena.keyedSortBytes(records.count)`).
     static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>, arena: inout Arena) -> UnsafeBufferPointer<Int32> {
         let m = records.count
         let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
         var j = 0
         for (o, r) in records.enumerated() where r.hasWord {
-            keys[j] = r.clientBits << EntryWord.clientShift
+            keys[j] = r.clientBits << EntryWord.clientShift | UInt64(UInt32(bitPattern: r.destination)) << EntryWord.destinationShift
             ords[j] = Int32(o)
             j += 1
         }
         let sorted = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: j,
-                                    lowestBit: Int(EntryWord.clientShift)).payload!
+                                    lowestBit: Int(EntryWord.destinationShift)).payload!
         return UnsafeBufferPointer(start: sorted, count: j)
     }
 
@@ -202,7 +202,7 @@ extension Aggregates {
     }
 
     /// Template ordinals by controlled connections (most first), then time left, then
-    /// client, then ordinal. With IPv4 clients only, a stable radix sort by controlled and
+    /// client, then destination, then ordinal. With IPv4 clients only, a stable radix sort by controlled and
     /// time left of `byClient` (already in client order) instead of a comparison sort of
     /// 10^5 records.
     static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
@@ -217,21 +217,23 @@ extension Aggregates {
             struct Order {
                 var primary: UInt64
                 var client: IPAddress
+                var destination: Int32
                 var ordinal: Int32
             }
             var order = (0..<m).map {
                 Order(primary: primary($0), client: EntryWord.address(clientBits: records[$0].clientBits, v6Clients: v6Clients),
-                      ordinal: Int32($0))
+                      destination: records[$0].destination, ordinal: Int32($0))
             }
             order.sort {
                 if $0.primary != $1.primary { return $0.primary < $1.primary }
                 if $0.client != $1.client { return $0.client < $1.client }
+                if $0.destination != $1.destination { return $0.destination < $1.destination }
                 return $0.ordinal < $1.ordinal
             }
             return order.map(\.ordinal)
         }
         let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
-        // Stable: equal primaries keep the client order, and equal clients the ordinal order.
+        // Stable: equal primaries keep the order of `byClient` (client, destination, ordinal).
         for j in 0..<m {
             let o = Int(byClient[j])
             keys[j] = primary(o)
