@@ -29,8 +29,13 @@ public enum RadixSort {
         public func add(_ k: UInt64) {
             var digits = k &>> UInt64(lowestBit)
             let r = 1 << digitBits
+            if passes == 1 {
+                // The client sort's bucket count.
+                counts[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
+                return
+            }
             if passes == 3 {
-                // The client sort's case, unrolled: the loop's own count showed.
+                // Unrolled: the loop's own count showed.
                 counts[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
                 counts[r + Int(truncatingIfNeeded: digits &>> UInt64(digitBits)) & (r - 1)] &+= 1
                 counts[2 * r + Int(truncatingIfNeeded: digits &>> UInt64(2 * digitBits)) & (r - 1)] &+= 1
@@ -42,6 +47,12 @@ public enum RadixSort {
                 digits &>>= UInt64(digitBits)
                 c += r
             }
+        }
+
+        /// Keys counted with `digit` in pass `pass` (0: the lowest digit).
+        public func count(pass: Int, digit: Int) -> Int {
+            precondition(pass >= 0 && pass < passes && digit >= 0 && digit < 1 << digitBits, "no such digit")
+            return Int(counts[pass << digitBits | digit])
         }
 
         public func deallocate() { counts.deallocate() }

@@ -476,7 +476,7 @@ import Testing
     /// blocks, the counting sort), sparse clients over the address space (blocks of one),
     /// dense clients in one /16, neighbours (short blocks of a few clients with several
     /// entries each: insertion), IPv6 ordinals.
-    @Test(arguments: ["few", "sparse", "dense", "neighbours", "ipv6"])
+    @Test(arguments: ["few", "sparse", "dense", "neighbours", "ipv6", "thin"])
     func theClientOrderIsAStableSortOnClientThenDestination(spread: String) {
         var state: UInt64 = 42
         let n = 20000
@@ -484,7 +484,7 @@ import Testing
         let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: n)
         defer { words.deallocate(); scratch.deallocate() }
         var input: [UInt64] = []
-        var perDestination = [Int](repeating: 0, count: 300)
+        var perDestination = [Int](repeating: 0, count: spread.count % 2 == 0 ? 300 : 5)
         for i in 0..<n {
             state = state &* 6364136223846793005 &+ 1442695040888963407
             let client: UInt64 = switch spread {
@@ -492,17 +492,30 @@ import Testing
             case "sparse": state >> 31
             case "dense": 0xC0A8_0000 | (state >> 40 & 0xFFFF)
             case "neighbours": (state >> 40) % 2000 * 0x1_0000 | (state >> 20 & 3)
+            // One full bucket, and a few words in each of many others (sorted by insertion).
+            case "thin": state % 40 == 0 ? (state >> 59) << 27 | 5 : 0xC0A8_0001
             default: 1 << 32 | (state >> 40) % 3000
             }
-            let d = Int(state >> 8 & 0xFF) % (i % 7 == 0 ? 300 : 5)
+            // Up to 300 destinations (two digits of them), or 5 (one).
+            let d = Int(state >> 8 & 0x1FF) % (i % 7 == 0 ? perDestination.count : 5)
             perDestination[d] += 1
             // The low bits carry the original position, so a move out of order shows.
             let w = client << EntryWord.clientShift | UInt64(d) << EntryWord.destinationShift | UInt64(i & 0x3FF)
             words[i] = w
             input.append(w)
         }
-        let out = ClientOrder.sort(words, scratch: scratch, count: n, destinationCounts: perDestination)
+        // The first pass's bucket counts, or none (the sort then counts).
+        let histogram = spread.count % 2 == 0 ? nil : RadixSort.Histogram(lowestBit: Int(ClientOrder.bucketShift), digitBits: ClientOrder.bucketBits)
+        if let histogram { for w in input { histogram.add(w) } }
+        defer { histogram?.deallocate() }
+        var buckets: [Range<Int>] = []
+        let out = ClientOrder.sort(words, scratch: scratch, count: n, destinationCount: perDestination.count,
+                                   histogram: histogram) { buckets.append($0) }
         let result = Array(UnsafeBufferPointer(start: out, count: n))
+        // The buckets, handed over in order, cover the words, each of one top digit.
+        #expect(buckets.first?.lowerBound == 0 && buckets.last?.upperBound == n)
+        #expect(zip(buckets, buckets.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        #expect(buckets.allSatisfy { r in r.allSatisfy { result[$0] >> ClientOrder.bucketShift == result[r.lowerBound] >> ClientOrder.bucketShift } })
         let expected = input.enumerated().sorted { a, b in
             let x = a.element >> EntryWord.destinationShift, y = b.element >> EntryWord.destinationShift
             return x != y ? x < y : a.offset < b.offset

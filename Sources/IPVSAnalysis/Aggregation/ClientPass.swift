@@ -97,43 +97,83 @@ struct ClientPass {
         return SIMD8<UInt32>((0..<8).map { $0 == lane ? 1 : 0 })
     }
 
-    /// Runs the pass over `words` (`count` of them, sorted by client then destination).
+    private let words: UnsafePointer<UInt64>
+    private let v6Clients: [IPAddress]
+    private let asks: UnsafePointer<UInt8>
+    private let netmask: [PersistenceNetmask?]
+    private let alternates: [[(Int, AddressFamily)]]
+    private let lookup: TemplateLookup
+    private let byClient: UnsafeBufferPointer<Int32>
+    private let controlledInRun: UnsafeMutablePointer<Int>
+    private let starts: UnsafeMutablePointer<Int32>
+    private let totals: UnsafeMutablePointer<LoadTotal>
+    /// Connections per template ordinal, credited through groups and fwmark services.
+    var controlled: [Int]
+    var groups: GroupBuilder
+    private var loads = Loads(capacity: ClientPass.chunkWords * 2)
+    private let unitTable: UnsafeMutablePointer<SIMD8<UInt32>>
+    private var run = Run()
+    private var totalCount = 0
+
+    /// A pass over `words` (sorted by client then destination), taken a range at a time.
     /// - `asks`: per destination, `groupsBit | ownTemplateBit | alternatesBit` as they apply.
     /// - `byClient`: template ordinals in the order the sorted words meet them.
     /// - `controlledInRun`: per template word met, the connections of its own loads
     ///   (`byClient.count + 1` of them: the last takes the credits of loads without one).
     /// - `starts`, `totals`: each client's first word, each load's total (room for one per word).
-    init(words: UnsafePointer<UInt64>, count n: Int, v6Clients: [IPAddress],
+    init(words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
          asks: UnsafePointer<UInt8>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
-         controlledInRun: UnsafeMutablePointer<Int>, controlled: inout [Int], groups b: inout GroupBuilder,
+         controlledInRun: UnsafeMutablePointer<Int>, controlled: [Int], groups: GroupBuilder,
          starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>) {
         precondition(ConnectionState.allNames.count <= 32, "a state's raw value would reach the template bit of `units`")
-        var loads = Loads(capacity: Self.chunkWords * 2)
-        defer { loads.free() }
-        let units = UnsafeMutablePointer<SIMD8<UInt32>>.allocate(capacity: Self.units.count)
-        units.initialize(from: Self.units, count: Self.units.count)
-        defer { units.deallocate() }
-        var run = Run()
-        var totalCount = 0
-        var k0 = 0
-        while k0 < n {
-            let k1 = min(n, k0 + Self.chunkWords)
+        self.words = words
+        self.v6Clients = v6Clients
+        self.asks = asks
+        self.netmask = netmask
+        self.alternates = alternates
+        self.lookup = lookup
+        self.byClient = byClient
+        self.controlledInRun = controlledInRun
+        self.starts = starts
+        self.totals = totals
+        self.controlled = controlled
+        self.groups = groups
+        unitTable = .allocate(capacity: Self.units.count)
+        unitTable.initialize(from: Self.units, count: Self.units.count)
+    }
+
+    /// The words of `range`, which follows the ranges taken before.
+    mutating func take(_ range: Range<Int>) {
+        var k0 = range.lowerBound
+        while k0 < range.upperBound {
+            let k1 = min(range.upperBound, k0 + Self.chunkWords)
             loads.reserve(run.load + 1 + (k1 - k0))
-            Self.countRuns(words, k0..<k1, &run, loads, units, byClient, starts)
-            // The current load may go on in the next chunk: it waits for it.
-            let open = k1 < n && run.key & Self.closed == 0
-            let done = open ? run.load : run.load + 1
-            Self.settle(loads, 0..<done, words: words, v6Clients: v6Clients, asks: asks, netmask: netmask,
-                        alternates: alternates, lookup: lookup, controlledInRun: controlledInRun, spareCredit: byClient.count,
-                        controlled: &controlled, groups: &b, starts: starts, totals: totals, totalCount: &totalCount)
-            if open { loads.move(run.load, to: 0) }
-            run.load -= done
+            Self.countRuns(words, k0..<k1, &run, loads, unitTable, byClient, starts)
+            // The current load may go on in the next words: it waits for them.
+            settle(keepingOpen: true)
             k0 = k1
         }
+    }
+
+    /// After the last range: the loads left. `count`: the words taken.
+    mutating func finish(count n: Int) {
+        settle(keepingOpen: false)
         starts[run.client + 1] = Int32(truncatingIfNeeded: n)
         clientCount = run.client + 1
         loadTotalCount = totalCount
+        loads.free()
+        unitTable.deallocate()
+    }
+
+    private mutating func settle(keepingOpen: Bool) {
+        let open = keepingOpen && run.key & Self.closed == 0
+        let done = open ? run.load : run.load + 1
+        Self.settle(loads, 0..<done, words: words, v6Clients: v6Clients, asks: asks, netmask: netmask,
+                    alternates: alternates, lookup: lookup, controlledInRun: controlledInRun, spareCredit: byClient.count,
+                    controlled: &controlled, groups: &groups, starts: starts, totals: totals, totalCount: &totalCount)
+        if open { loads.move(run.load, to: 0) }
+        run.load -= done
     }
 
     /// The word loop: each word's counts added to its load (a new one where its client or

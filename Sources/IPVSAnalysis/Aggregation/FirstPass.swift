@@ -99,7 +99,7 @@ struct FirstPass {
         var tally = DestinationTally()
         var wordCount = 0
         var unattributed = 0
-        let histogram = RadixSort.Histogram(lowestBit: Int(EntryWord.blockShift), digitBits: EntryWord.sortDigitBits)
+        let histogram = RadixSort.Histogram(lowestBit: Int(ClientOrder.bucketShift), digitBits: ClientOrder.bucketBits)
         if let base = entries.baseAddress {
             for i in 0..<n {
                 let e = base + i
