@@ -302,7 +302,8 @@ extension Aggregates {
         }
         // The templates with a word, in the order the sort below leaves their words: the
         // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
-        // stable on the same client bits, over the same templates in entry order.
+        // stable on the same client bits and destination, over the same templates in entry
+        // order.
         var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count + 1, Int.self), pool: buffers)
         defer { arena.free(to: buffers) }
         let byClient = Self.templatesByClient(records.buffer, arena: &arena)

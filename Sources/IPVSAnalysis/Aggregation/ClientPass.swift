@@ -27,7 +27,7 @@ struct ClientPass {
     private(set) var clientCount = 0
     private(set) var loadTotalCount = 0
 
-    /// A chunk's loads, in the order their runs end.
+    /// A chunk's loads, in the order of their words.
     private struct Loads {
         /// Client << 32 | destination.
         var owner: UnsafeMutablePointer<UInt64>
@@ -35,7 +35,7 @@ struct ClientPass {
         /// connections hang from: the last of the load's templates.
         var template: UnsafeMutablePointer<Int32>
         var counters: UnsafeMutablePointer<SIMD8<UInt32>>
-        var capacity: Int
+        let capacity: Int
 
         init(capacity: Int) {
             self.capacity = capacity
@@ -45,17 +45,6 @@ struct ClientPass {
             template.initialize(repeating: 0, count: capacity)
             counters = .allocate(capacity: capacity)
             counters.initialize(repeating: .zero, count: capacity)
-        }
-
-        /// Room for `n` at least, keeping what is there.
-        mutating func reserve(_ n: Int) {
-            guard n > capacity else { return }
-            let bigger = Loads(capacity: n * 2)
-            bigger.owner.update(from: owner, count: capacity)
-            bigger.template.update(from: template, count: capacity)
-            bigger.counters.update(from: counters, count: capacity)
-            free()
-            self = bigger
         }
 
         /// Load `from` to `to` (a place that is done with).
@@ -110,7 +99,8 @@ struct ClientPass {
     /// Connections per template ordinal, credited through groups and fwmark services.
     var controlled: [Int]
     var groups: GroupBuilder
-    private var loads = Loads(capacity: ClientPass.chunkWords * 2)
+    /// A chunk's words make at most a load each, and one load is carried over.
+    private let loads = Loads(capacity: ClientPass.chunkWords + 1)
     private let unitTable: UnsafeMutablePointer<SIMD8<UInt32>>
     private var run = Run()
     private var totalCount = 0
@@ -148,7 +138,7 @@ struct ClientPass {
         var k0 = range.lowerBound
         while k0 < range.upperBound {
             let k1 = min(range.upperBound, k0 + Self.chunkWords)
-            loads.reserve(run.load + 1 + (k1 - k0))
+            precondition(run.load + 1 + (k1 - k0) <= loads.capacity, "more loads than words")
             Self.countRuns(words, k0..<k1, &run, loads, unitTable, byClient, starts)
             // The current load may go on in the next words: it waits for them.
             settle(keepingOpen: true)
