@@ -127,16 +127,8 @@ enum ClientOrder {
                            digits: [(shift: UInt64, bits: Int)], counts: UnsafeMutablePointer<Int>) {
         guard m > 1 else { return }
         if m <= 32 {
-            // Insertion: a few words (a sparse bucket) are not worth a count per digit.
-            for i in 1..<m {
-                let w = p[i], key = w >> EntryWord.destinationShift
-                var j = i
-                while j > 0 && p[j - 1] >> EntryWord.destinationShift > key {
-                    p[j] = p[j - 1]
-                    j -= 1
-                }
-                p[j] = w
-            }
+            // A few words (a sparse bucket) are not worth a count per digit.
+            insertionSort(p, count: m, above: EntryWord.destinationShift)
             return
         }
         let passes = digits.count
@@ -187,6 +179,19 @@ enum ClientOrder {
         if src != p { p.update(from: src, count: m) }
     }
 
+    /// Sorts `m` words by their bits from `shift` up, stably, by insertion (for a few).
+    static func insertionSort(_ p: UnsafeMutablePointer<UInt64>, count m: Int, above shift: UInt64) {
+        for i in 1..<max(1, m) {
+            let w = p[i], key = w >> shift
+            var j = i
+            while j > 0 && p[j - 1] >> shift > key {
+                p[j] = p[j - 1]
+                j -= 1
+            }
+            p[j] = w
+        }
+    }
+
     /// Puts every block that holds more than one client in client order, in one read of the
     /// words: without a branch on where a block ends (a block is usually one client's few
     /// words, and scanning each for its end mispredicted once a block).
@@ -219,15 +224,7 @@ enum ClientOrder {
     /// words).
     static func finish(_ p: UnsafeMutablePointer<UInt64>, count m: Int, scratch: UnsafeMutablePointer<UInt64>) {
         if m <= 64 {
-            for i in 1..<max(1, m) {
-                let w = p[i], key = w >> EntryWord.clientShift
-                var j = i
-                while j > 0 && p[j - 1] >> EntryWord.clientShift > key {
-                    p[j] = p[j - 1]
-                    j -= 1
-                }
-                p[j] = w
-            }
+            insertionSort(p, count: m, above: EntryWord.clientShift)
             return
         }
         @inline(__always) func digit(_ w: UInt64) -> Int { Int(truncatingIfNeeded: w >> EntryWord.clientShift) & EntryWord.inBlockMask }
