@@ -156,42 +156,42 @@ struct FirstPass {
         let slots = UnsafeMutablePointer<Int32>.allocate(capacity: 1 << bits)
         slots.initialize(repeating: 0, count: 1 << bits)
         defer { slots.deallocate() }
-        let v6Clients = UnsafeMutablePointer<IPAddress>.allocate(capacity: max(1, v6.count))
-        defer { v6Clients.deallocate() }
-        var v6Count = 0
-        for k in 0..<v6.count {
-            let r = v6[k]
-            let a = r.address
-            var x = (a.high &* 0x9E37_79B9_7F4A_7C15) ^ (a.low &* 0xC2B2_AE3D_27D4_EB4F)
-            x ^= x >> 29
-            var i = Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
-            var o = -1
-            while true {
-                let slot = Int(slots[i])
-                if slot == 0 {
-                    o = v6Count
-                    slots[i] = Int32(truncatingIfNeeded: o + 1)
-                    (v6Clients + o).initialize(to: a)
-                    v6Count += 1
-                    break
+        // Written in place into the array the aggregates keep (a copy was fresh pages).
+        let v6Clients = [IPAddress](unsafeUninitializedCapacity: max(1, v6.count)) { v6Clients, v6Count in
+            for k in 0..<v6.count {
+                let r = v6[k]
+                let a = r.address
+                var x = (a.high &* 0x9E37_79B9_7F4A_7C15) ^ (a.low &* 0xC2B2_AE3D_27D4_EB4F)
+                x ^= x >> 29
+                var i = Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
+                var o = -1
+                while true {
+                    let slot = Int(slots[i])
+                    if slot == 0 {
+                        o = v6Count
+                        slots[i] = Int32(truncatingIfNeeded: o + 1)
+                        (v6Clients.baseAddress! + o).initialize(to: a)
+                        v6Count += 1
+                        break
+                    }
+                    if v6Clients[slot - 1] == a {
+                        o = slot - 1
+                        break
+                    }
+                    i = (i + 1) & mask
                 }
-                if v6Clients[slot - 1] == a {
-                    o = slot - 1
-                    break
+                if r.word != 0 {
+                    let w = r.word | UInt64(o) << EntryWord.clientShift
+                    words[wordCount] = w
+                    histogram.add(w)
+                    wordCount += 1
                 }
-                i = (i + 1) & mask
+                if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
             }
-            if r.word != 0 {
-                let w = r.word | UInt64(o) << EntryWord.clientShift
-                words[wordCount] = w
-                histogram.add(w)
-                wordCount += 1
-            }
-            if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
         }
         self.histogram = histogram
         self.records = records
-        self.v6Clients = Array(UnsafeBufferPointer(start: v6Clients, count: v6Count))
+        self.v6Clients = v6Clients
         self.tally = tally
         self.wordCount = wordCount
         self.unattributed = unattributed
