@@ -201,17 +201,11 @@ struct GroupBuilder {
         let s = Int(serviceOf[d])
         var g = Int(lastGroup[s])
         if g < 0 || lastGroupMasked[s] != masked {
-            g = groups.count
-            groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
-                                         clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
-            lastMember.append(-1)
+            g = appendGroup(s, d, client, masked)
             lastGroup[s] = Int32(g)
             lastGroupMasked[s] = masked
         }
-        let i = loads.count
-        loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
-        attributed.append(0)
-        template.append(-1)
+        let i = appendLoad(group: g, d)
         lastMasked[d] = masked
         lastLoad[d] = Int32(i)
         return i
@@ -224,20 +218,30 @@ struct GroupBuilder {
             loadIndex = PairIndex(expected: expected)
         }
         let g = Int(groupIndex!.value(Int32(s), masked, orInsert: Int32(groups.count)))
-        if g == groups.count {
-            groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
-                                         clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
-            lastMember.append(-1)
-        }
+        if g == groups.count { _ = appendGroup(s, d, client, masked) }
         let i = Int(loadIndex!.value(Int32(d), masked, orInsert: Int32(loads.count)))
-        if i == loads.count {
-            loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
-            attributed.append(0)
-            template.append(-1)
-        }
+        if i == loads.count { _ = appendLoad(group: g, d) }
         lastMasked[d] = masked
         lastLoad[d] = Int32(i)
         return i
+    }
+
+    /// A new group of service `s` under `masked` (met through destination `d`), with the
+    /// records kept beside each group; its index.
+    private mutating func appendGroup(_ s: Int, _ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
+        groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
+                                     clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
+        lastMember.append(-1)
+        return groups.count - 1
+    }
+
+    /// A new load of group `g` on destination `d`, with the records kept beside each load;
+    /// its index.
+    private mutating func appendLoad(group g: Int, _ d: Int) -> Int {
+        loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
+        attributed.append(0)
+        template.append(-1)
+        return loads.count - 1
     }
 
     /// Adds a client's connections on `d` to its group load `i`; `credited` of them were
