@@ -1,11 +1,12 @@
 /// Least-significant-digit radix sort of 64-bit keys by their high bits, `digitBits` a
 /// pass (11 unless asked), with an optional 32-bit payload moved alongside.
 ///
-/// The connection table's passes sort 10^6 keys (entries by client, identities by digest):
-/// sequential reads and a write stream per digit value cost a few milliseconds, where a
-/// comparison sort or a hash lookup per entry waits on memory each time. Fewer bits a pass
-/// can pay for an extra pass: 256 write streams stay in the L1 cache where 2,048 do not
-/// (the client sort: three 8-bit passes cost less than two 11-bit ones).
+/// The connection table's keys are sorted by it (identities by digest, templates by client
+/// and by weight; the analysis' sort of entries by client has passes of its own, a bucket at
+/// a time): sequential reads and a write stream per digit value cost a few milliseconds at
+/// 10^6 keys, where a comparison sort or a hash lookup per key waits on memory each time.
+/// Fewer bits a pass can pay for an extra pass: 256 write streams stay in the L1 cache where
+/// 2,048 do not (three 8-bit passes cost less than two 11-bit ones).
 public enum RadixSort {
     public static let digitBits = 11
 
@@ -30,15 +31,8 @@ public enum RadixSort {
             var digits = k &>> UInt64(lowestBit)
             let r = 1 << digitBits
             if passes == 1 {
-                // The client sort's bucket count.
+                // The client sort's bucket count, once per entry: without the loop.
                 counts[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
-                return
-            }
-            if passes == 3 {
-                // Unrolled: the loop's own count showed.
-                counts[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
-                counts[r + Int(truncatingIfNeeded: digits &>> UInt64(digitBits)) & (r - 1)] &+= 1
-                counts[2 * r + Int(truncatingIfNeeded: digits &>> UInt64(2 * digitBits)) & (r - 1)] &+= 1
                 return
             }
             var c = counts
