@@ -389,6 +389,39 @@ import Testing
         #expect(got.count > 64 * 4)
     }
 
+    @Test func routesThatHashAlikeResolveApart() throws {
+        // Three IPv6 virtual addresses whose halves differ by the same bits fold to one
+        // value, so no multiplier parts their routes: the cache must keep them apart all
+        // the same (by probing), while the IPv4 routes beside them keep slots of their own.
+        let rs = "2001:0db8:0000:0000:0000:0000:0001:0001"
+        let vips = ["2001:0db8:0000:0000:0000:0000:0000:0001", "2001:0db8:0000:00ff:0000:0000:0000:00fe",
+                    "2001:0db8:0000:ff00:0000:0000:0000:ff01"]
+        var services = "", conns = ""
+        for v in vips { services += KernelText.service6("TCP", v, 80, "rr") + KernelText.dest6(rs, 80, "Route", 1, 0, 0) }
+        for port: UInt16 in [80, 81, 82] {
+            services += KernelText.service("TCP", 0x0A00_0001, port, "rr") + KernelText.dest(0x0A00_0201, port, "Masq", 1, 0, 0)
+        }
+        var expected: [String: Int] = [:]
+        for i in 0..<120 {
+            let k = i % 6, n = UInt16(1000 + i)
+            if k < 3 {
+                conns += KernelText.conn6("TCP", "2001:0db8:0000:0000:0000:0000:0002:0001", n, vips[k], 80, rs, 80, "ESTABLISHED", 100)
+            } else {
+                conns += KernelText.conn("TCP", 0xC0A8_0001, n, 0x0A00_0001, UInt16(77 + k), 0x0A00_0201, UInt16(77 + k), "ESTABLISHED", 100)
+            }
+            expected["\(k)", default: 0] += 1
+        }
+        let s = try Self.snapshot(services: services, conns: conns)
+        let agg = Aggregates(s)
+        var got: [String: Int] = [:]
+        for d in agg.destinations {
+            guard let sv = d.service, d.realServer != nil else { Issue.record("unresolved \(d)"); continue }
+            got["\(sv)", default: 0] += d.connections.active
+        }
+        #expect(got == expected)
+        #expect(agg.unattributedEntries == 0 && agg.destinations.count == 6)
+    }
+
     @Test func stateCountsCountEveryStateWhereTheKernelDoes() {
         // add(_:) writes a lane by offset: the counters must lie in lane order.
         #expect(MemoryLayout<StateCounts>.offset(of: \StateCounts.established) == 0)
