@@ -193,28 +193,31 @@ enum ClientOrder {
     }
 
     /// Puts every block that holds more than one client in client order, in one read of the
-    /// words: without a branch on where a block ends (a block is usually one client's few
-    /// words, and scanning each for its end mispredicted once a block).
+    /// words. The radix passes leave a block in destination order; it is also in (client,
+    /// destination) order unless a word's key (client bits and destination) is below the
+    /// one before it. Such a step is rare (most blocks hold one client), so the loop is a
+    /// compare and a branch that is seldom taken; the block around a step is then sorted.
+    /// (Tracking each block's start word by word, with selects, cost ~1.6 ms at 10^6 words,
+    /// this ~0.5.)
     static func finishBlocks(_ w: UnsafeMutablePointer<UInt64>, count n: Int, scratch: UnsafeMutablePointer<UInt64>) {
         guard n > 1 else { return }
-        var blockStart = 0
-        var previous = w[0]
+        var previous = w[0] >> EntryWord.destinationShift
         var k = 1
         while k < n {
-            let word = w[k]
-            let newBlock = (word ^ previous) >> EntryWord.blockShift != 0
-            blockStart = newBlock ? k : blockStart
-            if !newBlock && (word ^ previous) >> EntryWord.clientShift != 0 {
-                // A second client in the block (rare): its end, then its order.
-                let top = word >> EntryWord.blockShift
+            let key = w[k] >> EntryWord.destinationShift
+            if key < previous {
+                // Blocks ascend, so the step is inside one: from its first word to its last.
+                let top = w[k] >> EntryWord.blockShift
+                var start = k - 1
+                while start > 0 && w[start - 1] >> EntryWord.blockShift == top { start -= 1 }
                 var end = k + 1
                 while end < n && w[end] >> EntryWord.blockShift == top { end += 1 }
-                finish(w + blockStart, count: end - blockStart, scratch: scratch)
+                finish(w + start, count: end - start, scratch: scratch)
+                previous = w[end - 1] >> EntryWord.destinationShift
                 k = end
-                previous = w[end - 1]
                 continue
             }
-            previous = word
+            previous = key
             k += 1
         }
     }
