@@ -68,9 +68,19 @@ public enum RadixSort {
             shifts.append(UInt64(b))
             b += digitBits
         }
-        let passes = shifts.count
         precondition(histogram == nil || histogram!.digitBits == digitBits, "a histogram of other digits")
-        let counts = UnsafeMutablePointer<Int>.allocate(capacity: passes * radix)
+        if histogram == nil {
+            // Only the digits in which some keys differ: the templates' keys (weight and time
+            // left, client and destination) have whole digits that are the same in all.
+            var any: UInt64 = 0, all = UInt64.max
+            for i in 0..<n {
+                any |= keys[i]
+                all &= keys[i]
+            }
+            shifts.removeAll { (any ^ all) >> $0 & digit == 0 }
+        }
+        let passes = shifts.count
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: max(1, passes * radix))
         defer { counts.deallocate() }
         if let h = histogram {
             precondition(h.lowestBit == max(0, min(63, lowestBit)), "a histogram of other digits")
@@ -78,9 +88,11 @@ public enum RadixSort {
         } else {
             counts.initialize(repeating: 0, count: passes * radix)
             // Every pass's histogram in one read of the keys.
-            for i in 0..<n {
-                let k = keys[i]
-                for p in 0..<passes { counts[p * radix + Int(k >> shifts[p] & digit)] += 1 }
+            shifts.withUnsafeBufferPointer { shifts in
+                for i in 0..<n {
+                    let k = keys[i]
+                    for p in 0..<passes { counts[p &* radix &+ Int(truncatingIfNeeded: k >> shifts[p] & digit)] &+= 1 }
+                }
             }
         }
         var src = keys, dst = scratch
