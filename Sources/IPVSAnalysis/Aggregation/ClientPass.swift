@@ -190,8 +190,8 @@ struct ClientPass {
             let templates = endTemplate &- startTemplate
             let total = Int(truncatingIfNeeded: end >> 32) &- startWord &- templates
             st.end = end
-            let d = Int(truncatingIfNeeded: key & 0x1F_FFFF)
-            let bits = key >> 21
+            let d = Int(truncatingIfNeeded: key) & (EntryWord.destinationLimit - 1)
+            let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
             let a = Int(asks[d])
             // Selects by masks, not `?:`: a new client or a new run of client bits is a coin
             // toss a load, and the compiler made branches of those.
@@ -209,6 +209,8 @@ struct ClientPass {
             st.client &+= opens
             st.clientBits ^= (st.clientBits ^ bits) & (0 &- UInt64(truncatingIfNeeded: opens))
             st.clientStart ^= (st.clientStart ^ st.runStart) & (0 &- opens)
+            // Before the first client (a group's templates can come first) this writes the
+            // slot that the first client's opening writes again.
             starts[max(0, st.client)] = Int32(truncatingIfNeeded: st.clientStart)
             let client = st.client
             totals[st.totalCount] = LoadTotal(client: client, destination: d, connections: total)
@@ -239,8 +241,8 @@ struct ClientPass {
             if UInt8(a) & groupsBit != 0 {
                 let i = b.load(d, address)
                 if i >= 0 {
-                    // A group's templates, under the group's address: before its members'
-                    // connections, as the kernel made them.
+                    // The group's templates in this run (the kernel writes them under the
+                    // group's address, which may be a member's own).
                     for j in startTemplate..<endTemplate { b.addTemplate(load: i, ordinal: byClient[j], client: address) }
                     if total > 0 {
                         var l = StateCounts()
