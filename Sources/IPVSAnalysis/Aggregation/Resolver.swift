@@ -1,17 +1,13 @@
 import Foundation
 import IPVSModel
 
-
-/// A route's identity, one cheap hash each: the table's 10^6 entries must not pay SipHash
-/// over 40-byte keys, nor a String.
-struct RouteKey: Hashable {
+/// A route's identity: protocol, virtual address and port, real server and port. `mix`
+/// digests it for a template's identity.
+struct RouteKey: Equatable {
     var virtual: IPAddress
     var destination: IPAddress
     /// proto << 32 | vport << 16 | dport
     var ports: UInt64
-
-    @inline(__always)
-    func hash(into h: inout Hasher) { h.combine(Self.mix(virtual, destination, ports)) }
 
     @inline(__always)
     static func mix(_ v: IPAddress, _ d: IPAddress, _ ports: UInt64) -> UInt64 {
@@ -293,12 +289,11 @@ struct RouteCache {
 
 /// Maps an entry to its destination: service by (protocol, address, port), then the
 /// port-0 service, then fwmark services; real server by address and port (or a port-0
-/// real server). Memoised by route, so the slow path runs once per distinct route.
+/// real server). `RouteCache` asks it once per distinct route.
 struct Resolver {
     let services: [VirtualService]
     var byAddress: [ServiceKey: Int] = [:]
     var fwmark: [Int] = []
-    var cache: [RouteKey: Int32] = [:]
     var destinations: [Destination] = []
     var destIndex: [DestKey: Int32] = [:]
     /// Whether a destination's service groups clients with a netmask.
@@ -322,16 +317,7 @@ struct Resolver {
         }
     }
 
-    @inline(__always)
     mutating func destination(of e: ConnectionEntry) -> Int32 {
-        let key = RouteKey(virtual: e.virtual, destination: e.destination, ports: RouteCache.ports(e))
-        if let d = cache[key] { return d }
-        let d = slowPath(e)
-        cache[key] = d
-        return d
-    }
-
-    private mutating func slowPath(_ e: ConnectionEntry) -> Int32 {
         var svc: Int?
         if let mark = e.fwmark {
             svc = fwmark.first { services[$0].key == .fwmark(mark, e.client.family) }
