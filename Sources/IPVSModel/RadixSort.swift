@@ -17,30 +17,47 @@ public enum RadixSort {
         public let digitBits: Int
         @usableFromInline let passes: Int
         @usableFromInline let counts: UnsafeMutablePointer<UInt32>
+        /// `lowestBit` and `digitBits` as `add` shifts by them, and a digit's mask: made once
+        /// here, not per key (converted per key, with the checks of a shift by a variable,
+        /// they were a dozen instructions of the first pass's every entry).
+        @usableFromInline let lowestShift: UInt64
+        @usableFromInline let digitShift: UInt64
+        @usableFromInline let mask: Int
 
         public init(lowestBit: Int, digitBits: Int = RadixSort.digitBits) {
+            precondition(digitBits > 0 && digitBits < 32, "a digit of \(digitBits) bits")
             self.lowestBit = max(0, min(63, lowestBit))
             self.digitBits = digitBits
             passes = (64 - self.lowestBit + digitBits - 1) / digitBits
             counts = .allocate(capacity: passes << digitBits)
             counts.initialize(repeating: 0, count: passes << digitBits)
+            lowestShift = UInt64(self.lowestBit)
+            digitShift = UInt64(digitBits)
+            mask = (1 << digitBits) - 1
         }
 
         @inlinable @inline(__always)
         public func add(_ k: UInt64) {
-            var digits = k &>> UInt64(lowestBit)
-            let r = 1 << digitBits
+            var digits = k &>> lowestShift
             if passes == 1 {
-                // The client sort's bucket count, once per entry: without the loop.
-                counts[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
+                // One digit: without the loop.
+                counts[Int(truncatingIfNeeded: digits) & mask] &+= 1
                 return
             }
             var c = counts
             for _ in 0..<passes {
-                c[Int(truncatingIfNeeded: digits) & (r - 1)] &+= 1
-                digits &>>= UInt64(digitBits)
-                c += r
+                c[Int(truncatingIfNeeded: digits) & mask] &+= 1
+                digits &>>= digitShift
+                c += mask &+ 1
             }
+        }
+
+        /// The counts of pass `pass` (`1 << digitBits` of them), for a caller that counts a
+        /// single digit itself in a hot loop: an increment at an index it computes with a
+        /// constant shift, where `add` loads the shift, the mask and the pass count.
+        public func counts(ofPass pass: Int) -> UnsafeMutablePointer<UInt32> {
+            precondition(pass >= 0 && pass < passes, "no such pass")
+            return counts + (pass << digitBits)
         }
 
         /// Keys counted with `digit` in pass `pass` (0: the lowest digit).

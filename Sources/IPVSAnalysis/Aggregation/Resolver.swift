@@ -153,7 +153,7 @@ struct RouteCache {
     /// The route's five words in one, without a multiply: rotations keep an IPv4 address's
     /// bits apart from the other fields' (the multiply that follows spreads them).
     @inline(__always)
-    private static func fold(_ v: IPAddress, _ d: IPAddress, _ ports: UInt64) -> UInt64 {
+    fileprivate static func fold(_ v: IPAddress, _ d: IPAddress, _ ports: UInt64) -> UInt64 {
         v.low ^ (d.low << 23 | d.low >> 41) ^ (ports << 47 | ports >> 17) ^ v.high ^ (d.high << 11 | d.high >> 53)
     }
 
@@ -162,15 +162,47 @@ struct RouteCache {
         Int(truncatingIfNeeded: (fold &* multiplier) &>> UInt64(64 - bits))
     }
 
+    /// What a look at a route's home slot reads, copied out of the cache for a loop over
+    /// entries: valid until the next `insert`. (Read through the cache inside the first
+    /// pass, these were loads from memory every entry: the pass's stores might have
+    /// changed them, as far as the compiler knew.)
+    struct Lookup {
+        let slots: UnsafePointer<Slot>
+        let multiplier: UInt64
+        let shift: UInt64
+
+        /// The destination and route in the route's home slot; destination -1 when the slot
+        /// holds another route or none (the route is new, or away from its home).
+        @inline(__always)
+        func home(_ virtual: IPAddress, _ destination: IPAddress, _ ports: UInt64) -> (destination: Int32, route: Int32) {
+            let s = slots[Int(truncatingIfNeeded: (RouteCache.fold(virtual, destination, ports) &* multiplier) &>> shift)]
+            let differs = (s.key.virtual.high ^ virtual.high) | (s.key.virtual.low ^ virtual.low)
+                | (s.key.destination.high ^ destination.high) | (s.key.destination.low ^ destination.low) | (s.key.ports ^ ports)
+            // All ones where a word differs: one branch for the five words, the caller's.
+            let other = Int32(truncatingIfNeeded: Int64(bitPattern: differs | (0 &- differs)) >> 63)
+            return (s.destination | other, s.route)
+        }
+    }
+
+    var lookup: Lookup { Lookup(slots: slots, multiplier: multiplier, shift: UInt64(64 - bits)) }
+
     /// The destination and route of a route met before; destination -1 when it is new.
     @inline(__always)
     func find(_ virtual: IPAddress, _ destination: IPAddress, _ ports: UInt64) -> (destination: Int32, route: Int32) {
-        let s = slots[Self.home(Self.fold(virtual, destination, ports), multiplier, bits)]
-        // One branch for the five words: the compare a field at a time was five.
-        let differs = (s.key.virtual.high ^ virtual.high) | (s.key.virtual.low ^ virtual.low)
-            | (s.key.destination.high ^ destination.high) | (s.key.destination.low ^ destination.low) | (s.key.ports ^ ports)
-        if differs == 0 && s.destination >= 0 { return (s.destination, s.route) }
+        let found = lookup.home(virtual, destination, ports)
+        if found.destination >= 0 { return found }
         return displaced == 0 ? (-1, -1) : probe(virtual, destination, ports)
+    }
+
+    /// The route of an entry whose home slot did not hold it (`Lookup.home`): found by
+    /// probing, or resolved and remembered. `lookup` may change.
+    @inline(never)
+    mutating func awayOrNew(_ e: ConnectionEntry, _ ports: UInt64, _ resolver: inout Resolver) -> (destination: Int32, route: Int32) {
+        if displaced > 0 {
+            let found = probe(e.virtual, e.destination, ports)
+            if found.destination >= 0 { return found }
+        }
+        return insert(e, ports, &resolver)
     }
 
     @inline(__always)
