@@ -61,10 +61,6 @@ struct ClientPass {
     private struct Settled {
         /// The end of the last load settled.
         var end: UInt64 = 0
-        /// The last load's client bits, and the first word of their run (a persistence
-        /// group's template under the same address may open it).
-        var bits = UInt64.max
-        var runStart = 0
         /// The current client's index, client bits and first word.
         var client = -1
         var clientBits = UInt64.max
@@ -72,19 +68,68 @@ struct ClientPass {
         var totalCount = 0
     }
 
+    /// What only some loads ask (a persistence group's, a fwmark service's), apart from
+    /// the load loop: out of line, its values do not compete for the loop's registers.
+    struct Rare {
+        let words: UnsafePointer<UInt64>
+        let v6Clients: [IPAddress]
+        let netmask: [PersistenceNetmask?]
+        let alternates: [[(Int, AddressFamily)]]
+        let lookup: TemplateLookup
+        let byClient: UnsafeBufferPointer<Int32>
+        /// Connections per template ordinal, credited through groups and fwmark services.
+        var controlled: [Int]
+        var groups: GroupBuilder
+
+        /// A load of destination `d` (asks `a`) whose service groups clients, or whose
+        /// connections may belong to another fwmark service's template: words
+        /// `startWord..<endWord`, template words `startTemplate..<endTemplate` of the sorted
+        /// run; `own`: 1 when its own template was credited.
+        @inline(never)
+        mutating func take(d: Int, asks a: Int, clientBits bits: UInt64, client: Int, total: Int, own: Int,
+                           startWord: Int, endWord: Int, startTemplate: Int, endTemplate: Int) {
+            let address = EntryWord.address(clientBits: bits, v6Clients: v6Clients)
+            var t: Int32 = -1
+            var attributed = false
+            if total > 0 && own == 0 && UInt8(a) & ClientPass.alternatesBit != 0 {
+                // A connection that came through a fwmark service (no mark in /proc) may
+                // belong to another fwmark service with the same real server.
+                let index = lookup.index
+                if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
+                for (a, family) in alternates[d] where t < 0 && family == address.family {
+                    if let m = netmask[a] { t = index.value(Int32(a), m.apply(to: address)) }
+                }
+                // Credited here: not again through the group.
+                attributed = t >= 0
+            }
+            if t >= 0 { controlled[Int(t)] += total }
+            if UInt8(a) & ClientPass.groupsBit != 0 {
+                let i = groups.load(d, address)
+                if i >= 0 {
+                    // The group's templates in this run (the kernel writes them under the
+                    // group's address, which may be a member's own).
+                    for j in startTemplate..<endTemplate { groups.addTemplate(load: i, ordinal: byClient[j], client: address) }
+                    if total > 0 {
+                        var l = StateCounts()
+                        for k in startWord..<endWord where words[k] & EntryWord.template == 0 {
+                            l.add(EntryWord.state(words[k]))
+                        }
+                        groups.add(l, load: i, client: client, credited: attributed ? total : 0)
+                    }
+                }
+            }
+        }
+    }
+
     private let words: UnsafePointer<UInt64>
-    private let v6Clients: [IPAddress]
     private let asks: UnsafePointer<UInt8>
-    private let netmask: [PersistenceNetmask?]
-    private let alternates: [[(Int, AddressFamily)]]
-    private let lookup: TemplateLookup
-    private let byClient: UnsafeBufferPointer<Int32>
     private let controlledInRun: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int32>
     private let totals: UnsafeMutablePointer<LoadTotal>
+    private var rare: Rare
     /// Connections per template ordinal, credited through groups and fwmark services.
-    var controlled: [Int]
-    var groups: GroupBuilder
+    var controlled: [Int] { rare.controlled }
+    var groups: GroupBuilder { rare.groups }
     /// A chunk's words make at most a load each, and one load is carried over.
     private let loads = Loads(capacity: ClientPass.chunkWords + 1)
     private var run = Run()
@@ -102,17 +147,12 @@ struct ClientPass {
          controlledInRun: UnsafeMutablePointer<Int>, controlled: [Int], groups: GroupBuilder,
          starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>) {
         self.words = words
-        self.v6Clients = v6Clients
         self.asks = asks
-        self.netmask = netmask
-        self.alternates = alternates
-        self.lookup = lookup
-        self.byClient = byClient
         self.controlledInRun = controlledInRun
         self.starts = starts
         self.totals = totals
-        self.controlled = controlled
-        self.groups = groups
+        rare = Rare(words: words, v6Clients: v6Clients, netmask: netmask, alternates: alternates, lookup: lookup,
+                    byClient: byClient, controlled: controlled, groups: groups)
     }
 
     /// The words of `range`, which follows the ranges taken before.
@@ -141,9 +181,8 @@ struct ClientPass {
     private mutating func settle(keepingOpen: Bool) {
         let done = keepingOpen ? run.load : run.load + 1
         guard done > 0 else { return }
-        Self.settle(loads, 0..<done, &settled, words: words, v6Clients: v6Clients, asks: asks, netmask: netmask,
-                    alternates: alternates, lookup: lookup, byClient: byClient, controlledInRun: controlledInRun,
-                    controlled: &controlled, groups: &groups, starts: starts, totals: totals)
+        Self.settle(loads, 0..<done, &settled, asks: asks, spareCredit: rare.byClient.count, controlledInRun: controlledInRun,
+                    starts: starts, totals: totals, rare: &rare)
         if keepingOpen {
             loads.key[0] = loads.key[run.load]
             loads.end[0] = loads.end[run.load]
@@ -173,15 +212,11 @@ struct ClientPass {
     /// and (a branch taken by their loads alone) the groups and a fwmark service's
     /// templates.
     private static func settle(_ loads: Loads, _ range: Range<Int>, _ settled: inout Settled,
-                               words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
-                               asks: UnsafePointer<UInt8>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
-                               lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
-                               controlledInRun: UnsafeMutablePointer<Int>,
-                               controlled: inout [Int], groups b: inout GroupBuilder, starts: UnsafeMutablePointer<Int32>,
-                               totals: UnsafeMutablePointer<LoadTotal>) {
+                               asks: UnsafePointer<UInt8>, spareCredit: Int, controlledInRun: UnsafeMutablePointer<Int>,
+                               starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>,
+                               rare: inout Rare) {
         var st = settled
         defer { settled = st }
-        let spareCredit = byClient.count
         for s in range {
             let key = loads.key[s], end = loads.end[s]
             let startWord = Int(truncatingIfNeeded: st.end >> 32)
@@ -193,14 +228,13 @@ struct ClientPass {
             let d = Int(truncatingIfNeeded: key) & (EntryWord.destinationLimit - 1)
             let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
             let a = Int(asks[d])
-            // Selects by masks, not `?:`: a new client or a new run of client bits is a coin
-            // toss a load, and the compiler made branches of those.
-            let newBits = Int(truncatingIfNeeded: ((bits ^ st.bits) | (0 &- (bits ^ st.bits))) >> 63)
-            st.runStart ^= (st.runStart ^ startWord) & (0 &- newBits)
-            st.bits = bits
             // A load opens a client where its client bits are not the current client's,
             // unless it holds only a persistence group's templates (whose client bits are
-            // the group's address, not a client's).
+            // the group's address, not a client's). Selects by masks, not `?:`: a new
+            // client is a coin toss a load, and the compiler made branches of those.
+            // The client starts at the load that opens it: the group's templates that may
+            // come before it under the same address are no part of it (`forEachWord`
+            // skips them).
             let some = (total | (0 &- total)) >> 63 & 1
             let groupsAsked = a & Int(groupsBit)
             let groupOnly = (some ^ 1) & ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1)
@@ -208,7 +242,7 @@ struct ClientPass {
             let opens = otherBits & (groupOnly ^ 1)
             st.client &+= opens
             st.clientBits ^= (st.clientBits ^ bits) & (0 &- UInt64(truncatingIfNeeded: opens))
-            st.clientStart ^= (st.clientStart ^ st.runStart) & (0 &- opens)
+            st.clientStart ^= (st.clientStart ^ startWord) & (0 &- opens)
             // Before the first client (a group's templates can come first) this writes the
             // slot that the first client's opening writes again.
             starts[max(0, st.client)] = Int32(truncatingIfNeeded: st.clientStart)
@@ -223,36 +257,8 @@ struct ClientPass {
             let slow = (some & (own ^ 1) & (((a & Int(alternatesBit)) | (0 &- (a & Int(alternatesBit)))) >> 63 & 1))
                 | ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1)
             guard slow != 0 else { continue }
-            let address = EntryWord.address(clientBits: bits, v6Clients: v6Clients)
-            var t: Int32 = -1
-            var attributed = false
-            if total > 0 && own == 0 && UInt8(a) & alternatesBit != 0 {
-                // A connection that came through a fwmark service (no mark in /proc) may
-                // belong to another fwmark service with the same real server.
-                let index = lookup.index
-                if let m = netmask[d] { t = index.value(Int32(d), m.apply(to: address)) }
-                for (a, family) in alternates[d] where t < 0 && family == address.family {
-                    if let m = netmask[a] { t = index.value(Int32(a), m.apply(to: address)) }
-                }
-                // Credited here: not again through the group.
-                attributed = t >= 0
-            }
-            if t >= 0 { controlled[Int(t)] += total }
-            if UInt8(a) & groupsBit != 0 {
-                let i = b.load(d, address)
-                if i >= 0 {
-                    // The group's templates in this run (the kernel writes them under the
-                    // group's address, which may be a member's own).
-                    for j in startTemplate..<endTemplate { b.addTemplate(load: i, ordinal: byClient[j], client: address) }
-                    if total > 0 {
-                        var l = StateCounts()
-                        for k in startWord..<Int(truncatingIfNeeded: end >> 32) where words[k] & EntryWord.template == 0 {
-                            l.add(EntryWord.state(words[k]))
-                        }
-                        b.add(l, load: i, client: client, credited: attributed ? total : 0)
-                    }
-                }
-            }
+            rare.take(d: d, asks: a, clientBits: bits, client: st.client, total: total, own: own, startWord: startWord,
+                      endWord: Int(truncatingIfNeeded: end >> 32), startTemplate: startTemplate, endTemplate: endTemplate)
         }
     }
 }
