@@ -323,7 +323,8 @@ extension Aggregates {
         // template that controls them. At most a client and a load per word: the capacity
         // is address space until used.
         let sortedBlock = buffers.take(bytes: max(1, wordCount) * 8)
-        let startsBlock = buffers.take(bytes: (wordCount + 1) * 4)
+        // Slot 0 is the client pass's spare (`ClientPass.init`); client c starts at slot c + 1.
+        let startsBlock = buffers.take(bytes: (wordCount + 2) * 4)
         let totalsBlock = buffers.take(bytes: max(1, wordCount) * MemoryLayout<LoadTotal>.stride)
         let asks = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, dcount))
         defer { asks.deallocate() }
@@ -333,8 +334,10 @@ extension Aggregates {
         }
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
-        let controlledInRun = arena.take(byClient.count + 1, Int.self)
-        controlledInRun.initialize(repeating: 0, count: byClient.count + 1)
+        // Slot 0 takes the zero credits of loads without a template (`ClientPass.init`).
+        let creditSlots = arena.take(byClient.count + 1, Int.self)
+        creditSlots.initialize(repeating: 0, count: byClient.count + 1)
+        let controlledInRun = creditSlots + 1
         var bound = 0
         for (d, dest) in destinations.enumerated() where grouping[d] { bound += dest.connections.total + dest.templates }
         var pass = ClientPass(words: sortedBlock.typed(UInt64.self), v6Clients: v6Clients, asks: asks, netmask: netmask,
@@ -342,7 +345,7 @@ extension Aggregates {
                               controlled: [Int](repeating: 0, count: records.count),
                               groups: GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping, bound: bound,
                                                    pool: buffers),
-                              starts: startsBlock.typed(Int32.self), totals: totalsBlock.typed(LoadTotal.self))
+                              starts: startsBlock.typed(Int32.self) + 1, totals: totalsBlock.typed(LoadTotal.self))
         _ = ClientOrder.sort(words, scratch: sortedBlock.typed(UInt64.self), count: wordCount, destinationCount: dcount,
                              histogram: histogram) { pass.take($0) }
         pass.finish(count: wordCount)

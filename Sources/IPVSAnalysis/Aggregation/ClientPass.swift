@@ -61,10 +61,9 @@ struct ClientPass {
     private struct Settled {
         /// The end of the last load settled.
         var end: UInt64 = 0
-        /// The current client's index, client bits and first word.
+        /// The current client's index and client bits.
         var client = -1
         var clientBits = UInt64.max
-        var clientStart = 0
         var totalCount = 0
     }
 
@@ -138,9 +137,13 @@ struct ClientPass {
     /// A pass over `words` (sorted by client then destination), taken a range at a time.
     /// - `asks`: per destination, `groupsBit | ownTemplateBit | alternatesBit` as they apply.
     /// - `byClient`: template ordinals in the order the sorted words meet them.
-    /// - `controlledInRun`: per template word met, the connections of its own loads
-    ///   (`byClient.count + 1` of them: the last takes the credits of loads without one).
-    /// - `starts`, `totals`: each client's first word, each load's total (room for one per word).
+    /// - `controlledInRun`: per template word met, the connections of its own loads; slot
+    ///   -1 takes the (zero) credits of loads without one.
+    /// - `starts`, `totals`: each client's first word, each load's total (room for one per
+    ///   word); `starts[-1]` takes the writes of loads that open no client.
+    ///
+    /// (Spare slots at -1 instead of selects between a slot and a spare: every load writes
+    /// both, and the load loop has more live values than registers.)
     init(words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
          asks: UnsafePointer<UInt8>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
@@ -181,8 +184,8 @@ struct ClientPass {
     private mutating func settle(keepingOpen: Bool) {
         let done = keepingOpen ? run.load : run.load + 1
         guard done > 0 else { return }
-        Self.settle(loads, 0..<done, &settled, asks: asks, spareCredit: rare.byClient.count, controlledInRun: controlledInRun,
-                    starts: starts, totals: totals, rare: &rare)
+        Self.settle(loads, 0..<done, &settled, asks: asks, controlledInRun: controlledInRun, starts: starts, totals: totals,
+                    rare: &rare)
         if keepingOpen {
             loads.key[0] = loads.key[run.load]
             loads.end[0] = loads.end[run.load]
@@ -211,8 +214,9 @@ struct ClientPass {
     /// The load loop: each complete load's client, its total, its own template's credit,
     /// and (a branch taken by their loads alone) the groups and a fwmark service's
     /// templates.
+    @inline(never)
     private static func settle(_ loads: Loads, _ range: Range<Int>, _ settled: inout Settled,
-                               asks: UnsafePointer<UInt8>, spareCredit: Int, controlledInRun: UnsafeMutablePointer<Int>,
+                               asks: UnsafePointer<UInt8>, controlledInRun: UnsafeMutablePointer<Int>,
                                starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>,
                                rare: inout Rare) {
         var st = settled
@@ -242,18 +246,14 @@ struct ClientPass {
             let opens = otherBits & (groupOnly ^ 1)
             st.client &+= opens
             st.clientBits ^= (st.clientBits ^ bits) & (0 &- UInt64(truncatingIfNeeded: opens))
-            st.clientStart ^= (st.clientStart ^ startWord) & (0 &- opens)
-            // Before the first client (a group's templates can come first) this writes the
-            // slot that the first client's opening writes again.
-            starts[max(0, st.client)] = Int32(truncatingIfNeeded: st.clientStart)
+            starts[st.client | (opens &- 1)] = Int32(truncatingIfNeeded: startWord)
             let client = st.client
             totals[st.totalCount] = LoadTotal(client: client, destination: d, connections: total)
             st.totalCount &+= some
             // Its own template (a netmask that does not group), met in this run: of two,
             // the later entry (the kernel keeps one template per key).
             let own = some & ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
-            let credited = (endTemplate &- 1) ^ (((endTemplate &- 1) ^ spareCredit) & (own &- 1))
-            controlledInRun[credited] &+= total & (0 &- own)
+            controlledInRun[(endTemplate &- 1) | (own &- 1)] &+= total & (0 &- own)
             let slow = (some & (own ^ 1) & (((a & Int(alternatesBit)) | (0 &- (a & Int(alternatesBit)))) >> 63 & 1))
                 | ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1)
             guard slow != 0 else { continue }

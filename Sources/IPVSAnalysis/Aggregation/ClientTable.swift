@@ -41,7 +41,8 @@ final class ClientStore: @unchecked Sendable {
     @inline(__always)
     func address(clientBits: UInt64) -> IPAddress { EntryWord.address(clientBits: clientBits, v6Clients: v6Clients) }
 
-    func firstWord(ofClient c: Int) -> Int { Int(starts.typed(Int32.self)[c]) }
+    /// (The client pass keeps `starts`' slot 0 for itself: client c starts at slot c + 1.)
+    func firstWord(ofClient c: Int) -> Int { Int(starts.typed(Int32.self)[c + 1]) }
 
     /// The client's words: from its start while the client bits stay the same (a
     /// persistence group's templates, under the group's address, may share them).
