@@ -108,6 +108,12 @@ struct FirstPass {
         let histogram = RadixSort.Histogram(lowestBit: Int(ClientOrder.bucketShift), digitBits: ClientOrder.bucketBits)
         // The one digit: a word's top `bucketBits` bits index it.
         let buckets = histogram.counts(ofPass: 0)
+        /// Writes a word and counts its digit.
+        @inline(__always) func keep(_ w: UInt64) {
+            words[wordCount] = w
+            buckets[Int(truncatingIfNeeded: w &>> ClientOrder.bucketShift)] &+= 1
+            wordCount &+= 1
+        }
         if let base = entries.baseAddress {
             // The cache's and the tally's pointers in locals: they change only on a new route.
             var look = cache.lookup
@@ -140,9 +146,7 @@ struct FirstPass {
                         // Most entries: an IPv4 client's connection. Its word, and no more.
                         let w = EntryWord.make(client: UInt64(client.ipv4Value), destination: d, template: false,
                                                groupTemplate: false, state: state)
-                        words[wordCount] = w
-                        buckets[Int(truncatingIfNeeded: w &>> ClientOrder.bucketShift)] &+= 1
-                        wordCount &+= 1
+                        keep(w)
                         continue
                     }
                 }
@@ -164,9 +168,7 @@ struct FirstPass {
                 let w = EntryWord.make(client: clientBits, destination: d, template: isTemplate,
                                        groupTemplate: isTemplate && t[DestinationTally.grouping] != 0, state: state)
                 if v4 {
-                    words[wordCount] = w
-                    buckets[Int(truncatingIfNeeded: w &>> ClientOrder.bucketShift)] &+= 1
-                    wordCount &+= 1
+                    keep(w)
                 } else {
                     v6.append(V6Row(address: client, word: w, record: record))
                 }
@@ -207,10 +209,7 @@ struct FirstPass {
                     i = (i + 1) & mask
                 }
                 if r.word != 0 {
-                    let w = r.word | UInt64(o) << EntryWord.clientShift
-                    words[wordCount] = w
-                    buckets[Int(truncatingIfNeeded: w &>> ClientOrder.bucketShift)] &+= 1
-                    wordCount += 1
+                    keep(r.word | UInt64(o) << EntryWord.clientShift)
                 }
                 if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
             }

@@ -157,9 +157,15 @@ struct RouteCache {
         v.low ^ (d.low << 23 | d.low >> 41) ^ (ports << 47 | ports >> 17) ^ v.high ^ (d.high << 11 | d.high >> 53)
     }
 
+    /// A fold's slot in a table of `1 << bits`, under `multiplier`.
     @inline(__always)
     private static func home(_ fold: UInt64, _ multiplier: UInt64, _ bits: Int) -> Int {
-        Int(truncatingIfNeeded: (fold &* multiplier) &>> UInt64(64 - bits))
+        home(fold, multiplier, shift: UInt64(64 - bits))
+    }
+
+    @inline(__always)
+    fileprivate static func home(_ fold: UInt64, _ multiplier: UInt64, shift: UInt64) -> Int {
+        Int(truncatingIfNeeded: (fold &* multiplier) &>> shift)
     }
 
     /// What a look at a route's home slot reads, copied out of the cache for a loop over
@@ -175,7 +181,7 @@ struct RouteCache {
         /// holds another route or none (the route is new, or away from its home).
         @inline(__always)
         func home(_ virtual: IPAddress, _ destination: IPAddress, _ ports: UInt64) -> (destination: Int32, route: Int32) {
-            let s = slots[Int(truncatingIfNeeded: (RouteCache.fold(virtual, destination, ports) &* multiplier) &>> shift)]
+            let s = slots[RouteCache.home(RouteCache.fold(virtual, destination, ports), multiplier, shift: shift)]
             let differs = (s.key.virtual.high ^ virtual.high) | (s.key.virtual.low ^ virtual.low)
                 | (s.key.destination.high ^ destination.high) | (s.key.destination.low ^ destination.low) | (s.key.ports ^ ports)
             // All ones where a word differs: one branch for the five words, the caller's.
