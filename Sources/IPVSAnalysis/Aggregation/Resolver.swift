@@ -131,7 +131,7 @@ struct RouteCache {
     private var bits = 8
     private var multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
     /// Routes placed after their home slot, where no multiplier gave every route its own
-    /// (routes whose folds are equal, or too many routes): `find` probes for them.
+    /// (routes whose folds are equal, or too many routes): `awayOrNew` probes for them.
     private var displaced = 0
     /// Every route met, in the order met: a template's route and client are its identity.
     private(set) var routes: [RouteKey] = []
@@ -192,14 +192,6 @@ struct RouteCache {
 
     var lookup: Lookup { Lookup(slots: slots, multiplier: multiplier, shift: UInt64(64 - bits)) }
 
-    /// The destination and route of a route met before; destination -1 when it is new.
-    @inline(__always)
-    func find(_ virtual: IPAddress, _ destination: IPAddress, _ ports: UInt64) -> (destination: Int32, route: Int32) {
-        let found = lookup.home(virtual, destination, ports)
-        if found.destination >= 0 { return found }
-        return displaced == 0 ? (-1, -1) : probe(virtual, destination, ports)
-    }
-
     /// The route of an entry whose home slot did not hold it (`Lookup.home`): found by
     /// probing, or resolved and remembered. `lookup` may change.
     @inline(never)
@@ -229,7 +221,8 @@ struct RouteCache {
         return (-1, -1)
     }
 
-    /// Resolves and remembers `e`'s route, which `find` did not know (`ports` as it took them).
+    /// Resolves and remembers `e`'s route, which neither its home slot nor a probe held
+    /// (`ports` as `RouteCache.ports` made them).
     @inline(never)
     mutating func insert(_ e: ConnectionEntry, _ ports: UInt64, _ resolver: inout Resolver) -> (destination: Int32, route: Int32) {
         let d = resolver.destination(of: e)
@@ -268,7 +261,7 @@ struct RouteCache {
     /// each size from 4 to 16 slots a route. A few dozen routes (a director's usual) find
     /// one; hundreds, or routes whose folds are equal, may not: then the table of 4 slots a
     /// route (small enough for the cache) with the multiplier that left fewest routes away
-    /// from their home slot, which `find` probes for.
+    /// from their home slot, which `awayOrNew` probes for.
     private mutating func rebuild() {
         var smallest = 8
         while 1 << smallest < routes.count * 4 { smallest += 1 }
@@ -320,8 +313,8 @@ struct RouteCache {
     @inline(__always)
     mutating func route(of e: ConnectionEntry, _ resolver: inout Resolver) -> (destination: Int32, route: Int32) {
         let ports = Self.ports(e)
-        let found = find(e.virtual, e.destination, ports)
-        return found.destination >= 0 ? found : insert(e, ports, &resolver)
+        let found = lookup.home(e.virtual, e.destination, ports)
+        return found.destination >= 0 ? found : awayOrNew(e, ports, &resolver)
     }
 }
 
