@@ -13,7 +13,7 @@ public enum Analysis {
     public static func analyze(_ snapshot: Snapshot, settings: AnalysisSettings = AnalysisSettings()) -> AnalysisResult {
         // A pool of its own: a block one step gives back (the sort's spare buffer, the IPv6
         // rows) serves the next instead of fresh pages; it goes with the result.
-        var agg = Aggregates(snapshot, buffers: BufferPool(), identities: false)
+        var agg = Aggregates(snapshot, buffers: BufferPool(), identities: false, heavyFrom: settings.rogueFloor)
         var history = History()
         history.observe(snapshot, &agg, settings, remember: false)
         let ctx = Context(snapshot: snapshot, agg: agg, settings: settings, history: history, raised: [])
@@ -86,7 +86,7 @@ public final class Analyzer {
     }
 
     public func update(with snapshot: Snapshot) -> AnalysisResult {
-        var agg = Aggregates(snapshot, buffers: buffers, identities: true)
+        var agg = Aggregates(snapshot, buffers: buffers, identities: true, heavyFrom: settings.rogueFloor)
         history.observe(snapshot, &agg, settings)
         let raisedKeys = Set(tracks.compactMap { $0.value.id != nil ? $0.key : nil })
         let ctx = Context(snapshot: snapshot, agg: agg, settings: settings, history: history, raised: raisedKeys)

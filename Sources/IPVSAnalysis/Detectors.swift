@@ -64,12 +64,16 @@ final class MedianCounter {
     }
 
     @inline(__always)
-    func add(_ v: Int, service s: Int) {
-        counts[s] &+= 1
+    func add(_ v: Int, service s: Int) { add(v, count: 1, service: s) }
+
+    /// `k` units of `v`.
+    func add(_ v: Int, count k: Int, service s: Int) {
+        guard k > 0 else { return }
+        counts[s] &+= k
         if v < 256 {
-            small[s &* 256 &+ v] &+= 1
+            small[s &* 256 &+ v] &+= Int32(truncatingIfNeeded: k)
         } else {
-            big[s].append(v)
+            big[s].append(contentsOf: repeatElement(v, count: k))
         }
     }
 
@@ -99,9 +103,10 @@ enum Detectors {
         guard agg.hasTable else { return [] }
         // Units per service: a client on a real server, or for services with a netmask a
         // persistence group on a real server (the kernel pins the group as one). First the
-        // median of each service's units, from histograms (no array of 10^6 units).
+        // median of each service's units, from histograms (no array of 10^6 units): the
+        // clients' from the aggregation's, but for the heaviest, which it keeps one by one.
         let st = c.settings
-        let floor = Double(st.rogueMinConnections) * st.clearFactor
+        let floorCount = st.rogueFloor
         let grouping = s.services.map { $0.persistence?.netmask.groupsClients ?? false }
         let medians = MedianCounter(services: s.services.count)
         var candidates: [(count: Int, destination: Int, client: Int?, group: Int?)] = []
@@ -109,23 +114,27 @@ enum Detectors {
         // the service groups clients (its groups are the units): one lookup per load.
         let liveService = agg.destinations.map { $0.isLive ? ($0.service ?? -1) : -1 }
         let unitService = liveService.map { $0 >= 0 && !grouping[$0] ? $0 : -1 }
-        // The same test as `Double(n) >= floor`, on integers.
-        let floorCount = floor <= 0 ? 0 : floor >= Double(Int.max) ? Int.max : Int(floor.rounded(.up))
-        unitService.withUnsafeBufferPointer { unitService in
-            for l in agg.loadTotals.all {
-                let si = unitService[l.destination]
-                let n = l.connections
-                guard n > 0, si >= 0 else { continue }
-                medians.add(n, service: si)
-                if n >= floorCount { candidates.append((n, l.destination, l.client, nil)) }
-            }
+        let last = LoadHistogram.buckets - 1
+        precondition(agg.heavyFrom <= last, "loads of the histogram's last bucket not kept")
+        for (d, si) in unitService.enumerated() where si >= 0 {
+            for n in 1..<last { medians.add(n, count: agg.loadHistogram.clients(destination: d, connections: n), service: si) }
+        }
+        for l in agg.heavyLoads where l.connections >= last {
+            let si = unitService[l.destination]
+            if si >= 0 { medians.add(l.connections, service: si) }
+        }
+        // The candidates: among the heavy loads, unless the aggregation kept fewer than
+        // these settings ask for (made with other settings): then among all.
+        let heavy = agg.heavyFrom <= floorCount ? Array(agg.heavyLoads) : agg.loadTotals()
+        for l in heavy where l.connections >= floorCount && unitService[l.destination] >= 0 {
+            candidates.append((l.connections, l.destination, l.client, nil))
         }
         for l in agg.groupLoads {
             let si = liveService[l.destination]
             let n = l.connections.total
             guard n > 0, si >= 0 else { continue }
             medians.add(n, service: si)
-            if Double(n) >= floor { candidates.append((n, l.destination, nil, l.group)) }
+            if n >= floorCount { candidates.append((n, l.destination, nil, l.group)) }
         }
         var out: [Finding] = []
         for u in candidates {
@@ -270,14 +279,18 @@ enum Detectors {
         for x in agg.liveDestination[si] { if let x { serviceTotal += agg.destinations[x].connections.total } }
         let excess = Double(onRS) - expectedShare * Double(serviceTotal)
         let grouping = svc.persistence?.netmask.groupsClients ?? false
+        let maxK = max(1, c.settings.imbalanceMaxCulprits)
         var top: [(String, Int)] = []
         if grouping {
             top = agg.groupLoads.filter { $0.destination == d }.map { (agg.groups[$0.group].name, $0.connections.total) }
         } else {
-            top = agg.loadTotals.filter { $0.destination == d }.map { (agg.clients.address($0.client).description, $0.connections) }
+            // Its `maxK` heaviest clients are among the heavy loads when it has that many
+            // there (every other load is lighter); else every load is looked at.
+            var loads = agg.heavyLoads.filter { $0.destination == d }
+            if loads.count < maxK { loads = agg.loadTotals().filter { $0.destination == d } }
+            top = loads.map { (agg.clients.address($0.client).description, $0.connections) }
         }
         top.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
-        let maxK = max(1, c.settings.imbalanceMaxCulprits)
         var sum = 0
         for k in 0..<min(maxK, top.count) {
             sum += top[k].1

@@ -190,8 +190,11 @@ import Testing
         let loads = agg.loads(of: b).map { (name($0.destination), $0.connections.total, $0.templates) }
         #expect(loads.map(\.0).sorted() == ["443/10.0.1.2", "8080/10.0.1.2", "8080/10.0.1.3", "8080/10.0.1.4"])
         #expect(loads.allSatisfy { $0.1 == 3000 } && loads.map(\.2).reduce(0, +) == 1)
-        let totals = agg.loadTotals.map { (agg.clients.address($0.client), name($0.destination), $0.connections) }
+        let totals = agg.loadTotals().map { (agg.clients.address($0.client), name($0.destination), $0.connections) }
         #expect(totals.count == 6)
+        // The heavy ones (16 connections and more, by default) are kept one by one.
+        #expect(agg.heavyFrom == 16)
+        #expect(agg.heavyLoads.map(\.connections) == totals.map(\.2).filter { $0 >= 16 } && !agg.heavyLoads.isEmpty)
         #expect(totals.filter { $0.0 == IPAddress(ipv4: big) }.map(\.2) == [3000, 3000, 3000, 3000])
         #expect(totals.contains { $0.0 == IPAddress(ipv4: small) && $0.1 == "8080/10.0.1.3" && $0.2 == 50 })
 
@@ -302,8 +305,9 @@ import Testing
         #expect(clientMismatches == 0)
         #expect(agg.clients.contains { !$0.address.isIPv4 })
         // The load totals the findings weigh: per client and destination, the same loads.
+        let all = agg.loadTotals()
         var fromTotals: [Int: [Int: Int]] = [:]
-        for l in agg.loadTotals { fromTotals[l.client, default: [:]][l.destination, default: 0] += l.connections }
+        for l in all { fromTotals[l.client, default: [:]][l.destination, default: 0] += l.connections }
         var totalMismatches = 0
         for c in agg.clients {
             var fromLoads: [Int: Int] = [:]
@@ -312,7 +316,29 @@ import Testing
             if agg.clients.address(c.index) != c.address { totalMismatches += 1 }
         }
         #expect(totalMismatches == 0)
-        #expect(agg.loadTotals.count == fromTotals.values.reduce(0) { $0 + $1.count })
+        #expect(all.count == fromTotals.values.reduce(0) { $0 + $1.count })
+
+        // What the client pass keeps of them: the heavy ones one by one, the others counted
+        // by size, per live real server of a service that does not group clients.
+        let last = LoadHistogram.buckets - 1
+        var sizes: [Int: [Int: Int]] = [:]
+        for l in all { sizes[l.destination, default: [:]][min(l.connections, last), default: 0] += 1 }
+        for from in [2, 5, last] {
+            let kept = Aggregates(s, buffers: nil, identities: false, heavyFrom: from)
+            #expect(kept.heavyFrom == from)
+            let heavy = all.filter { $0.connections >= from }
+            #expect(Array(kept.heavyLoads) == heavy && (from == last || !heavy.isEmpty))
+            var histogramMismatches = 0, counted = 0
+            for (d, dest) in kept.destinations.enumerated() {
+                let unit = dest.isLive && !(s.services[dest.service!].persistence?.netmask.groupsClients ?? false)
+                for n in 1...last {
+                    let want = unit ? sizes[d]?[n] ?? 0 : 0
+                    if kept.loadHistogram.clients(destination: d, connections: n) != want { histogramMismatches += 1 }
+                    counted += want
+                }
+            }
+            #expect(histogramMismatches == 0 && counted > 100)
+        }
     }
 
     @Test func thousandsOfIPv6ClientsAreCountedAndKeptInTheOrderFirstSeen() throws {
@@ -501,7 +527,8 @@ import Testing
     }
 
     @Test func aLoadTotalStaysSmall() {
-        // 10^6 entries can make as many client × real-server loads, each kept for the findings.
+        // 10^6 entries can make as many client × real-server loads, as many heavy ones when
+        // the settings ask for every load of 1 connection and more.
         #expect(MemoryLayout<LoadTotal>.stride == 12)
     }
 

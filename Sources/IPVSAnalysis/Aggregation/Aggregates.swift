@@ -106,9 +106,9 @@ public struct ClientLoad: Hashable, Sendable {
     public var shareOfInactive: Double?
 }
 
-/// A client's connections on one destination, for every client: what the findings weigh
-/// (rogue clients, the culprits of an imbalance). 12 bytes, one per client × destination
-/// with connections.
+/// A client's connections on one destination: what the findings weigh (rogue clients, the
+/// culprits of an imbalance). 12 bytes; the aggregation keeps the heavy ones
+/// (`Aggregates.heavyLoads`), `Aggregates.loadTotals()` makes every one.
 public struct LoadTotal: Hashable, Sendable {
     private var _client: Int32
     private var _destination: Int32
@@ -126,6 +126,31 @@ public struct LoadTotal: Hashable, Sendable {
     public var destination: Int { Int(_destination) }
     /// Connections (templates excluded), by any state.
     public var connections: Int { Int(_connections) }
+}
+
+/// How many clients hold each number of connections on one destination (1 to 62, and 63 or
+/// more in the last bucket), for the live real servers of services that do not group
+/// clients: the rogue-client finding's medians, without a record per client × real server
+/// (10^5 and more of them, of which the finding names a handful).
+struct LoadHistogram: Sendable {
+    static let buckets = 64
+    /// Per destination, its row (0: none).
+    let rows: [Int32]
+    /// `buckets` a row; row 0 takes the counts of destinations without one.
+    let counts: [UInt32]
+
+    init(rows: [Int32] = [], counts: [UInt32] = []) {
+        self.rows = rows
+        self.counts = counts
+    }
+
+    /// Clients of `d` with `n` connections (`n` in 1..<buckets - 1), or with `buckets - 1`
+    /// and more (`n == buckets - 1`); 0 for a destination without a row.
+    func clients(destination d: Int, connections n: Int) -> Int {
+        precondition(n >= 1 && n < Self.buckets, "no bucket for \(n) connections")
+        guard d < rows.count, rows[d] > 0 else { return 0 }
+        return Int(counts[Int(rows[d]) * Self.buckets + n])
+    }
 }
 
 /// A client address: its connections by state, templates, the services and real servers
@@ -214,8 +239,13 @@ public struct Aggregates: Sendable {
     /// By address (IPv4, then IPv6); each computed when asked for, from the sorted table.
     /// `topClients(_:)` gives the busiest.
     public var clients = ClientTable()
-    /// Each client's connections per destination, for every client with connections.
-    public var loadTotals = LoadTotals()
+    /// The loads (a client's connections on a destination) of `heavyFrom` connections or
+    /// more, by client then destination: the rogue-client candidates, and the usual culprits
+    /// of an overloaded real server.
+    public var heavyLoads = PooledList<LoadTotal>()
+    public var heavyFrom = 1
+    /// The other loads, counted by size (the rogue-client medians).
+    var loadHistogram = LoadHistogram()
     public var groups = PooledList<GroupAggregate>()
     /// Each group's loads (`GroupAggregate.loadRange`), by destination within a group.
     public var groupLoads = PooledList<GroupLoad>()
@@ -244,6 +274,14 @@ public struct Aggregates: Sendable {
     public init() {}
 
     public func loads(of c: ClientAggregate) -> [ClientLoad] { clients.loads(of: c, destinations) }
+
+    /// Every client's connections per destination (every load with connections), by client
+    /// then destination: made from the sorted table, a pass over it each call.
+    public func loadTotals() -> [LoadTotal] {
+        var out: [LoadTotal] = []
+        clients.store?.forEachLoad { out.append($0) }
+        return out
+    }
     public func loads(of g: GroupAggregate) -> Slice<PooledList<GroupLoad>> { groupLoads[g.loadRange] }
 
     /// The `n` clients with most connections (then most templates, then address).

@@ -256,20 +256,24 @@ extension Aggregates {
     /// Computes every aggregation of `snapshot`: one pass over its connection table that
     /// resolves each entry's destination and writes it as an `EntryWord`, a radix sort of
     /// those words by client, and one pass over the sorted words that counts each client's
-    /// connections per destination, folds them into the persistence groups, and credits the
-    /// template controlling them. No dictionary is touched per entry, and nothing is written
+    /// connections per destination (into the load histogram, and the heavy loads one by
+    /// one), folds them into the persistence groups, and credits the template controlling
+    /// them. No dictionary is touched per entry, and nothing is written
     /// per client: at 10^6 entries the analysis must cost a fraction of reading the table.
     /// The sorted words are kept (`clients` reads them when asked).
     ///
     /// `buffers`: where the working memory comes from and goes back to (an `Analyzer` keeps
     /// one between polls); without, it is allocated and freed.
     public init(_ snapshot: Snapshot, buffers: BufferPool? = nil) {
-        self.init(snapshot, buffers: buffers, identities: false)
+        self.init(snapshot, buffers: buffers, identities: false, heavyFrom: AnalysisSettings().rogueFloor)
     }
 
     /// `identities`: also each template's identity across table reads, for an `Analyzer`
-    /// to follow them by (a one-poll analysis has no use for them).
-    init(_ snapshot: Snapshot, buffers: BufferPool?, identities: Bool) {
+    /// to follow them by (a one-poll analysis has no use for them). `heavyFrom`: the
+    /// connections from which a client's load on a destination is kept in `heavyLoads`
+    /// (the settings' `rogueFloor`; at least 1, and at most the histogram's last bucket,
+    /// whose loads the medians need one by one).
+    init(_ snapshot: Snapshot, buffers: BufferPool?, identities: Bool, heavyFrom floor: Int) {
         self.init()
         let services = snapshot.services
         liveDestination = services.map { [Int?](repeating: nil, count: $0.realServers.count) }
@@ -325,13 +329,27 @@ extension Aggregates {
         let sortedBlock = buffers.take(bytes: max(1, wordCount) * 8)
         // Slot 0 is the client pass's spare (`ClientPass.init`); client c starts at slot c + 1.
         let startsBlock = buffers.take(bytes: (wordCount + 2) * 4)
-        let totalsBlock = buffers.take(bytes: max(1, wordCount) * MemoryLayout<LoadTotal>.stride)
-        let asks = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, dcount))
+        // The histogram's rows: the live real servers of services that do not group clients
+        // (their clients are the rogue-client finding's units), from row 1.
+        let rows = (0..<dcount).map { destinations[$0].isLive && !grouping[$0] }
+        let rowCount = rows.reduce(1) { $0 + ($1 ? 1 : 0) }
+        let loadCounts = UnsafeMutablePointer<UInt32>.allocate(capacity: rowCount * LoadHistogram.buckets)
+        loadCounts.initialize(repeating: 0, count: rowCount * LoadHistogram.buckets)
+        defer { loadCounts.deallocate() }
+        let asks = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, dcount))
         defer { asks.deallocate() }
+        var rowOf = [Int32](repeating: 0, count: dcount)
+        var row: Int32 = 1
         for d in 0..<dcount {
-            asks[d] = (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
+            if rows[d] {
+                rowOf[d] = row
+                row += 1
+            }
+            let bits = (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
                 | (hasAlternates[d] ? ClientPass.alternatesBit : 0)
+            asks[d] = UInt32(rowOf[d]) << ClientPass.rowShift | UInt32(bits)
         }
+        heavyFrom = max(1, min(floor, LoadHistogram.buckets - 1))
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
         // Slot 0 takes the zero credits of loads without a template (`ClientPass.init`).
@@ -345,20 +363,20 @@ extension Aggregates {
                               controlled: [Int](repeating: 0, count: records.count),
                               groups: GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping, bound: bound,
                                                    pool: buffers),
-                              starts: startsBlock.typed(Int32.self) + 1, totals: totalsBlock.typed(LoadTotal.self))
+                              starts: startsBlock.typed(Int32.self) + 1, histogram: loadCounts, heavyFrom: heavyFrom,
+                              pool: buffers)
         _ = ClientOrder.sort(words, scratch: sortedBlock.typed(UInt64.self), count: wordCount, destinationCount: dcount,
                              histogram: histogram) { pass.take($0) }
         pass.finish(count: wordCount)
         buffers.give(wordBlock)
         let c = pass.clientCount
-        let totalCount = pass.loadTotalCount
         var controlled = pass.controlled
         let b = pass.groups
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
-        let store = ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
-                                loadTotals: totalsBlock, loadTotalCount: totalCount, v6Clients: v6Clients, pool: buffers)
-        clients = ClientTable(store: store)
-        loadTotals = LoadTotals(store: store)
+        clients = ClientTable(store: ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
+                                                 v6Clients: v6Clients, pool: buffers))
+        heavyLoads = pass.heavy.handOver()
+        loadHistogram = LoadHistogram(rows: rowOf, counts: Array(UnsafeBufferPointer(start: loadCounts, count: rowCount * LoadHistogram.buckets)))
         (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,

@@ -1,13 +1,14 @@
 import IPVSModel
 
 /// The pass over the words in client order (and by destination within a client): each
-/// client's connections per destination (a load), which go to the load totals, to the
-/// persistence groups, and to the template that controls them.
+/// client's connections per destination (a load), which go to the load histogram (and,
+/// from `heavyFrom` connections on, to the heavy loads), to the persistence groups, and to
+/// the template that controls them.
 ///
 /// A load is a run of words with the same client bits and destination. A flat loop over a
 /// chunk of words notes, per load, its key and where it ends: the word after it, and the
 /// template words up to it (a running count). Its connections are then the difference of
-/// two ends, with nothing counted per state: the load totals and the templates' credits
+/// two ends, with nothing counted per state: the load histogram and the templates' credits
 /// need totals only, and the few loads whose service groups clients count their states from
 /// their words. A second flat loop over the chunk's loads does the common work and leaves
 /// what only some services ask (groups, a fwmark service's templates) to a branch taken by
@@ -17,14 +18,15 @@ import IPVSModel
 /// as much: the sort and this pass took 15.3-15.5 ms at 10^6 entries, now 15.1; the word
 /// loop is lighter, the load loop has the clients to open.)
 struct ClientPass {
-    /// Per destination, what its loads ask, a bit each.
+    /// Per destination, what its loads ask, a bit each, in the low byte of its `asks`; the
+    /// bits above are its row of the load histogram (0 for none).
     static let groupsBit: UInt8 = 1, ownTemplateBit: UInt8 = 2, alternatesBit: UInt8 = 4
+    static let rowShift = 8
 
     /// Words a chunk; its loads (at most as many) fit the L2 cache.
     static let chunkWords = 4096
 
     private(set) var clientCount = 0
-    private(set) var loadTotalCount = 0
 
     /// A chunk's loads, in the order of their words: each one's key (its words' bits above
     /// `EntryWord.destinationShift`: client bits and destination) and its end (the index of
@@ -64,11 +66,11 @@ struct ClientPass {
         /// The current client's index and client bits.
         var client = -1
         var clientBits = UInt64.max
-        var totalCount = 0
     }
 
-    /// What only some loads ask (a persistence group's, a fwmark service's), apart from
-    /// the load loop: out of line, its values do not compete for the loop's registers.
+    /// What only some loads ask (a persistence group's, a fwmark service's, a heavy one),
+    /// apart from the load loop: out of line, its values do not compete for the loop's
+    /// registers.
     struct Rare {
         let words: UnsafePointer<UInt64>
         let v6Clients: [IPAddress]
@@ -79,14 +81,19 @@ struct ClientPass {
         /// Connections per template ordinal, credited through groups and fwmark services.
         var controlled: [Int]
         var groups: GroupBuilder
+        let heavyFrom: Int
+        /// The loads of `heavyFrom` connections or more.
+        var heavy: RawVector<LoadTotal>
 
         /// A load of destination `d` (asks `a`) whose service groups clients, or whose
-        /// connections may belong to another fwmark service's template: words
+        /// connections may belong to another fwmark service's template, or of `heavyFrom`
+        /// connections or more: words
         /// `startWord..<endWord`, template words `startTemplate..<endTemplate` of the sorted
         /// run; `own`: 1 when its own template was credited.
         @inline(never)
         mutating func take(d: Int, asks a: Int, clientBits bits: UInt64, client: Int, total: Int, own: Int,
                            startWord: Int, endWord: Int, startTemplate: Int, endTemplate: Int) {
+            if total >= heavyFrom { heavy.append(LoadTotal(client: client, destination: d, connections: total)) }
             let address = EntryWord.address(clientBits: bits, v6Clients: v6Clients)
             var t: Int32 = -1
             var attributed = false
@@ -121,41 +128,51 @@ struct ClientPass {
     }
 
     private let words: UnsafePointer<UInt64>
-    private let asks: UnsafePointer<UInt8>
+    private let asks: UnsafePointer<UInt32>
     private let controlledInRun: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int32>
-    private let totals: UnsafeMutablePointer<LoadTotal>
+    private let histogram: UnsafeMutablePointer<UInt32>
+    private let heavyFrom: Int
     private var rare: Rare
     /// Connections per template ordinal, credited through groups and fwmark services.
     var controlled: [Int] { rare.controlled }
     var groups: GroupBuilder { rare.groups }
+    /// The loads of `heavyFrom` connections or more, by client then destination.
+    var heavy: RawVector<LoadTotal> { rare.heavy }
     /// A chunk's words make at most a load each, and one load is carried over.
     private let loads = Loads(capacity: ClientPass.chunkWords + 1)
     private var run = Run()
     private var settled = Settled()
 
     /// A pass over `words` (sorted by client then destination), taken a range at a time.
-    /// - `asks`: per destination, `groupsBit | ownTemplateBit | alternatesBit` as they apply.
+    /// - `asks`: per destination, `groupsBit | ownTemplateBit | alternatesBit` as they apply,
+    ///   and its load histogram row << `rowShift`.
     /// - `byClient`: template ordinals in the order the sorted words meet them.
     /// - `controlledInRun`: per template word met, the connections of its own loads; slot
     ///   -1 takes the (zero) credits of loads without one.
-    /// - `starts`, `totals`: each client's first word, each load's total (room for one per
-    ///   word); `starts[-1]` takes the writes of loads that open no client.
+    /// - `starts`: each client's first word (room for one per word); `starts[-1]` takes the
+    ///   writes of loads that open no client.
+    /// - `histogram`: `LoadHistogram.buckets` counters per row, zeroed; a load counts in
+    ///   its destination's row (row 0 takes those of destinations without one).
+    /// - `heavyFrom`: from how many connections (at least 1) a load is kept one by one.
     ///
     /// (Spare slots at -1 instead of selects between a slot and a spare: every load writes
     /// both, and the load loop has more live values than registers.)
     init(words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
-         asks: UnsafePointer<UInt8>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
+         asks: UnsafePointer<UInt32>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
          controlledInRun: UnsafeMutablePointer<Int>, controlled: [Int], groups: GroupBuilder,
-         starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>) {
+         starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>, heavyFrom: Int, pool: BufferPool?) {
+        precondition(heavyFrom >= 1, "a load of no connection kept")
         self.words = words
         self.asks = asks
         self.controlledInRun = controlledInRun
         self.starts = starts
-        self.totals = totals
+        self.histogram = histogram
+        self.heavyFrom = heavyFrom
         rare = Rare(words: words, v6Clients: v6Clients, netmask: netmask, alternates: alternates, lookup: lookup,
-                    byClient: byClient, controlled: controlled, groups: groups)
+                    byClient: byClient, controlled: controlled, groups: groups, heavyFrom: heavyFrom,
+                    heavy: RawVector(capacity: 1024, pool: pool))
     }
 
     /// The words of `range`, which follows the ranges taken before.
@@ -177,15 +194,14 @@ struct ClientPass {
         settle(keepingOpen: false)
         starts[settled.client + 1] = Int32(truncatingIfNeeded: n)
         clientCount = settled.client + 1
-        loadTotalCount = settled.totalCount
         loads.free()
     }
 
     private mutating func settle(keepingOpen: Bool) {
         let done = keepingOpen ? run.load : run.load + 1
         guard done > 0 else { return }
-        Self.settle(loads, 0..<done, &settled, asks: asks, controlledInRun: controlledInRun, starts: starts, totals: totals,
-                    rare: &rare)
+        Self.settle(loads, 0..<done, &settled, asks: asks, controlledInRun: controlledInRun, starts: starts,
+                    histogram: histogram, heavyFrom: heavyFrom, rare: &rare)
         if keepingOpen {
             loads.key[0] = loads.key[run.load]
             loads.end[0] = loads.end[run.load]
@@ -211,14 +227,14 @@ struct ClientPass {
         }
     }
 
-    /// The load loop: each complete load's client, its total, its own template's credit,
-    /// and (a branch taken by their loads alone) the groups and a fwmark service's
-    /// templates.
+    /// The load loop: each complete load's client, its count in the histogram, its own
+    /// template's credit, and (a branch taken by their loads alone) the groups, a fwmark
+    /// service's templates and the heavy loads.
     @inline(never)
     private static func settle(_ loads: Loads, _ range: Range<Int>, _ settled: inout Settled,
-                               asks: UnsafePointer<UInt8>, controlledInRun: UnsafeMutablePointer<Int>,
-                               starts: UnsafeMutablePointer<Int32>, totals: UnsafeMutablePointer<LoadTotal>,
-                               rare: inout Rare) {
+                               asks: UnsafePointer<UInt32>, controlledInRun: UnsafeMutablePointer<Int>,
+                               starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>,
+                               heavyFrom: Int, rare: inout Rare) {
         var st = settled
         defer { settled = st }
         for s in range {
@@ -231,7 +247,8 @@ struct ClientPass {
             st.end = end
             let d = Int(truncatingIfNeeded: key) & (EntryWord.destinationLimit - 1)
             let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
-            let a = Int(asks[d])
+            let info = Int(asks[d])
+            let a = info & 0xFF
             // A load opens a client where its client bits are not the current client's,
             // unless it holds only a persistence group's templates (whose client bits are
             // the group's address, not a client's). Selects by masks, not `?:`: a new
@@ -247,15 +264,16 @@ struct ClientPass {
             st.client &+= opens
             st.clientBits ^= (st.clientBits ^ bits) & (0 &- UInt64(truncatingIfNeeded: opens))
             starts[st.client | (opens &- 1)] = Int32(truncatingIfNeeded: startWord)
-            let client = st.client
-            totals[st.totalCount] = LoadTotal(client: client, destination: d, connections: total)
-            st.totalCount &+= some
+            // A load of no connection (a template's alone) counts in bucket 0, which no one
+            // reads: an add, not a branch.
+            histogram[(info >> rowShift) &* LoadHistogram.buckets &+ min(total, LoadHistogram.buckets &- 1)] &+= 1
             // Its own template (a netmask that does not group), met in this run: of two,
             // the later entry (the kernel keeps one template per key).
             let own = some & ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
             controlledInRun[(endTemplate &- 1) | (own &- 1)] &+= total & (0 &- own)
+            let heavy = (heavyFrom &- 1 &- total) >> 63 & 1
             let slow = (some & (own ^ 1) & (((a & Int(alternatesBit)) | (0 &- (a & Int(alternatesBit)))) >> 63 & 1))
-                | ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1)
+                | ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1) | heavy
             guard slow != 0 else { continue }
             rare.take(d: d, asks: a, clientBits: bits, client: st.client, total: total, own: own, startWord: startWord,
                       endWord: Int(truncatingIfNeeded: end >> 32), startTemplate: startTemplate, endTemplate: endTemplate)

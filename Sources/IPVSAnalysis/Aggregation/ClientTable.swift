@@ -11,20 +11,16 @@ final class ClientStore: @unchecked Sendable {
     let wordCount: Int
     let starts: BufferPool.Block
     let clientCount: Int
-    let loadTotals: BufferPool.Block
-    let loadTotalCount: Int
     /// IPv6 client addresses, by the ordinal their words carry.
     let v6Clients: [IPAddress]
     let pool: BufferPool?
 
-    init(words: BufferPool.Block, wordCount: Int, starts: BufferPool.Block, clientCount: Int,
-         loadTotals: BufferPool.Block, loadTotalCount: Int, v6Clients: [IPAddress], pool: BufferPool?) {
+    init(words: BufferPool.Block, wordCount: Int, starts: BufferPool.Block, clientCount: Int, v6Clients: [IPAddress],
+         pool: BufferPool?) {
         self.words = words
         self.wordCount = wordCount
         self.starts = starts
         self.clientCount = clientCount
-        self.loadTotals = loadTotals
-        self.loadTotalCount = loadTotalCount
         self.v6Clients = v6Clients
         self.pool = pool
     }
@@ -32,7 +28,6 @@ final class ClientStore: @unchecked Sendable {
     deinit {
         pool.give(words)
         pool.give(starts)
-        pool.give(loadTotals)
     }
 
     @inline(__always)
@@ -53,6 +48,24 @@ final class ClientStore: @unchecked Sendable {
         while k < wordCount && w[k] >> EntryWord.clientShift == bits {
             if w[k] & EntryWord.groupTemplate == 0 { body(w[k]) }
             k += 1
+        }
+    }
+
+    /// Every client's connections per destination, client by client, each client's by
+    /// destination (its words' order): a pass over the whole table.
+    func forEachLoad(_ body: (LoadTotal) -> Void) {
+        for c in 0..<clientCount {
+            var destination = -1, connections = 0
+            forEachWord(ofClient: c) { w in
+                let d = EntryWord.destination(w)
+                if d != destination {
+                    if connections > 0 { body(LoadTotal(client: c, destination: destination, connections: connections)) }
+                    destination = d
+                    connections = 0
+                }
+                if w & EntryWord.template == 0 { connections += 1 }
+            }
+            if connections > 0 { body(LoadTotal(client: c, destination: destination, connections: connections)) }
         }
     }
 
@@ -109,26 +122,5 @@ public struct ClientTable: RandomAccessCollection, Sendable {
             out[i].shareOfInactive = dc.inactive > 0 ? Double(l.inactive) / Double(dc.inactive) : nil
         }
         return out
-    }
-}
-
-/// `Aggregates.loadTotals`: by client, then by destination.
-public struct LoadTotals: RandomAccessCollection, Sendable {
-    let store: ClientStore?
-
-    init(store: ClientStore? = nil) { self.store = store }
-
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { store?.loadTotalCount ?? 0 }
-
-    public subscript(i: Int) -> LoadTotal {
-        precondition(i >= 0 && i < endIndex, "load index out of range")
-        return store!.loadTotals.typed(LoadTotal.self)[i]
-    }
-
-    /// All of them in a buffer, for a loop over 10^6 (valid while `self` is).
-    var all: UnsafeBufferPointer<LoadTotal> {
-        guard let s = store else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: s.loadTotals.typed(LoadTotal.self), count: s.loadTotalCount)
     }
 }
