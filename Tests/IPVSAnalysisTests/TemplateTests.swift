@@ -201,6 +201,10 @@ import Testing
         #expect(agg.groups.count == 1)
         let g = agg.groups[0]
         #expect(g.address == IPAddress(ipv4: big) && g.clients == 2 && g.connections.total == 9050 && g.templates == 3)
+        // By state, through runs of 3000 words.
+        #expect(g.connections.timeWait == 2250 && g.connections.established == 6800)
+        #expect(agg.loads(of: g).map(\.connections.timeWait) == [750, 750, 750])
+        #expect(agg.loads(of: g).map(\.connections.established) == [2250, 2300, 2250])
         let controlled = Dictionary(uniqueKeysWithValues: agg.templates.map { ($0.summary.realServer, $0.summary.controlledConns) })
         #expect(controlled == ["10.0.1.2:8080": 3000, "10.0.1.3:8080": 3050, "10.0.1.4:8080": 3000,
                                "10.0.1.2:443": 3000, "10.0.1.3:443": 20])
