@@ -483,8 +483,10 @@ import Testing
         #expect(c.active == established && c.total == established + synRecv + finWait + timeWait + closeWait + udp + other)
     }
 
-    @Test func templateOrderOfIPv4ClientsIsTheComparisonSortsOrder() {
-        // The radix path (IPv4 clients only) against the documented order, with many ties.
+    @Test(arguments: [true, false])
+    func templateOrderOfIPv4ClientsIsTheComparisonSortsOrder(packing: Bool) {
+        // The radix path (IPv4 clients only) against the documented order, with many ties:
+        // client, destination and ordinal packed in one key (as they fit here), or not.
         var x: UInt64 = 7
         func next(_ m: Int) -> Int {
             x = x &* 6364136223846793005 &+ 1442695040888963407
@@ -515,8 +517,9 @@ import Testing
         let got = records.withUnsafeBufferPointer { r in
             var arena = Arena(bytes: 2 * Arena.keyedSortBytes(r.count), pool: nil)
             defer { arena.free(to: nil) }
-            let byClient = Aggregates.templatesByClient(r, arena: &arena)
-            return Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: controlled, arena: &arena)
+            let byClient = Aggregates.templatesByClient(r, destinationCount: 3, arena: &arena, packing: packing)
+            return Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: controlled, arena: &arena,
+                                            packing: packing)
         }
         let expected = templateEntry.indices.sorted { a, b in
             let ea = entries[Int(templateEntry[a])], eb = entries[Int(templateEntry[b])]

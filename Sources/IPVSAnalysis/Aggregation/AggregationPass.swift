@@ -311,7 +311,7 @@ extension Aggregates {
         // order.
         var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count + 1, Int.self), pool: buffers)
         defer { arena.free(to: buffers) }
-        let byClient = Self.templatesByClient(records.buffer, arena: &arena)
+        let byClient = Self.templatesByClient(records.buffer, destinationCount: destinations.count, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
 
         // Per destination, what the passes below ask of its service.

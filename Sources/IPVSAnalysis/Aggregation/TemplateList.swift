@@ -150,9 +150,27 @@ extension Aggregates {
     /// destination: the order their words come in once the table is sorted by client (the
     /// same stable sort on the same keys, over the same templates in entry order). In
     /// `arena` (`Arena.keyedSortBytes(records.count)`).
-    static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>, arena: inout Arena) -> UnsafeBufferPointer<Int32> {
+    /// (`packing`: false takes the keyed sort even when one key would hold it all, for tests.)
+    static func templatesByClient(_ records: UnsafeBufferPointer<TemplateRecord>, destinationCount: Int,
+                                  arena: inout Arena, packing: Bool = true) -> UnsafeBufferPointer<Int32> {
         let m = records.count
         let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
+        // Client, destination and ordinal in one key when they fit (the ordinal below: the
+        // order of equal clients and destinations is the records' already): one array
+        // moved a pass instead of keys and ordinals.
+        let ordinalBits = Self.bitWidth(m), destinationBits = Self.bitWidth(destinationCount)
+        if packing && 33 + destinationBits + ordinalBits <= 64 {
+            var j = 0
+            for (o, r) in records.enumerated() where r.hasWord {
+                keys[j] = (r.clientBits << UInt64(destinationBits) | UInt64(UInt32(bitPattern: r.destination))) << UInt64(ordinalBits)
+                    | UInt64(o)
+                j += 1
+            }
+            let sorted = RadixSort.sort(keys, scratch: keyScratch, count: j, lowestBit: ordinalBits).keys
+            let mask = (UInt64(1) << UInt64(ordinalBits)) - 1
+            for k in 0..<j { ords[k] = Int32(truncatingIfNeeded: sorted[k] & mask) }
+            return UnsafeBufferPointer(start: ords, count: j)
+        }
         var j = 0
         for (o, r) in records.enumerated() where r.hasWord {
             keys[j] = r.clientBits << EntryWord.clientShift | UInt64(UInt32(bitPattern: r.destination)) << EntryWord.destinationShift
@@ -206,7 +224,7 @@ extension Aggregates {
     /// time left of `byClient` (already in client order) instead of a comparison sort of
     /// 10^5 records.
     static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                              v6Clients: [IPAddress], controlled: [Int], arena: inout Arena) -> [Int32] {
+                              v6Clients: [IPAddress], controlled: [Int], arena: inout Arena, packing: Bool = true) -> [Int32] {
         let m = records.count
         guard m > 0 else { return [] }
         @inline(__always)
@@ -234,6 +252,25 @@ extension Aggregates {
         }
         let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
         // Stable: equal primaries keep the order of `byClient` (client, destination, ordinal).
+        // The primary's two parts in as many bits as their largest values take, above the
+        // place in `byClient`, when they fit one key: one array moved a pass.
+        var mostControlled = 0, longest: UInt32 = 0
+        for o in 0..<m {
+            mostControlled = max(mostControlled, min(controlled[o], Int(UInt32.max)))
+            longest = max(longest, records[o].expires)
+        }
+        let placeBits = Self.bitWidth(m), controlledBits = Self.bitWidth(mostControlled + 1),
+            expiresBits = Self.bitWidth(Int(longest) + 1)
+        if packing && placeBits + controlledBits + expiresBits <= 64 {
+            for j in 0..<m {
+                let o = Int(byClient[j])
+                let fewer = UInt64(mostControlled - min(controlled[o], Int(UInt32.max)))
+                keys[j] = (fewer << UInt64(expiresBits) | UInt64(records[o].expires)) << UInt64(placeBits) | UInt64(j)
+            }
+            let sorted = RadixSort.sort(keys, scratch: keyScratch, count: m, lowestBit: placeBits).keys
+            let mask = (UInt64(1) << UInt64(placeBits)) - 1
+            return (0..<m).map { byClient[Int(truncatingIfNeeded: sorted[$0] & mask)] }
+        }
         for j in 0..<m {
             let o = Int(byClient[j])
             keys[j] = primary(o)
@@ -242,4 +279,7 @@ extension Aggregates {
         let result = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
         return Array(UnsafeBufferPointer(start: result.payload!, count: m))
     }
+
+    /// Bits that hold the values below `n` (0 for none or one).
+    static func bitWidth(_ n: Int) -> Int { n > 1 ? Int.bitWidth - (n - 1).leadingZeroBitCount : 0 }
 }
