@@ -123,9 +123,9 @@ struct History {
 
     /// The templates of `agg` with a known timeout, in identity order, each with its facts
     /// and the tracked template of the same identity (nil when there is none): a merge of
-    /// two sorted lists.
-    private func matched(_ table: ConnectionTable, _ agg: Aggregates)
-        -> [(template: Int, identity: TemplateIdentity, facts: TemplateFacts, old: Int?)] {
+    /// two sorted lists, each match handed to `body` as it is made.
+    private func forEachMatch(_ table: ConnectionTable, _ agg: Aggregates,
+                              _ body: (_ template: Int, _ identity: TemplateIdentity, _ facts: TemplateFacts, _ old: Int?) -> Void) {
         let ids = Self.identities(table, agg)
         var facts: [TemplateFacts] = []
         facts.reserveCapacity(agg.templates.count)
@@ -137,7 +137,7 @@ struct History {
             if t.timeout != nil { wanted.append(Int32(i)) }
         }
         let m = wanted.count
-        guard m > 0 else { return [] }
+        guard m > 0 else { return }
         let digests = UnsafeMutablePointer<UInt64>.allocate(capacity: m), digestScratch = UnsafeMutablePointer<UInt64>.allocate(capacity: m)
         let payloadScratch = UnsafeMutablePointer<Int32>.allocate(capacity: m)
         defer {
@@ -146,8 +146,6 @@ struct History {
             payloadScratch.deallocate()
         }
         for j in 0..<m { digests[j] = ids[Int(wanted[j])].digest }
-        var out: [(template: Int, identity: TemplateIdentity, facts: TemplateFacts, old: Int?)] = []
-        out.reserveCapacity(m)
         wanted.withUnsafeMutableBufferPointer { w in
             let (d, p) = RadixSort.sortDigests(digests, scratch: digestScratch, payload: w.baseAddress!, payloadScratch: payloadScratch, count: m)
             tracked.withUnsafeBufferPointer { old in
@@ -162,19 +160,17 @@ struct History {
                         if old[q].identity.check == id.check { match = q; break }
                         q += 1
                     }
-                    out.append((i, id, facts[i], match))
+                    body(i, id, facts[i], match)
                 }
             }
         }
-        return out
     }
 
     private mutating func trackTemplates(_ table: ConnectionTable, _ agg: inout Aggregates, readAt: Date, slack: Double) {
-        let matches = matched(table, agg)
         var next: [TrackedTemplate] = []
-        next.reserveCapacity(matches.count)
+        next.reserveCapacity(agg.templates.count)
         var verdicts: [(Int, Date)] = []
-        for (i, identity, facts, oldIndex) in matches {
+        forEachMatch(table, agg) { i, identity, facts, oldIndex in
             let T = Double(facts.timeout)
             let left = Double(facts.expires)
             var track: TemplateTrack
@@ -214,9 +210,10 @@ struct History {
     }
 
     private func applyTemplateVerdicts(_ table: ConnectionTable, _ agg: inout Aggregates) {
-        for (i, _, facts, old) in matched(table, agg) where facts.keptAlive {
-            guard let old, let since = tracked[old].track.overstaySince else { continue }
-            agg.templates.markPastTimeout(i, since: since)
+        var verdicts: [(Int, Date)] = []
+        forEachMatch(table, agg) { i, _, facts, old in
+            if facts.keptAlive, let old, let since = tracked[old].track.overstaySince { verdicts.append((i, since)) }
         }
+        for (i, since) in verdicts { agg.templates.markPastTimeout(i, since: since) }
     }
 }

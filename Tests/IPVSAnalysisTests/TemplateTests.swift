@@ -244,6 +244,18 @@ import Testing
         for r in reference where got[r.entryIndex] != r { mismatches += 1 }
         #expect(mismatches == 0)
         #expect(agg.templates.contains { $0.summary.controlledConns > 0 && $0.summary.service == .fwmark(7, .ipv4) })
+        // An Analyzer's identities (from the first pass's records and routes) are the entries' own.
+        let followed = Aggregates(s, buffers: nil, identities: true, heavyFrom: 16)
+        #expect(followed.templateIdentities.count == followed.templates.count)
+        #expect(zip(followed.templateIdentities, followed.templates).allSatisfy { $0 == TemplateIdentity(entries[$1.summary.entryIndex]) })
+        struct Key: Hashable { var client: IPAddress; var virtual: IPAddress; var destination: IPAddress; var ports: [UInt16]; var proto: UInt8 }
+        let keys = Set(entries.filter(\.isTemplate).map {
+            Key(client: $0.client, virtual: $0.virtual, destination: $0.destination, ports: [$0.virtualPort, $0.destinationPort],
+                proto: $0.proto.rawValue)
+        })
+        // Each of the two digests tells the keys apart on its own.
+        #expect(Set(followed.templateIdentities.map(\.digest)).count == keys.count)
+        #expect(Set(followed.templateIdentities.map(\.check)).count == keys.count)
         #expect(agg.templates.contains { $0.summary.controlledConns > 1 && $0.timeout == 600 })
         for (a, b) in zip(agg.templates, agg.templates.dropFirst()) {
             let ea = entries[a.summary.entryIndex], eb = entries[b.summary.entryIndex]

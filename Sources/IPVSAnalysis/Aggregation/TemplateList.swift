@@ -28,22 +28,39 @@ struct TemplateIdentity: Hashable {
     var digest: UInt64
     var check: UInt64
 
-    init(client: IPAddress, route r: RouteKey) {
-        var x = RouteKey.mix(r.virtual, r.destination, r.ports) ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
+    /// What the digests owe to the route: made once a route, not once a template (a table's
+    /// templates share a few routes).
+    struct RoutePart {
+        let mix: UInt64
+        let check: UInt64
+
+        init(_ r: RouteKey) {
+            mix = RouteKey.mix(r.virtual, r.destination, r.ports)
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for v in [r.virtual.high, r.virtual.low, r.destination.high, r.destination.low, r.ports] { h = TemplateIdentity.fold(h, v) }
+            check = h
+        }
+    }
+
+    /// FNV-1a style, unrelated to the mix of `digest`.
+    @inline(__always)
+    static func fold(_ h: UInt64, _ v: UInt64) -> UInt64 {
+        let x = (h ^ v) &* 0x0000_0100_0000_01B3
+        return x ^ x >> 31
+    }
+
+    init(client: IPAddress, route: RoutePart) {
+        var x = route.mix ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
         x ^= x >> 32
         x = x &* 0xD6E8_FEB8_6659_FD93
         digest = x ^ x >> 29
-        // FNV-1a style over the same words, unrelated to the mix above.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        @inline(__always) func add(_ v: UInt64) { h = (h ^ v) &* 0x0000_0100_0000_01B3; h ^= h >> 31 }
-        add(client.high); add(client.low); add(r.virtual.high); add(r.virtual.low)
-        add(r.destination.high); add(r.destination.low); add(r.ports)
-        check = h
+        check = Self.fold(Self.fold(route.check, client.high), client.low)
     }
 
     init(_ e: ConnectionEntry) {
-        self.init(client: e.client, route: RouteKey(virtual: e.virtual, destination: e.destination,
-                                                    ports: UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16 | UInt64(e.destinationPort)))
+        self.init(client: e.client, route: RoutePart(RouteKey(virtual: e.virtual, destination: e.destination,
+                                                              ports: UInt64(e.proto.rawValue) << 32 | UInt64(e.virtualPort) << 16
+                                                                  | UInt64(e.destinationPort))))
     }
 }
 
@@ -198,6 +215,7 @@ extension Aggregates {
                                 timeout: d.service.flatMap { services[$0].persistence?.timeoutSeconds })
         }
         var cells = RawVector<TemplateCell>(capacity: order.count, pool: pool)
+        let routeParts = identities ? routes.map(TemplateIdentity.RoutePart.init) : []
         if identities { templateIdentities.reserveCapacity(order.count) }
         for o32 in order {
             let o = Int(o32)
@@ -213,7 +231,7 @@ extension Aggregates {
                                       pastSince: .nan))
             if identities {
                 templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                                           route: route))
+                                                           route: routeParts[Int(r.route)]))
             }
         }
         templates = TemplateTable(store: TemplateStore(cells: cells.handOverValues(), destinations: shared))
