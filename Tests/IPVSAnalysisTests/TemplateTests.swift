@@ -545,10 +545,12 @@ import Testing
         #expect(got.count > 1000)
     }
 
-    @Test func aLoadTotalStaysSmall() {
+    @Test func recordsStaySmall() {
         // 10^6 entries can make as many client × real-server loads, as many heavy ones when
         // the settings ask for every load of 1 connection and more.
         #expect(MemoryLayout<LoadTotal>.stride == 12)
+        // So are a persistence group and its loads (10^5 of each, every poll).
+        #expect(MemoryLayout<GroupAggregate>.stride == 72 && MemoryLayout<GroupLoad>.stride == 44)
     }
 
     /// Client bits of the words below: few clients in a handful of blocks (long mixed

@@ -229,8 +229,7 @@ struct GroupBuilder {
     /// A new group of service `s` under `masked` (met through destination `d`), with the
     /// records kept beside each group; its index.
     private mutating func appendGroup(_ s: Int, _ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
-        groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client),
-                                     clients: 0, connections: StateCounts(), templates: 0, loadRange: 0..<0))
+        groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client)))
         lastMember.append(-1)
         return groups.count - 1
     }
@@ -238,7 +237,7 @@ struct GroupBuilder {
     /// A new load of group `g` on destination `d`, with the records kept beside each load;
     /// its index.
     private mutating func appendLoad(group g: Int, _ d: Int) -> Int {
-        loads.append(GroupLoad(group: g, destination: d, connections: StateCounts(), templates: 0))
+        loads.append(GroupLoad(group: g, destination: d))
         attributed.append(0)
         template.append(-1)
         return loads.count - 1
@@ -289,7 +288,7 @@ struct GroupBuilder {
         for i in 0..<n {
             var l = loads[i]
             let total = destinations[l.destination].connections.total
-            l.share = total > 0 ? Double(l.connections.total) / Double(total) : nil
+            l.setDestinationConnections(total)
             var j = next[l.group]
             next[l.group] += 1
             while j > gs[l.group].loadRange.lowerBound && out[j - 1].destination > l.destination {
