@@ -68,7 +68,7 @@ enum ClientOrder {
     /// the bucket's.
     static func bucketDigits(destinationCount: Int) -> [(shift: UInt64, bits: Int)] {
         var digits: [(shift: UInt64, bits: Int)] = []
-        let width = destinationCount > 1 ? Int.bitWidth - (destinationCount - 1).leadingZeroBitCount : 0
+        let width = Aggregates.bitWidth(destinationCount)
         var covered = 0
         while covered < width {
             digits.append((EntryWord.destinationShift + UInt64(covered), min(8, width - covered)))
@@ -331,20 +331,18 @@ extension Aggregates {
         let startsBlock = buffers.take(bytes: (wordCount + 2) * 4)
         // The histogram's rows: the live real servers of services that do not group clients
         // (their clients are the rogue-client finding's units), from row 1.
-        let rows = (0..<dcount).map { destinations[$0].isLive && !grouping[$0] }
-        let rowCount = rows.reduce(1) { $0 + ($1 ? 1 : 0) }
+        var rowOf = [Int32](repeating: 0, count: dcount)
+        var rowCount = 1
+        for d in 0..<dcount where destinations[d].isLive && !grouping[d] {
+            rowOf[d] = Int32(rowCount)
+            rowCount += 1
+        }
         let loadCounts = UnsafeMutablePointer<UInt32>.allocate(capacity: rowCount * LoadHistogram.buckets)
         loadCounts.initialize(repeating: 0, count: rowCount * LoadHistogram.buckets)
         defer { loadCounts.deallocate() }
         let asks = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, dcount))
         defer { asks.deallocate() }
-        var rowOf = [Int32](repeating: 0, count: dcount)
-        var row: Int32 = 1
         for d in 0..<dcount {
-            if rows[d] {
-                rowOf[d] = row
-                row += 1
-            }
             let bits = (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
                 | (hasAlternates[d] ? ClientPass.alternatesBit : 0)
             asks[d] = UInt32(rowOf[d]) << ClientPass.rowShift | UInt32(bits)

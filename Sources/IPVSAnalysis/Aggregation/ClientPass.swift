@@ -132,7 +132,6 @@ struct ClientPass {
     private let controlledInRun: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int32>
     private let histogram: UnsafeMutablePointer<UInt32>
-    private let heavyFrom: Int
     private var rare: Rare
     /// Connections per template ordinal, credited through groups and fwmark services.
     var controlled: [Int] { rare.controlled }
@@ -169,7 +168,6 @@ struct ClientPass {
         self.controlledInRun = controlledInRun
         self.starts = starts
         self.histogram = histogram
-        self.heavyFrom = heavyFrom
         rare = Rare(words: words, v6Clients: v6Clients, netmask: netmask, alternates: alternates, lookup: lookup,
                     byClient: byClient, controlled: controlled, groups: groups, heavyFrom: heavyFrom,
                     heavy: RawVector(capacity: 1024, pool: pool))
@@ -201,7 +199,7 @@ struct ClientPass {
         let done = keepingOpen ? run.load : run.load + 1
         guard done > 0 else { return }
         Self.settle(loads, 0..<done, &settled, asks: asks, controlledInRun: controlledInRun, starts: starts,
-                    histogram: histogram, heavyFrom: heavyFrom, rare: &rare)
+                    histogram: histogram, heavyFrom: rare.heavyFrom, rare: &rare)
         if keepingOpen {
             loads.key[0] = loads.key[run.load]
             loads.end[0] = loads.end[run.load]
