@@ -124,8 +124,9 @@ enum Detectors {
             if si >= 0 { medians.add(l.connections, service: si) }
         }
         // The candidates: among the heavy loads, unless the aggregation kept fewer than
-        // these settings ask for (made with other settings): then among all.
-        let heavy = agg.heavyFrom <= floorCount ? Array(agg.heavyLoads) : agg.loadTotals()
+        // these settings ask for (made with other settings): then among all. (A load has a
+        // connection at least: a floor of 0 asks for no more than one of 1.)
+        let heavy = agg.heavyFrom <= max(1, floorCount) ? Array(agg.heavyLoads) : agg.loadTotals()
         for l in heavy where l.connections >= floorCount && unitService[l.destination] >= 0 {
             candidates.append((l.connections, l.destination, l.client, nil))
         }
