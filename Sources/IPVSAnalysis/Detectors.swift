@@ -107,13 +107,13 @@ enum Detectors {
         // clients' from the aggregation's, but for the heaviest, which it keeps one by one.
         let st = c.settings
         let floorCount = st.rogueFloor
-        let grouping = s.services.map { $0.persistence?.netmask.groupsClients ?? false }
         let medians = MedianCounter(services: s.services.count)
         var candidates: [(count: Int, destination: Int, client: Int?, group: Int?)] = []
         // The live service of each destination, -1 for none; for client loads, -1 also where
-        // the service groups clients (its groups are the units): one lookup per load.
+        // the service groups clients (its groups are the units): the destinations the
+        // aggregation gave a histogram row. One lookup per load.
         let liveService = agg.destinations.map { $0.isLive ? ($0.service ?? -1) : -1 }
-        let unitService = liveService.map { $0 >= 0 && !grouping[$0] ? $0 : -1 }
+        let unitService = liveService.indices.map { agg.loadHistogram.hasRow($0) ? liveService[$0] : -1 }
         let last = LoadHistogram.buckets - 1
         precondition(agg.heavyFrom <= last, "loads of the histogram's last bucket not kept")
         for (d, si) in unitService.enumerated() where si >= 0 {

@@ -85,7 +85,8 @@ public struct AnalysisSettings: Hashable, Sendable {
 
     /// The fewest connections a rogue client or group may hold on a real server, its
     /// threshold relaxed for a raised finding: `rogueMinConnections × clearFactor` (a factor
-    /// over 1 relaxes nothing), rounded up. The aggregation keeps every client's load from there on one by one.
+    /// over 1 relaxes nothing), rounded up. The aggregation keeps every client's load from
+    /// there on one by one.
     var rogueFloor: Int {
         let floor = Double(rogueMinConnections) * min(1, clearFactor)
         return floor <= 0 ? 0 : floor >= Double(Int.max) ? Int.max : Int(floor.rounded(.up))

@@ -144,11 +144,15 @@ struct LoadHistogram: Sendable {
         self.counts = counts
     }
 
+    /// Whether `d`'s clients are counted here: a live real server of a service that does
+    /// not group clients.
+    func hasRow(_ d: Int) -> Bool { d < rows.count && rows[d] > 0 }
+
     /// Clients of `d` with `n` connections (`n` in 1..<buckets - 1), or with `buckets - 1`
     /// and more (`n == buckets - 1`); 0 for a destination without a row.
     func clients(destination d: Int, connections n: Int) -> Int {
         precondition(n >= 1 && n < Self.buckets, "no bucket for \(n) connections")
-        guard d < rows.count, rows[d] > 0 else { return 0 }
+        guard hasRow(d) else { return 0 }
         return Int(counts[Int(rows[d]) * Self.buckets + n])
     }
 }

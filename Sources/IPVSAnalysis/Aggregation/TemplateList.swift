@@ -272,9 +272,11 @@ extension Aggregates {
         // Stable: equal primaries keep the order of `byClient` (client, destination, ordinal).
         // The primary's two parts in as many bits as their largest values take, above the
         // place in `byClient`, when they fit one key: one array moved a pass.
+        // Controlled connections as `primary` clamps them.
+        @inline(__always) func clamped(_ o: Int) -> Int { Int(UInt32(clamping: controlled[o])) }
         var mostControlled = 0, longest: UInt32 = 0
         for o in 0..<m {
-            mostControlled = max(mostControlled, min(controlled[o], Int(UInt32.max)))
+            mostControlled = max(mostControlled, clamped(o))
             longest = max(longest, records[o].expires)
         }
         let placeBits = Self.bitWidth(m), controlledBits = Self.bitWidth(mostControlled + 1),
@@ -282,7 +284,7 @@ extension Aggregates {
         if packing && placeBits + controlledBits + expiresBits <= 64 {
             for j in 0..<m {
                 let o = Int(byClient[j])
-                let fewer = UInt64(mostControlled - min(controlled[o], Int(UInt32.max)))
+                let fewer = UInt64(mostControlled - clamped(o))
                 keys[j] = (fewer << UInt64(expiresBits) | UInt64(records[o].expires)) << UInt64(placeBits) | UInt64(j)
             }
             let sorted = RadixSort.sort(keys, scratch: keyScratch, count: m, lowestBit: placeBits).keys
