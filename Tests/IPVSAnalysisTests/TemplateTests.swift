@@ -577,7 +577,9 @@ import Testing
             case "thin": state % 40 == 0 ? (state >> 59) << 27 | 5 : 0xC0A8_0001
             default: 1 << 32 | (state >> 40) % 3000
             }
-            // Up to 300 destinations (two digits of them), or 5 (one).
+            // Up to 300 destinations (9 bits: digits of destination bits, of client bits and
+            // of both), or 5 (3 bits, in a digit with client bits). One bucket of 20,000
+            // words ("dense", "thin", "ipv6") takes 11-bit digits; small ones 8-bit digits.
             let d = Int(state >> 8 & 0x1FF) % (i % 7 == 0 ? perDestination.count : 5)
             perDestination[d] += 1
             // The low bits carry the original position, so a move out of order shows.
