@@ -108,7 +108,7 @@ public enum RadixSort {
             shifts.withUnsafeBufferPointer { shifts in
                 for i in 0..<n {
                     let k = keys[i]
-                    for p in 0..<passes { counts[p &* radix &+ Int(truncatingIfNeeded: k >> shifts[p] & digit)] &+= 1 }
+                    for p in 0..<passes { counts[p &* radix &+ Int(truncatingIfNeeded: k &>> shifts[p] & digit)] &+= 1 }
                 }
             }
         }
@@ -125,22 +125,26 @@ public enum RadixSort {
             }
             // Every key has the same digit here: the order is already right for it.
             if single { continue }
+            // Masking shifts (the shifts are below 64: `>>` by a variable checked that on
+            // every key), and one load of the place for the store and the increment.
             let shift = shifts[p]
             if let ps = psrc, let pd = pdst {
                 for i in 0..<n {
                     let k = src[i]
-                    let j = Int(k >> shift & digit)
-                    dst[c[j]] = k
-                    pd[c[j]] = ps[i]
-                    c[j] += 1
+                    let j = Int(truncatingIfNeeded: k &>> shift & digit)
+                    let at = c[j]
+                    c[j] = at &+ 1
+                    dst[at] = k
+                    pd[at] = ps[i]
                 }
                 swap(&psrc, &pdst)
             } else {
                 for i in 0..<n {
                     let k = src[i]
-                    let j = Int(k >> shift & digit)
-                    dst[c[j]] = k
-                    c[j] += 1
+                    let j = Int(truncatingIfNeeded: k &>> shift & digit)
+                    let at = c[j]
+                    c[j] = at &+ 1
+                    dst[at] = k
                 }
             }
             swap(&src, &dst)

@@ -170,8 +170,8 @@ struct GroupBuilder {
         template = RawVector(capacity: capacity, pool: pool)
     }
 
-    /// Frees what `finish` does not hand over.
-    private func free() {
+    /// Frees what `finish` does not hand over (`loads` too, unless `keepingLoads`).
+    private func free(keepingLoads: Bool) {
         serviceOf.deallocate()
         v4Mask.deallocate()
         grouping.deallocate()
@@ -181,7 +181,7 @@ struct GroupBuilder {
         ordered.deallocate()
         lastGroup.deallocate()
         lastGroupMasked.deallocate()
-        loads.free()
+        if !keepingLoads { loads.free() }
         lastMember.free()
         attributed.free()
         template.free()
@@ -271,24 +271,52 @@ struct GroupBuilder {
     /// Credits each group's template with the connections of its loads that the client
     /// pass did not credit, lays the loads out per group (by destination within one), and
     /// hands the groups and loads over; the builder is not used after.
+    ///
+    /// IPv4 clients under prefix netmasks (the usual case) make a group's loads one after
+    /// another, groups in order: the loads are then put in order where they are (a group's
+    /// few loads by insertion), not copied out through a counting sort.
     func finish(destinations: [Destination], controlled: inout [Int]) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
-        defer { free() }
-        let n = loads.count, gs = groups.base
-        for i in 0..<n where template[i] >= 0 {
-            let rest = loads[i].connections.total - attributed[i]
-            if rest > 0 { controlled[Int(template[i])] += rest }
+        let n = loads.count, gs = groups.base, ls = loads.base
+        var inOrder = true
+        for i in 0..<n {
+            if i > 0 && ls[i].group < ls[i - 1].group { inOrder = false }
+            let t = template[i]
+            guard t >= 0 else { continue }
+            let rest = ls[i].connections.total - attributed[i]
+            if rest > 0 { controlled[Int(t)] += rest }
+        }
+        let totals = destinations.map { $0.connections.total }
+        defer { free(keepingLoads: inOrder) }
+        if inOrder {
+            var current = -1, first = 0
+            for i in 0..<n {
+                var l = ls[i]
+                l.setDestinationConnections(totals[l.destination])
+                if l.group != current {
+                    if current >= 0 { gs[current].loadRange = first..<i }
+                    current = l.group
+                    first = i
+                }
+                var j = i
+                while j > first && ls[j - 1].destination > l.destination {
+                    ls[j] = ls[j - 1]
+                    j -= 1
+                }
+                ls[j] = l
+            }
+            if current >= 0 { gs[current].loadRange = first..<n }
+            return (groups.handOver(), loads.handOver())
         }
         // A counting sort by group; a group has a few loads, put in order by insertion.
         var next = [Int](repeating: 0, count: groups.count + 1)
-        for i in 0..<n { next[loads[i].group + 1] += 1 }
+        for i in 0..<n { next[ls[i].group + 1] += 1 }
         for g in 0..<groups.count { next[g + 1] += next[g] }
         for g in 0..<groups.count { gs[g].loadRange = next[g]..<next[g + 1] }
         let outBlock = pool.take(bytes: max(1, n) * MemoryLayout<GroupLoad>.stride)
         let out = outBlock.typed(GroupLoad.self)
         for i in 0..<n {
-            var l = loads[i]
-            let total = destinations[l.destination].connections.total
-            l.setDestinationConnections(total)
+            var l = ls[i]
+            l.setDestinationConnections(totals[l.destination])
             var j = next[l.group]
             next[l.group] += 1
             while j > gs[l.group].loadRange.lowerBound && out[j - 1].destination > l.destination {
