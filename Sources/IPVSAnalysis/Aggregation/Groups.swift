@@ -277,33 +277,41 @@ struct GroupBuilder {
     /// few loads by insertion), not copied out through a counting sort.
     func finish(destinations: [Destination], controlled: inout [Int]) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
         let n = loads.count, gs = groups.base, ls = loads.base
-        var inOrder = true
-        for i in 0..<n {
-            if i > 0 && ls[i].group < ls[i - 1].group { inOrder = false }
-            let t = template[i]
-            guard t >= 0 else { continue }
-            let rest = ls[i].connections.total - attributed[i]
-            if rest > 0 { controlled[Int(t)] += rest }
-        }
         let totals = destinations.map { $0.connections.total }
+        // One read of the loads (megabytes at 10^5 groups: a second read came from memory
+        // again): the credits, and the layout while the groups come in order. A group met
+        // out of order leaves the rest to the general path below, which lays out every load
+        // again (the loads a group has are on distinct destinations: the order this loop
+        // made is no matter to it).
+        var inOrder = true, current = -1, first = 0
+        for i in 0..<n {
+            // Positions from i on are as made: the insertions below move earlier ones.
+            var l = ls[i]
+            let t = template[i]
+            if t >= 0 {
+                let rest = l.connections.total - attributed[i]
+                if rest > 0 { controlled[Int(t)] += rest }
+            }
+            guard inOrder else { continue }
+            if l.group != current {
+                if l.group < current {
+                    inOrder = false
+                    continue
+                }
+                if current >= 0 { gs[current].loadRange = first..<i }
+                current = l.group
+                first = i
+            }
+            l.setDestinationConnections(totals[l.destination])
+            var j = i
+            while j > first && ls[j - 1].destination > l.destination {
+                ls[j] = ls[j - 1]
+                j -= 1
+            }
+            ls[j] = l
+        }
         defer { free(keepingLoads: inOrder) }
         if inOrder {
-            var current = -1, first = 0
-            for i in 0..<n {
-                var l = ls[i]
-                l.setDestinationConnections(totals[l.destination])
-                if l.group != current {
-                    if current >= 0 { gs[current].loadRange = first..<i }
-                    current = l.group
-                    first = i
-                }
-                var j = i
-                while j > first && ls[j - 1].destination > l.destination {
-                    ls[j] = ls[j - 1]
-                    j -= 1
-                }
-                ls[j] = l
-            }
             if current >= 0 { gs[current].loadRange = first..<n }
             return (groups.handOver(), loads.handOver())
         }
