@@ -358,8 +358,11 @@ import IPVSReader
         d.template("172.16.0.1", "10.0.0.1", 80, "10.1.0.1", expires: 25)
         d.conns("172.16.0.1", 2, "10.0.0.1", 80, "10.1.0.1")
         d.template("172.16.0.2", "10.0.0.1", 80, "10.1.0.1", expires: 55) // no connection: goes by itself
+        d.template("172.16.0.3", "10.0.0.1", 80, "10.1.0.1", expires: 30) // armed this second: the timeout left
+        d.conns("172.16.0.3", 1, "10.0.0.1", 80, "10.1.0.1")
         let r = Analysis.analyze(d.snapshot())
         #expect(r.findings.isEmpty)
+        #expect(r.aggregates.templates.count == 3 && r.aggregates.templates.allSatisfy { $0.pastTimeout != true })
     }
 
     @Test func anAnalyzerSeesATemplatePastItsDeadline() {

@@ -217,21 +217,33 @@ extension Aggregates {
         var cells = RawVector<TemplateCell>(capacity: order.count, pool: pool)
         let routeParts = identities ? routes.map(TemplateIdentity.RoutePart.init) : []
         if identities { templateIdentities.reserveCapacity(order.count) }
-        for o32 in order {
-            let o = Int(o32)
-            let r = records[o]
-            let d = Int(r.destination)
-            // The kernel arms a template with the timeout and prints whole seconds left:
-            // more than the timeout can only be its 60 s re-arm of a template past its time.
-            let past = shared[d].timeout.map { controlled[o] > 0 && r.expires > $0 } ?? false
-            let route = routes[Int(r.route)]
-            // The route holds the real server's port (not the 64 MB table, at random).
-            cells.append(TemplateCell(entry: r.entry, destination: r.destination, controlled: Int32(clamping: controlled[o]),
-                                      expires: r.expires, port: UInt16(truncatingIfNeeded: route.ports), pastTimeout: past,
-                                      pastSince: .nan))
-            if identities {
-                templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                                           route: routeParts[Int(r.route)]))
+        // Per destination, the timeout alone (above any time left where there is none), and
+        // per route the real server's port: read for every template, in the order of the
+        // list (records at random), where a `TemplateDestination` read whole retained its
+        // strings.
+        let timeouts = shared.map { $0.timeout.map(UInt64.init) ?? UInt64.max }
+        let ports = routes.map { UInt16(truncatingIfNeeded: $0.ports) }
+        timeouts.withUnsafeBufferPointer { timeouts in
+            ports.withUnsafeBufferPointer { ports in
+                controlled.withUnsafeBufferPointer { controlled in
+                    for o32 in order {
+                        let o = Int(o32)
+                        let r = records[o]
+                        let timeout = timeouts[Int(r.destination)]
+                        // The kernel arms a template with the timeout and prints whole seconds
+                        // left: more than the timeout can only be its 60 s re-arm of a template
+                        // past its time.
+                        let past = controlled[o] > 0 && UInt64(r.expires) > timeout
+                        // The route holds the real server's port (not the 64 MB table, at random).
+                        cells.append(TemplateCell(entry: r.entry, destination: r.destination,
+                                                  controlled: Int32(clamping: controlled[o]), expires: r.expires,
+                                                  port: ports[Int(r.route)], pastTimeout: past, pastSince: .nan))
+                        if identities {
+                            templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
+                                                                       route: routeParts[Int(r.route)]))
+                        }
+                    }
+                }
             }
         }
         templates = TemplateTable(store: TemplateStore(cells: cells.handOverValues(), destinations: shared))
