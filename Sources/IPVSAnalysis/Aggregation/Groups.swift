@@ -103,14 +103,22 @@ extension PooledList: Sendable where Element: Sendable {}
 /// no lookup. IPv6 clients (in the order first seen) and netmasks with holes go through
 /// the indexes.
 struct GroupBuilder {
-    /// Per destination: its service (-1: none), whether it groups clients, its IPv4
-    /// netmask (all ones when it has none: the general path then), its netmask.
-    let serviceOf: UnsafeMutablePointer<Int32>
-    let grouping: UnsafeMutablePointer<Bool>
-    let v4Mask: UnsafeMutablePointer<UInt32>
-    let hasV4Mask: UnsafeMutablePointer<Bool>
-    /// The netmask is IPv4 and a prefix: the sorted order holds.
-    let ordered: UnsafeMutablePointer<Bool>
+    /// What a load of a destination needs to find its group, in one record (a group load
+    /// read seven arrays): its service (-1: none), its IPv4 netmask and the prefix length of
+    /// an IPv4 client's group, whether it groups clients, whether the netmask is IPv4
+    /// (all ones when it is not: the general path then) and a prefix (the sorted order of
+    /// IPv4 clients then holds), and the last load made on it with its masked address.
+    struct DestinationState {
+        var lastMasked: IPAddress
+        var lastLoad: Int32
+        var service: Int32
+        var v4Mask: UInt32
+        var v4PrefixLength: UInt8
+        var grouping: Bool
+        var hasV4Mask: Bool
+        var ordered: Bool
+    }
+    let state: UnsafeMutablePointer<DestinationState>
     /// Per service: the last group made in order, and its address.
     let lastGroup: UnsafeMutablePointer<Int32>
     let lastGroupMasked: UnsafeMutablePointer<IPAddress>
@@ -129,35 +137,27 @@ struct GroupBuilder {
     var attributed: RawVector<Int>
     /// Each load's template (its group's, on its destination), -1 when it has none.
     var template: RawVector<Int32>
-    let lastMasked: UnsafeMutablePointer<IPAddress>
-    let lastLoad: UnsafeMutablePointer<Int32>
 
     /// `bound`: how many groups (and loads) there can be at most: the entries on destinations
     /// that group clients (each group and load is made by one). `pool`: where the memory
     /// comes from.
     init(destinations: [Destination], netmask: [PersistenceNetmask?], grouping: [Bool], bound: Int, pool: BufferPool?) {
         let count = destinations.count
-        let n = max(1, count)
-        serviceOf = .allocate(capacity: n)
-        self.grouping = .allocate(capacity: n)
-        v4Mask = .allocate(capacity: n)
-        hasV4Mask = .allocate(capacity: n)
-        lastMasked = .allocate(capacity: n)
-        lastLoad = .allocate(capacity: n)
-        ordered = .allocate(capacity: n)
+        state = .allocate(capacity: max(1, count))
         let services = max(1, (destinations.compactMap(\.service).max() ?? -1) + 1)
         lastGroup = .allocate(capacity: services)
         lastGroup.initialize(repeating: -1, count: services)
         lastGroupMasked = .allocate(capacity: services)
         lastGroupMasked.initialize(repeating: .zeroIPv4, count: services)
         for d in 0..<count {
-            serviceOf[d] = Int32(destinations[d].service ?? -1)
-            self.grouping[d] = grouping[d] && destinations[d].service != nil && netmask[d] != nil
-            if case .ipv4(let m) = netmask[d] { v4Mask[d] = m; hasV4Mask[d] = true } else { v4Mask[d] = ~0; hasV4Mask[d] = false }
-            lastMasked[d] = .zeroIPv4
-            lastLoad[d] = -1
-            // A prefix: ones, then zeros.
-            ordered[d] = hasV4Mask[d] && (~v4Mask[d]) & (~v4Mask[d] &+ 1) == 0
+            var mask: UInt32 = ~0, hasV4Mask = false
+            if case .ipv4(let m) = netmask[d] { mask = m; hasV4Mask = true }
+            (state + d).initialize(to: DestinationState(
+                lastMasked: .zeroIPv4, lastLoad: -1, service: Int32(destinations[d].service ?? -1), v4Mask: mask,
+                v4PrefixLength: UInt8(mask.nonzeroBitCount),
+                grouping: grouping[d] && destinations[d].service != nil && netmask[d] != nil, hasV4Mask: hasV4Mask,
+                // A prefix: ones, then zeros.
+                ordered: hasV4Mask && (~mask) & (~mask &+ 1) == 0))
         }
         self.netmask = netmask
         let capacity = max(16, bound)
@@ -172,13 +172,7 @@ struct GroupBuilder {
 
     /// Frees what `finish` does not hand over (`loads` too, unless `keepingLoads`).
     private func free(keepingLoads: Bool) {
-        serviceOf.deallocate()
-        v4Mask.deallocate()
-        grouping.deallocate()
-        hasV4Mask.deallocate()
-        lastMasked.deallocate()
-        lastLoad.deallocate()
-        ordered.deallocate()
+        state.deallocate()
         lastGroup.deallocate()
         lastGroupMasked.deallocate()
         if !keepingLoads { loads.free() }
@@ -191,45 +185,48 @@ struct GroupBuilder {
     /// service does not group clients.
     @inline(__always)
     mutating func load(_ d: Int, _ client: IPAddress) -> Int {
-        guard grouping[d] else { return -1 }
-        let masked = hasV4Mask[d] && client.isIPv4 ? IPAddress(ipv4: client.ipv4Value & v4Mask[d]) : netmask[d]!.apply(to: client)
-        if lastLoad[d] >= 0 && lastMasked[d] == masked { return Int(lastLoad[d]) }
-        return ordered[d] && client.isIPv4 ? newLoadInOrder(d, client, masked) : newLoad(d, client, masked)
+        let st = state[d]
+        guard st.grouping else { return -1 }
+        let v4 = client.isIPv4
+        let masked = st.hasV4Mask && v4 ? IPAddress(ipv4: client.ipv4Value & st.v4Mask) : netmask[d]!.apply(to: client)
+        if st.lastLoad >= 0 && st.lastMasked == masked { return Int(st.lastLoad) }
+        return st.ordered && v4 ? newLoadInOrder(d, client, masked) : newLoad(d, client, masked)
     }
 
     private mutating func newLoadInOrder(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
-        let s = Int(serviceOf[d])
+        let s = Int(state[d].service)
         var g = Int(lastGroup[s])
         if g < 0 || lastGroupMasked[s] != masked {
-            g = appendGroup(s, d, client, masked)
+            // An IPv4 client under an IPv4 netmask: the prefix length is the mask's.
+            g = appendGroup(s, masked, prefixLength: Int(state[d].v4PrefixLength))
             lastGroup[s] = Int32(g)
             lastGroupMasked[s] = masked
         }
         let i = appendLoad(group: g, d)
-        lastMasked[d] = masked
-        lastLoad[d] = Int32(i)
+        state[d].lastMasked = masked
+        state[d].lastLoad = Int32(i)
         return i
     }
 
     private mutating func newLoad(_ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
-        let s = Int(serviceOf[d])
+        let s = Int(state[d].service)
         if groupIndex == nil {
             groupIndex = PairIndex(expected: expected)
             loadIndex = PairIndex(expected: expected)
         }
         let g = Int(groupIndex!.value(Int32(s), masked, orInsert: Int32(groups.count)))
-        if g == groups.count { _ = appendGroup(s, d, client, masked) }
+        if g == groups.count { _ = appendGroup(s, masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client)) }
         let i = Int(loadIndex!.value(Int32(d), masked, orInsert: Int32(loads.count)))
         if i == loads.count { _ = appendLoad(group: g, d) }
-        lastMasked[d] = masked
-        lastLoad[d] = Int32(i)
+        state[d].lastMasked = masked
+        state[d].lastLoad = Int32(i)
         return i
     }
 
-    /// A new group of service `s` under `masked` (met through destination `d`), with the
-    /// records kept beside each group; its index.
-    private mutating func appendGroup(_ s: Int, _ d: Int, _ client: IPAddress, _ masked: IPAddress) -> Int {
-        groups.append(GroupAggregate(service: s, address: masked, prefixLength: Aggregates.prefixLength(netmask[d]!, client)))
+    /// A new group of service `s` under `masked`, with the records kept beside each group;
+    /// its index.
+    private mutating func appendGroup(_ s: Int, _ masked: IPAddress, prefixLength: Int) -> Int {
+        groups.append(GroupAggregate(service: s, address: masked, prefixLength: prefixLength))
         lastMember.append(-1)
         return groups.count - 1
     }
