@@ -554,7 +554,7 @@ import Testing
         // the settings ask for every load of 1 connection and more.
         #expect(MemoryLayout<LoadTotal>.stride == 12)
         // So are a persistence group and its loads (10^5 of each, every poll).
-        #expect(MemoryLayout<GroupAggregate>.stride == 72 && MemoryLayout<GroupLoad>.stride == 44)
+        #expect(MemoryLayout<GroupAggregate>.stride == 72 && MemoryLayout<GroupLoad>.stride == 52)
     }
 
     /// Client bits of the words below: few clients in a handful of blocks (long mixed

@@ -173,6 +173,7 @@ public struct ClientAggregate: Hashable, Sendable {
 /// kernel groups them in its templates.
 ///
 /// 72 bytes (counts in 32 bits): a busy director has 10^5 groups, built in every poll.
+/// The builder's own record of a group (`lastMember`) sits in what was padding.
 public struct GroupAggregate: Hashable, Sendable {
     /// The masked address, as the kernel writes it in the group's templates.
     public var address: IPAddress
@@ -183,6 +184,8 @@ public struct GroupAggregate: Hashable, Sendable {
     private var _loadStart: Int32
     private var _loadEnd: Int32
     private var _prefixLength: UInt8
+    /// While the groups are built: the last client counted in the group (-1 after).
+    var lastMember: Int32 = -1
 
     init(service: Int, address: IPAddress, prefixLength: Int) {
         self.address = address
@@ -219,7 +222,9 @@ public struct GroupAggregate: Hashable, Sendable {
     public var name: String { "\(address)/\(prefixLength)" }
 }
 
-/// A persistence group's connections on one destination. 44 bytes, for the same reason.
+/// A persistence group's connections on one destination. 52 bytes, for the same reason,
+/// with the builder's own two records of a load (a vector apart each, they were memory
+/// fresh from the kernel in small pages in every one-shot analysis).
 public struct GroupLoad: Hashable, Sendable {
     public internal(set) var connections: StateCounts
     private var _group: Int32
@@ -227,6 +232,11 @@ public struct GroupLoad: Hashable, Sendable {
     private var _templates: UInt32
     /// The destination's connections in the table: `share`'s denominator.
     private var _destinationConnections: UInt32
+    /// While the groups are built: its connections already credited to a template by the
+    /// client pass, and its template (its group's, on its destination; -1: none). 0 and -1
+    /// after.
+    var attributed: Int32 = 0
+    var template: Int32 = -1
 
     init(group: Int, destination: Int) {
         connections = StateCounts()

@@ -131,12 +131,6 @@ struct GroupBuilder {
     let pool: BufferPool?
     var groups: RawVector<GroupAggregate>
     var loads: RawVector<GroupLoad>
-    /// Index of the last client counted in each group.
-    var lastMember: RawVector<Int32>
-    /// Connections of each load already credited to a template by the client pass.
-    var attributed: RawVector<Int>
-    /// Each load's template (its group's, on its destination), -1 when it has none.
-    var template: RawVector<Int32>
 
     /// `bound`: how many groups (and loads) there can be at most: the entries on destinations
     /// that group clients (each group and load is made by one). `pool`: where the memory
@@ -165,9 +159,6 @@ struct GroupBuilder {
         self.pool = pool
         groups = RawVector(capacity: capacity, pool: pool)
         loads = RawVector(capacity: capacity, pool: pool)
-        lastMember = RawVector(capacity: capacity, pool: pool)
-        attributed = RawVector(capacity: capacity, pool: pool)
-        template = RawVector(capacity: capacity, pool: pool)
     }
 
     /// Frees what `finish` does not hand over (`loads` too, unless `keepingLoads`).
@@ -176,9 +167,6 @@ struct GroupBuilder {
         lastGroup.deallocate()
         lastGroupMasked.deallocate()
         if !keepingLoads { loads.free() }
-        lastMember.free()
-        attributed.free()
-        template.free()
     }
 
     /// The group load of `client` on destination `d`, made when new; -1 when `d`'s
@@ -227,7 +215,6 @@ struct GroupBuilder {
     /// its index.
     private mutating func appendGroup(_ s: Int, _ masked: IPAddress, prefixLength: Int) -> Int {
         groups.append(GroupAggregate(service: s, address: masked, prefixLength: prefixLength))
-        lastMember.append(-1)
         return groups.count - 1
     }
 
@@ -235,8 +222,6 @@ struct GroupBuilder {
     /// its index.
     private mutating func appendLoad(group g: Int, _ d: Int) -> Int {
         loads.append(GroupLoad(group: g, destination: d))
-        attributed.append(0)
-        template.append(-1)
         return loads.count - 1
     }
 
@@ -247,9 +232,9 @@ struct GroupBuilder {
         let g = loads[i].group
         groups.base[g].connections.add(l)
         loads.base[i].connections.add(l)
-        attributed.base[i] += credited
-        if lastMember[g] != Int32(truncatingIfNeeded: c) {
-            lastMember[g] = Int32(truncatingIfNeeded: c)
+        loads.base[i].attributed &+= Int32(truncatingIfNeeded: credited)
+        if groups.base[g].lastMember != Int32(truncatingIfNeeded: c) {
+            groups.base[g].lastMember = Int32(truncatingIfNeeded: c)
             groups.base[g].clients += 1
         }
     }
@@ -262,7 +247,7 @@ struct GroupBuilder {
         let g = loads[i].group
         groups.base[g].templates += 1
         loads.base[i].templates += 1
-        if groups.base[g].address == client { template[i] = ordinal }
+        if groups.base[g].address == client { loads.base[i].template = ordinal }
     }
 
     /// Credits each group's template with the connections of its loads that the client
@@ -284,18 +269,27 @@ struct GroupBuilder {
         for i in 0..<n {
             // Positions from i on are as made: the insertions below move earlier ones.
             var l = ls[i]
-            let t = template[i]
-            if t >= 0 {
-                let rest = l.connections.total - attributed[i]
-                if rest > 0 { controlled[Int(t)] += rest }
+            if l.template >= 0 {
+                let rest = l.connections.total - Int(l.attributed)
+                if rest > 0 { controlled[Int(l.template)] += rest }
             }
-            guard inOrder else { continue }
+            // The builder's records done with: the loads handed over compare by what they say.
+            l.attributed = 0
+            l.template = -1
+            guard inOrder else {
+                ls[i] = l
+                continue
+            }
             if l.group != current {
                 if l.group < current {
                     inOrder = false
+                    ls[i] = l
                     continue
                 }
-                if current >= 0 { gs[current].loadRange = first..<i }
+                if current >= 0 {
+                    gs[current].loadRange = first..<i
+                    gs[current].lastMember = -1
+                }
                 current = l.group
                 first = i
             }
@@ -309,14 +303,20 @@ struct GroupBuilder {
         }
         defer { free(keepingLoads: inOrder) }
         if inOrder {
-            if current >= 0 { gs[current].loadRange = first..<n }
+            if current >= 0 {
+                gs[current].loadRange = first..<n
+                gs[current].lastMember = -1
+            }
             return (groups.handOver(), loads.handOver())
         }
         // A counting sort by group; a group has a few loads, put in order by insertion.
         var next = [Int](repeating: 0, count: groups.count + 1)
         for i in 0..<n { next[ls[i].group + 1] += 1 }
         for g in 0..<groups.count { next[g + 1] += next[g] }
-        for g in 0..<groups.count { gs[g].loadRange = next[g]..<next[g + 1] }
+        for g in 0..<groups.count {
+            gs[g].loadRange = next[g]..<next[g + 1]
+            gs[g].lastMember = -1
+        }
         let outBlock = pool.take(bytes: max(1, n) * MemoryLayout<GroupLoad>.stride)
         let out = outBlock.typed(GroupLoad.self)
         for i in 0..<n {
