@@ -531,11 +531,13 @@ import Testing
                                   clientBits: UInt64(entries[Int(i)].client.ipv4Value))
         }
         let got = records.withUnsafeBufferPointer { r in
-            var arena = Arena(bytes: 2 * Arena.keyedSortBytes(r.count), pool: nil)
+            var arena = Arena(bytes: Arena.keyedSortBytes(r.count) + Aggregates.templateOrderBytes(r.count), pool: nil)
             defer { arena.free(to: nil) }
             let byClient = Aggregates.templatesByClient(r, destinationCount: 3, arena: &arena, packing: packing)
-            return Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: controlled, arena: &arena,
-                                            packing: packing)
+            return controlled.withUnsafeBufferPointer {
+                Array(Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: $0, arena: &arena,
+                                               packing: packing))
+            }
         }
         let expected = templateEntry.indices.sorted { a, b in
             let ea = entries[Int(templateEntry[a])], eb = entries[Int(templateEntry[b])]

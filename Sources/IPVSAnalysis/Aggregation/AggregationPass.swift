@@ -379,7 +379,8 @@ extension Aggregates {
         // k-th template word of the sorted table is template `byClient[k]`. Both sorts are
         // stable on the same client bits and destination, over the same templates in entry
         // order.
-        var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count + 1, Int.self), pool: buffers)
+        var arena = Arena(bytes: Arena.keyedSortBytes(records.count) + Arena.bytes(records.count + 1, Int.self)
+                              + Arena.bytes(records.count, Int.self), pool: buffers)
         defer { arena.free(to: buffers) }
         let byClient = Self.templatesByClient(records.buffer, destinationCount: destinations.count, arena: &arena)
         let lookup = TemplateLookup(records: records.buffer, v6Clients: v6Clients)
@@ -424,11 +425,16 @@ extension Aggregates {
         let creditSlots = arena.take(byClient.count + 1, Int.self)
         creditSlots.initialize(repeating: 0, count: byClient.count + 1)
         let controlledInRun = creditSlots + 1
+        // Connections per template ordinal, credited through groups and fwmark services (in
+        // the arena: a one-shot analysis' arrays of their own were memory fresh from the
+        // kernel in small pages).
+        let controlled = arena.take(records.count, Int.self)
+        controlled.initialize(repeating: 0, count: records.count)
         var bound = 0
         for (d, dest) in destinations.enumerated() where grouping[d] { bound += dest.connections.total + dest.templates }
         var pass = ClientPass(words: sortedBlock.typed(UInt64.self), v6Clients: v6Clients, asks: asks, netmask: netmask,
                               alternates: alternates, lookup: lookup, byClient: byClient, controlledInRun: controlledInRun,
-                              controlled: [Int](repeating: 0, count: records.count),
+                              controlled: controlled,
                               groups: GroupBuilder(destinations: destinations, netmask: netmask, grouping: grouping, bound: bound,
                                                    pool: buffers),
                               starts: startsBlock.typed(Int32.self) + 1, histogram: loadCounts, heavyFrom: heavyFrom,
@@ -438,17 +444,17 @@ extension Aggregates {
         pass.finish(count: wordCount)
         buffers.give(wordBlock)
         let c = pass.clientCount
-        var controlled = pass.controlled
         let b = pass.groups
         for j in 0..<byClient.count { controlled[Int(byClient[j])] += controlledInRun[j] }
         clients = ClientTable(store: ClientStore(words: sortedBlock, wordCount: wordCount, starts: startsBlock, clientCount: c,
                                                  v6Clients: v6Clients, pool: buffers))
         heavyLoads = pass.heavy.handOver()
         loadHistogram = LoadHistogram(rows: rowOf, counts: Array(UnsafeBufferPointer(start: loadCounts, count: rowCount * LoadHistogram.buckets)))
-        (groups, groupLoads) = b.finish(destinations: destinations, controlled: &controlled)
+        (groups, groupLoads) = b.finish(destinations: destinations, controlled: controlled)
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
-                       v6Clients: v6Clients, routes: cache.routes, controlled: controlled, identities: identities, pool: buffers)
+                       v6Clients: v6Clients, routes: cache.routes, controlled: UnsafeBufferPointer(start: controlled, count: records.count),
+                       identities: identities, pool: buffers)
 
         if let changes = snapshot.connectionChanges {
             var perDest = [Int](repeating: 0, count: destinations.count)

@@ -79,7 +79,7 @@ struct ClientPass {
         let lookup: TemplateLookup
         let byClient: UnsafeBufferPointer<Int32>
         /// Connections per template ordinal, credited through groups and fwmark services.
-        var controlled: [Int]
+        let controlled: UnsafeMutablePointer<Int>
         var groups: GroupBuilder
         let heavyFrom: Int
         /// The loads of `heavyFrom` connections or more.
@@ -133,8 +133,6 @@ struct ClientPass {
     private let starts: UnsafeMutablePointer<Int32>
     private let histogram: UnsafeMutablePointer<UInt32>
     private var rare: Rare
-    /// Connections per template ordinal, credited through groups and fwmark services.
-    var controlled: [Int] { rare.controlled }
     var groups: GroupBuilder { rare.groups }
     /// The loads of `heavyFrom` connections or more, by client then destination.
     var heavy: RawVector<LoadTotal> { rare.heavy }
@@ -160,7 +158,7 @@ struct ClientPass {
     init(words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
          asks: UnsafePointer<UInt32>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
-         controlledInRun: UnsafeMutablePointer<Int>, controlled: [Int], groups: GroupBuilder,
+         controlledInRun: UnsafeMutablePointer<Int>, controlled: UnsafeMutablePointer<Int>, groups: GroupBuilder,
          starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>, heavyFrom: Int, pool: BufferPool?) {
         precondition(heavyFrom >= 1, "a load of no connection kept")
         self.words = words

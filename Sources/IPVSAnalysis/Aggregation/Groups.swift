@@ -257,7 +257,7 @@ struct GroupBuilder {
     /// IPv4 clients under prefix netmasks (the usual case) make a group's loads one after
     /// another, groups in order: the loads are then put in order where they are (a group's
     /// few loads by insertion), not copied out through a counting sort.
-    func finish(destinations: [Destination], controlled: inout [Int]) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
+    func finish(destinations: [Destination], controlled: UnsafeMutablePointer<Int>) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
         let n = loads.count, gs = groups.base, ls = loads.base
         let totals = destinations.map { $0.connections.total }
         // One read of the loads (megabytes at 10^5 groups: a second read came from memory

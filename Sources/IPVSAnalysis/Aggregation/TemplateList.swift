@@ -202,8 +202,9 @@ extension Aggregates {
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
     mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: [Int], identities: Bool, pool: BufferPool?) {
-        var arena = Arena(bytes: Arena.keyedSortBytes(records.count), pool: pool)
+                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: UnsafeBufferPointer<Int>, identities: Bool,
+                                 pool: BufferPool?) {
+        var arena = Arena(bytes: Self.templateOrderBytes(records.count), pool: pool)
         defer { arena.free(to: pool) }
         let order = Self.templateOrder(records: records, byClient: byClient, v6Clients: v6Clients, controlled: controlled, arena: &arena)
         // Per destination, shared by its templates: the real server's name, the service and
@@ -225,23 +226,21 @@ extension Aggregates {
         let ports = routes.map { UInt16(truncatingIfNeeded: $0.ports) }
         timeouts.withUnsafeBufferPointer { timeouts in
             ports.withUnsafeBufferPointer { ports in
-                controlled.withUnsafeBufferPointer { controlled in
-                    for o32 in order {
-                        let o = Int(o32)
-                        let r = records[o]
-                        let timeout = timeouts[Int(r.destination)]
-                        // The kernel arms a template with the timeout and prints whole seconds
-                        // left: more than the timeout can only be its 60 s re-arm of a template
-                        // past its time.
-                        let past = controlled[o] > 0 && UInt64(r.expires) > timeout
-                        // The route holds the real server's port (not the 64 MB table, at random).
-                        cells.append(TemplateCell(entry: r.entry, destination: r.destination,
-                                                  controlled: Int32(clamping: controlled[o]), expires: r.expires,
-                                                  port: ports[Int(r.route)], pastTimeout: past, pastSince: .nan))
-                        if identities {
-                            templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
-                                                                       route: routeParts[Int(r.route)]))
-                        }
+                for o32 in order {
+                    let o = Int(o32)
+                    let r = records[o]
+                    let timeout = timeouts[Int(r.destination)]
+                    // The kernel arms a template with the timeout and prints whole seconds
+                    // left: more than the timeout can only be its 60 s re-arm of a template
+                    // past its time.
+                    let past = controlled[o] > 0 && UInt64(r.expires) > timeout
+                    // The route holds the real server's port (not the 64 MB table, at random).
+                    cells.append(TemplateCell(entry: r.entry, destination: r.destination,
+                                              controlled: Int32(clamping: controlled[o]), expires: r.expires,
+                                              port: ports[Int(r.route)], pastTimeout: past, pastSince: .nan))
+                    if identities {
+                        templateIdentities.append(TemplateIdentity(client: EntryWord.address(clientBits: r.clientBits, v6Clients: v6Clients),
+                                                                   route: routeParts[Int(r.route)]))
                     }
                 }
             }
@@ -249,14 +248,19 @@ extension Aggregates {
         templates = TemplateTable(store: TemplateStore(cells: cells.handOverValues(), destinations: shared))
     }
 
+    /// What `templateOrder` takes of an arena for `m` templates.
+    static func templateOrderBytes(_ m: Int) -> Int { Arena.keyedSortBytes(m) + Arena.bytes(m, Int32.self) }
+
     /// Template ordinals by controlled connections (most first), then time left, then
-    /// client, then destination, then ordinal. With IPv4 clients only, a stable radix sort by controlled and
-    /// time left of `byClient` (already in client order) instead of a comparison sort of
-    /// 10^5 records.
+    /// client, then destination, then ordinal, in `arena` (`templateOrderBytes`). With IPv4
+    /// clients only, a stable radix sort by controlled and time left of `byClient` (already
+    /// in client order) instead of a comparison sort of 10^5 records.
     static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                              v6Clients: [IPAddress], controlled: [Int], arena: inout Arena, packing: Bool = true) -> [Int32] {
+                              v6Clients: [IPAddress], controlled: UnsafeBufferPointer<Int>, arena: inout Arena,
+                              packing: Bool = true) -> UnsafeBufferPointer<Int32> {
         let m = records.count
-        guard m > 0 else { return [] }
+        guard m > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        let result = arena.take(m, Int32.self)
         @inline(__always)
         func primary(_ o: Int) -> UInt64 {
             UInt64(UInt32.max - UInt32(clamping: controlled[o])) << 32 | UInt64(records[o].expires)
@@ -278,7 +282,8 @@ extension Aggregates {
                 if $0.destination != $1.destination { return $0.destination < $1.destination }
                 return $0.ordinal < $1.ordinal
             }
-            return order.map(\.ordinal)
+            for (p, o) in order.enumerated() { result[p] = o.ordinal }
+            return UnsafeBufferPointer(start: result, count: m)
         }
         let (keys, keyScratch, ords, ordScratch) = arena.takeKeyedSort(m)
         // Stable: equal primaries keep the order of `byClient` (client, destination, ordinal).
@@ -301,15 +306,16 @@ extension Aggregates {
             }
             let sorted = RadixSort.sort(keys, scratch: keyScratch, count: m, lowestBit: placeBits).keys
             let mask = (UInt64(1) << UInt64(placeBits)) - 1
-            return (0..<m).map { byClient[Int(truncatingIfNeeded: sorted[$0] & mask)] }
+            for p in 0..<m { result[p] = byClient[Int(truncatingIfNeeded: sorted[p] & mask)] }
+            return UnsafeBufferPointer(start: result, count: m)
         }
         for j in 0..<m {
             let o = Int(byClient[j])
             keys[j] = primary(o)
             ords[j] = Int32(o)
         }
-        let result = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
-        return Array(UnsafeBufferPointer(start: result.payload!, count: m))
+        let sorted = RadixSort.sort(keys, scratch: keyScratch, payload: ords, payloadScratch: ordScratch, count: m, lowestBit: 0)
+        return UnsafeBufferPointer(start: sorted.payload!, count: m)
     }
 
     /// Bits that hold the values below `n` (0 for none or one).
