@@ -535,7 +535,7 @@ import Testing
             defer { arena.free(to: nil) }
             let byClient = Aggregates.templatesByClient(r, destinationCount: 3, arena: &arena, packing: packing)
             return controlled.withUnsafeBufferPointer {
-                Array(Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: [], controlled: $0, arena: &arena,
+                Array(Aggregates.templateOrder(records: r, byClient: byClient, v6Clients: PooledList(), controlled: $0, arena: &arena,
                                                packing: packing))
             }
         }

@@ -35,7 +35,7 @@ enum EntryWord {
 
     /// The address a word's client bits stand for: IPv4 itself, IPv6 by its ordinal.
     @inline(__always)
-    static func address(clientBits: UInt64, v6Clients: [IPAddress]) -> IPAddress {
+    static func address(clientBits: UInt64, v6Clients: PooledList<IPAddress>) -> IPAddress {
         clientBits >> 32 == 0 ? IPAddress(ipv4: UInt32(truncatingIfNeeded: clientBits)) : v6Clients[Int(clientBits & 0xFFFF_FFFF)]
     }
 }

@@ -73,7 +73,7 @@ struct ClientPass {
     /// registers.
     struct Rare {
         let words: UnsafePointer<UInt64>
-        let v6Clients: [IPAddress]
+        let v6Clients: PooledList<IPAddress>
         let netmask: [PersistenceNetmask?]
         let alternates: [[(Int, AddressFamily)]]
         let lookup: TemplateLookup
@@ -155,7 +155,7 @@ struct ClientPass {
     ///
     /// (Spare slots at -1 instead of selects between a slot and a spare: every load writes
     /// both, and the load loop has more live values than registers.)
-    init(words: UnsafePointer<UInt64>, v6Clients: [IPAddress],
+    init(words: UnsafePointer<UInt64>, v6Clients: PooledList<IPAddress>,
          asks: UnsafePointer<UInt32>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
          controlledInRun: UnsafeMutablePointer<Int>, controlled: UnsafeMutablePointer<Int>, groups: GroupBuilder,

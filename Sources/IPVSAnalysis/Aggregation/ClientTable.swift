@@ -12,10 +12,10 @@ final class ClientStore: @unchecked Sendable {
     let starts: BufferPool.Block
     let clientCount: Int
     /// IPv6 client addresses, by the ordinal their words carry.
-    let v6Clients: [IPAddress]
+    let v6Clients: PooledList<IPAddress>
     let pool: BufferPool?
 
-    init(words: BufferPool.Block, wordCount: Int, starts: BufferPool.Block, clientCount: Int, v6Clients: [IPAddress],
+    init(words: BufferPool.Block, wordCount: Int, starts: BufferPool.Block, clientCount: Int, v6Clients: PooledList<IPAddress>,
          pool: BufferPool?) {
         self.words = words
         self.wordCount = wordCount

@@ -69,11 +69,11 @@ struct TemplateIdentity: Hashable {
 /// made the first time one is asked. Of two templates with one key, the later wins.
 final class TemplateLookup {
     private let records: UnsafeBufferPointer<TemplateRecord>
-    private let v6Clients: [IPAddress]
+    private let v6Clients: PooledList<IPAddress>
     private var made: PairIndex?
 
     /// `records` must outlive it.
-    init(records: UnsafeBufferPointer<TemplateRecord>, v6Clients: [IPAddress]) {
+    init(records: UnsafeBufferPointer<TemplateRecord>, v6Clients: PooledList<IPAddress>) {
         self.records = records
         self.v6Clients = v6Clients
     }
@@ -202,7 +202,7 @@ extension Aggregates {
     /// The templates with their controlled connections, most first (then least time left,
     /// then client).
     mutating func buildTemplates(services: [VirtualService], records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                                 v6Clients: [IPAddress], routes: [RouteKey], controlled: UnsafeBufferPointer<Int>, identities: Bool,
+                                 v6Clients: PooledList<IPAddress>, routes: [RouteKey], controlled: UnsafeBufferPointer<Int>, identities: Bool,
                                  pool: BufferPool?) {
         var arena = Arena(bytes: Self.templateOrderBytes(records.count), pool: pool)
         defer { arena.free(to: pool) }
@@ -256,7 +256,7 @@ extension Aggregates {
     /// clients only, a stable radix sort by controlled and time left of `byClient` (already
     /// in client order) instead of a comparison sort of 10^5 records.
     static func templateOrder(records: UnsafeBufferPointer<TemplateRecord>, byClient: UnsafeBufferPointer<Int32>,
-                              v6Clients: [IPAddress], controlled: UnsafeBufferPointer<Int>, arena: inout Arena,
+                              v6Clients: PooledList<IPAddress>, controlled: UnsafeBufferPointer<Int>, arena: inout Arena,
                               packing: Bool = true) -> UnsafeBufferPointer<Int32> {
         let m = records.count
         guard m > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
