@@ -131,10 +131,9 @@ struct History {
         facts.reserveCapacity(agg.templates.count)
         var wanted: [Int32] = []
         wanted.reserveCapacity(agg.templates.count)
-        for i in agg.templates.indices {
-            let t = agg.templates.timing(i)
-            facts.append(TemplateFacts(expires: t.expires, timeout: t.timeout ?? 0, keptAlive: t.controlled > 0))
-            if t.timeout != nil { wanted.append(Int32(i)) }
+        agg.templates.forEachTiming { i, expires, timeout, controlled in
+            facts.append(TemplateFacts(expires: expires, timeout: timeout ?? 0, keptAlive: controlled > 0))
+            if timeout != nil { wanted.append(Int32(i)) }
         }
         let m = wanted.count
         guard m > 0 else { return }

@@ -146,11 +146,18 @@ public struct TemplateTable: RandomAccessCollection, Sendable {
                                  pastTimeoutSince: c.pastSince.isNaN ? nil : Date(timeIntervalSinceReferenceDate: c.pastSince))
     }
 
-    /// Template `i`'s time left, its service's timeout and its controlled connections,
-    /// without making it (an `Analyzer` reads them for every template, every poll).
-    func timing(_ i: Int) -> (expires: UInt32, timeout: UInt32?, controlled: Int) {
-        let s = store!, c = s.cells.base[i]
-        return (c.expires, s.destinations[Int(c.destination)].timeout, Int(c.controlled))
+    /// Each template's time left, its service's timeout and its controlled connections, in
+    /// list order, without making it (an `Analyzer` reads them for every template, every
+    /// poll): the timeouts read once per destination (a `TemplateDestination` read whole
+    /// retained its strings).
+    func forEachTiming(_ body: (_ i: Int, _ expires: UInt32, _ timeout: UInt32?, _ controlled: Int) -> Void) {
+        guard let s = store else { return }
+        let timeouts = s.destinations.map(\.timeout)
+        let cells = s.cells.base
+        for i in 0..<s.cells.count {
+            let c = cells[i]
+            body(i, c.expires, timeouts[Int(c.destination)], Int(c.controlled))
+        }
     }
 
     /// Records that template `i` outlived its timeout, since `since` (an `Analyzer`'s
