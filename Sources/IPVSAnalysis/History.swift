@@ -127,12 +127,18 @@ struct History {
     private func forEachMatch(_ table: ConnectionTable, _ agg: Aggregates,
                               _ body: (_ template: Int, _ identity: TemplateIdentity, _ facts: TemplateFacts, _ old: Int?) -> Void) {
         let ids = Self.identities(table, agg)
-        var facts: [TemplateFacts] = []
-        facts.reserveCapacity(agg.templates.count)
+        // A template's identity and facts side by side: the merge reads them in identity
+        // order, at random, one cache line each instead of two.
+        struct Item {
+            var identity: TemplateIdentity
+            var facts: TemplateFacts
+        }
+        var items: [Item] = []
+        items.reserveCapacity(agg.templates.count)
         var wanted: [Int32] = []
         wanted.reserveCapacity(agg.templates.count)
         agg.templates.forEachTiming { i, expires, timeout, controlled in
-            facts.append(TemplateFacts(expires: expires, timeout: timeout ?? 0, keptAlive: controlled > 0))
+            items.append(Item(identity: ids[i], facts: TemplateFacts(expires: expires, timeout: timeout ?? 0, keptAlive: controlled > 0)))
             if timeout != nil { wanted.append(Int32(i)) }
         }
         let m = wanted.count
@@ -144,14 +150,15 @@ struct History {
             digestScratch.deallocate()
             payloadScratch.deallocate()
         }
-        for j in 0..<m { digests[j] = ids[Int(wanted[j])].digest }
+        for j in 0..<m { digests[j] = items[Int(wanted[j])].identity.digest }
         wanted.withUnsafeMutableBufferPointer { w in
             let (d, p) = RadixSort.sortDigests(digests, scratch: digestScratch, payload: w.baseAddress!, payloadScratch: payloadScratch, count: m)
             tracked.withUnsafeBufferPointer { old in
                 var o = 0
                 for j in 0..<m {
                     let digest = d[j], i = Int(p[j])
-                    let id = ids[i]
+                    let item = items[i]
+                    let id = item.identity
                     while o < old.count && old[o].identity.digest < digest { o += 1 }
                     var match: Int?
                     var q = o
@@ -159,7 +166,7 @@ struct History {
                         if old[q].identity.check == id.check { match = q; break }
                         q += 1
                     }
-                    body(i, id, facts[i], match)
+                    body(i, id, item.facts, match)
                 }
             }
         }
