@@ -318,9 +318,10 @@ enum Detectors {
         // Templates outliving their connections: the persistence timeout, not the clients.
         if svc.persistence != nil {
             var templates = 0, idle = 0
-            for t in agg.templates where t.destination == d {
+            agg.templates.forEachCell { _, destination, _, controlled, _ in
+                guard destination == d else { return }
                 templates += 1
-                if t.summary.controlledConns == 0 { idle += 1 }
+                if controlled == 0 { idle += 1 }
             }
             if templates >= 10 && idle * 2 >= templates {
                 return ("long_persistence",
@@ -350,10 +351,11 @@ enum Detectors {
                       c.tableTime.timeIntervalSince(last) <= c.settings.quiescentWindowSeconds else { continue }
                 var templates = 0, maxLeft: UInt32 = 0, controlled = 0
                 if let d = c.agg.liveDestination[si][ri] {
-                    for t in c.agg.templates where t.destination == d {
+                    c.agg.templates.forEachCell { _, destination, expires, conns, _ in
+                        guard destination == d else { return }
                         templates += 1
-                        maxLeft = max(maxLeft, t.expires)
-                        controlled += t.summary.controlledConns
+                        maxLeft = max(maxLeft, expires)
+                        controlled += conns
                     }
                 }
                 let sinceText = q.sawTransition ? "since \(timeText(q.since))" : "(already when first seen, \(timeText(q.since)))"
@@ -430,7 +432,14 @@ enum Detectors {
     static func templateOverstay(_ c: Context) -> [Finding] {
         struct Acc { var templates = 0; var conns = 0; var longest: Double?; var timeout: UInt32 = 0; var maxLeft: UInt32 = 0 }
         var byDest: [Int: Acc] = [:]
-        for t in c.agg.templates where t.pastTimeout == true && t.keptAlive {
+        // The few past their timeout and kept alive, found in the cells: each template
+        // made (a string each) cost more than the rest of the finding.
+        var past: [Int] = []
+        c.agg.templates.forEachCell { i, _, _, controlled, pastTimeout in
+            if pastTimeout && controlled > 0 { past.append(i) }
+        }
+        for i in past {
+            let t = c.agg.templates[i]
             var a = byDest[t.destination] ?? Acc()
             a.templates += 1
             a.conns += t.summary.controlledConns

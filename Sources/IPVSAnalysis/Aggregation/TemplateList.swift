@@ -146,6 +146,18 @@ public struct TemplateTable: RandomAccessCollection, Sendable {
                                  pastTimeoutSince: c.pastSince.isNaN ? nil : Date(timeIntervalSinceReferenceDate: c.pastSince))
     }
 
+    /// What the findings read of every template, in list order, without making it (a
+    /// `TemplateAggregate` has a string): its destination, time left, controlled
+    /// connections, and whether it is past its timeout.
+    func forEachCell(_ body: (_ i: Int, _ destination: Int, _ expires: UInt32, _ controlled: Int, _ pastTimeout: Bool) -> Void) {
+        guard let s = store else { return }
+        let cells = s.cells.base
+        for i in 0..<s.cells.count {
+            let c = cells[i]
+            body(i, Int(c.destination), c.expires, Int(c.controlled), c.pastTimeout)
+        }
+    }
+
     /// Each template's time left, its service's timeout and its controlled connections, in
     /// list order, without making it (an `Analyzer` reads them for every template, every
     /// poll): the timeouts read once per destination (a `TemplateDestination` read whole
