@@ -67,9 +67,14 @@ if args.first == "--profile-analysis", args.count == 3 || args.count == 4, let r
         let snapshot = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false, hz: 250)).snapshot()
         let analyzer = args.count == 4 && args[3] == "steady" ? Analyzer() : nil
         if analyzer != nil { WorkingMemory.keepBetweenPolls() }
-        if let analyzer { _ = analyzer.update(with: snapshot) }
+        if let analyzer {
+            _ = analyzer.update(with: snapshot)
+            for s in 1...AnalysisBench.warmUpdates { _ = analyzer.update(with: AnalysisBench.poll(snapshot, secondsLater: Double(s))) }
+        }
         // Steady: every update a table read anew, as the dashboard's and the agent's are.
-        let polls = analyzer == nil ? [] : (1...max(1, runs)).map { AnalysisBench.poll(snapshot, secondsLater: Double($0)) }
+        let polls = analyzer == nil ? [] : (1...max(1, runs)).map {
+            AnalysisBench.poll(snapshot, secondsLater: Double(AnalysisBench.warmUpdates + $0))
+        }
         let c0 = Clock.cpu
         for r in 0..<runs {
             if let analyzer {
