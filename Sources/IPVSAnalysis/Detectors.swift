@@ -130,12 +130,18 @@ enum Detectors {
         for l in heavy where l.connections >= floorCount && unitService[l.destination] >= 0 {
             candidates.append((l.connections, l.destination, l.client, nil))
         }
-        for l in agg.groupLoads {
-            let si = liveService[l.destination]
-            let n = l.connections.total
-            guard n > 0, si >= 0 else { continue }
-            medians.add(n, service: si)
-            if n >= floorCount { candidates.append((n, l.destination, nil, l.group)) }
+        // The groups: counted by size and the heavy ones kept as the aggregation laid their
+        // loads out.
+        for (d, si) in liveService.enumerated() where si >= 0 && agg.groupLoadHistogram.hasRow(d) {
+            for n in 1..<last { medians.add(n, count: agg.groupLoadHistogram.clients(destination: d, connections: n), service: si) }
+        }
+        for l in agg.heavyGroupLoads where l.connections >= last { medians.add(l.connections, service: liveService[l.destination]) }
+        if agg.heavyFrom <= max(1, floorCount) {
+            for l in agg.heavyGroupLoads where l.connections >= floorCount { candidates.append((l.connections, l.destination, nil, l.group)) }
+        } else {
+            for l in agg.groupLoads where liveService[l.destination] >= 0 && l.connections.total >= max(1, floorCount) {
+                candidates.append((l.connections.total, l.destination, nil, l.group))
+            }
         }
         var out: [Finding] = []
         for u in candidates {

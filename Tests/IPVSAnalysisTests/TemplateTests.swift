@@ -358,6 +358,29 @@ import Testing
                 }
             }
             #expect(histogramMismatches == 0 && counted > 100)
+            // The groups' loads on live real servers, the same way (the finding's units
+            // where the service groups clients).
+            var groupSizes: [Int: [Int: Int]] = [:]
+            var heavyGroups: [HeavyGroupLoad] = []
+            for l in kept.groupLoads where l.connections.total > 0 && kept.destinations[l.destination].isLive {
+                groupSizes[l.destination, default: [:]][min(l.connections.total, last), default: 0] += 1
+                if l.connections.total >= from {
+                    heavyGroups.append(HeavyGroupLoad(group: l.group, destination: l.destination, connections: l.connections.total))
+                }
+            }
+            var groupMismatches = 0, groupsCounted = 0
+            for d in kept.destinations.indices {
+                for n in 1...last {
+                    let want = groupSizes[d]?[n] ?? 0
+                    if kept.groupLoadHistogram.clients(destination: d, connections: n) != want { groupMismatches += 1 }
+                    groupsCounted += want
+                }
+            }
+            func ordered(_ h: [HeavyGroupLoad]) -> [HeavyGroupLoad] {
+                h.sorted { ($0.group, $0.destination) < ($1.group, $1.destination) }
+            }
+            #expect(groupMismatches == 0 && groupsCounted > 10)
+            #expect(ordered(kept.heavyGroupLoads) == ordered(heavyGroups) && (from == last || !heavyGroups.isEmpty))
         }
     }
 

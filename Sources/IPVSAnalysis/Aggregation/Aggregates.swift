@@ -144,17 +144,24 @@ struct LoadHistogram: Sendable {
         self.counts = counts
     }
 
-    /// Whether `d`'s clients are counted here: a live real server of a service that does
-    /// not group clients.
+    /// Whether `d`'s units are counted here: a live real server (of a service that does not
+    /// group clients, for the clients' histogram; of one that does, for the groups').
     func hasRow(_ d: Int) -> Bool { d < rows.count && rows[d] > 0 }
 
-    /// Clients of `d` with `n` connections (`n` in 1..<buckets - 1), or with `buckets - 1`
-    /// and more (`n == buckets - 1`); 0 for a destination without a row.
+    /// Units (clients, or groups) of `d` with `n` connections (`n` in 1..<buckets - 1), or
+    /// with `buckets - 1` and more (`n == buckets - 1`); 0 for a destination without a row.
     func clients(destination d: Int, connections n: Int) -> Int {
         precondition(n >= 1 && n < Self.buckets, "no bucket for \(n) connections")
         guard hasRow(d) else { return 0 }
         return Int(counts[Int(rows[d]) * Self.buckets + n])
     }
+}
+
+/// A persistence group's load kept for the rogue-client finding.
+struct HeavyGroupLoad: Equatable, Sendable {
+    var group: Int
+    var destination: Int
+    var connections: Int
 }
 
 /// A client address: its connections by state, templates, the services and real servers
@@ -315,6 +322,11 @@ public struct Aggregates: Sendable {
     public var heavyFrom = 1
     /// The other loads, counted by size (the rogue-client medians).
     var loadHistogram = LoadHistogram()
+    /// The persistence groups' loads on live real servers, counted by size, and those of
+    /// `heavyFrom` connections or more one by one: the rogue-client finding's units where a
+    /// service groups clients.
+    var groupLoadHistogram = LoadHistogram()
+    var heavyGroupLoads: [HeavyGroupLoad] = []
     public var groups = PooledList<GroupAggregate>()
     /// Each group's loads (`GroupAggregate.loadRange`), by destination within a group.
     public var groupLoads = PooledList<GroupLoad>()

@@ -450,7 +450,21 @@ extension Aggregates {
                                                  v6Clients: v6Clients, pool: buffers))
         heavyLoads = pass.heavy.handOver()
         loadHistogram = LoadHistogram(rows: rowOf, counts: Array(UnsafeBufferPointer(start: loadCounts, count: rowCount * LoadHistogram.buckets)))
-        (groups, groupLoads) = b.finish(destinations: destinations, controlled: controlled)
+        // The groups' histogram rows: the live real servers of services that group clients.
+        var groupRowOf = [Int32](repeating: 0, count: dcount)
+        var groupRows = 1
+        for d in 0..<dcount where destinations[d].isLive && grouping[d] {
+            groupRowOf[d] = Int32(groupRows)
+            groupRows += 1
+        }
+        var groupSizes = [UInt32](repeating: 0, count: groupRows * LoadHistogram.buckets)
+        (groups, groupLoads) = groupSizes.withUnsafeMutableBufferPointer { sizes in
+            groupRowOf.withUnsafeBufferPointer { rows in
+                b.finish(destinations: destinations, controlled: controlled, rows: rows.baseAddress!, sizes: sizes.baseAddress!,
+                         heavyFrom: heavyFrom, heavy: &heavyGroupLoads)
+            }
+        }
+        groupLoadHistogram = LoadHistogram(rows: groupRowOf, counts: groupSizes)
 
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
                        v6Clients: v6Clients, routes: cache.routes, controlled: UnsafeBufferPointer(start: controlled, count: records.count),

@@ -257,9 +257,17 @@ struct GroupBuilder {
     /// IPv4 clients under prefix netmasks (the usual case) make a group's loads one after
     /// another, groups in order: the loads are then put in order where they are (a group's
     /// few loads by insertion), not copied out through a counting sort.
-    func finish(destinations: [Destination], controlled: UnsafeMutablePointer<Int>) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
+    ///
+    /// In the same read, the rogue-client finding's units among the groups: each load with
+    /// connections on a destination with a row in `sizes` (`LoadHistogram.buckets` counters
+    /// a row, row 0 for none) is counted by its size, and kept in `heavy` from `heavyFrom`
+    /// connections on (the finding read every load again, from memory).
+    func finish(destinations: [Destination], controlled: UnsafeMutablePointer<Int>, rows: UnsafePointer<Int32>,
+                sizes: UnsafeMutablePointer<UInt32>, heavyFrom: Int,
+                heavy: inout [HeavyGroupLoad]) -> (PooledList<GroupAggregate>, PooledList<GroupLoad>) {
         let n = loads.count, gs = groups.base, ls = loads.base
         let totals = destinations.map { $0.connections.total }
+        let last = LoadHistogram.buckets - 1
         // One read of the loads (megabytes at 10^5 groups: a second read came from memory
         // again): the credits, and the layout while the groups come in order. A group met
         // out of order leaves the rest to the general path below, which lays out every load
@@ -269,9 +277,18 @@ struct GroupBuilder {
         for i in 0..<n {
             // Positions from i on are as made: the insertions below move earlier ones.
             var l = ls[i]
+            let total = l.connections.total
             if l.template >= 0 {
-                let rest = l.connections.total - Int(l.attributed)
+                let rest = total - Int(l.attributed)
                 if rest > 0 { controlled[Int(l.template)] += rest }
+            }
+            if total > 0 {
+                // Row 0 (no unit) takes the counts no one reads: an add, not a branch.
+                let row = Int(rows[l.destination])
+                sizes[row &* LoadHistogram.buckets &+ min(total, last)] &+= 1
+                if total >= heavyFrom && row > 0 {
+                    heavy.append(HeavyGroupLoad(group: l.group, destination: l.destination, connections: total))
+                }
             }
             // The builder's records done with: the loads handed over compare by what they say.
             l.attributed = 0
