@@ -384,6 +384,32 @@ import Testing
         }
     }
 
+    /// Aggregates made with other settings than the finding's keep loads one by one only from
+    /// a higher count: the rogue-client finding then weighs every load (clients' and
+    /// groups') and finds what it finds from the loads kept.
+    @Test func rogueUnitsWhenTheAggregationKeptFewerHeavyLoads() {
+        var d = Director()
+        d.service("10.0.0.1", 443, "wlc", persistent: 300, netmask: "255.255.255.0", [("10.1.0.1", 1), ("10.1.0.2", 1)])
+        for h in 1...150 { d.conns("152.163.7.\(h)", 2, "10.0.0.1", 443, "10.1.0.1") }
+        for g in 0..<40 { d.conns("10.\(g).1.5", 1, "10.0.0.1", 443, g % 2 == 0 ? "10.1.0.1" : "10.1.0.2") }
+        d.service("10.0.0.1", 80, "rr", [("10.1.0.1", 1), ("10.1.0.2", 1)])
+        d.conns("172.16.0.9", 60, "10.0.0.1", 80, "10.1.0.1")
+        for c in 0..<40 { d.conns("172.17.\(c).1", 1, "10.0.0.1", 80, c % 2 == 0 ? "10.1.0.1" : "10.1.0.2") }
+        let snap = d.snapshot()
+        func rogues(heavyFrom: Int) -> [String] {
+            var history = History()
+            var agg = Aggregates(snap, buffers: nil, identities: false, heavyFrom: heavyFrom)
+            history.observe(snap, &agg, AnalysisSettings(), remember: false)
+            #expect(agg.heavyFrom == heavyFrom)
+            let ctx = Context(snapshot: snap, agg: agg, settings: AnalysisSettings(), history: history, raised: [])
+            return Detectors.all(ctx).filter { $0.kind == .rogueClient }.map(\.key).sorted()
+        }
+        let expected = ["rogue_client/tcp:10.0.0.1:443/10.1.0.1:443/152.163.7.0/24", "rogue_client/tcp:10.0.0.1:80/10.1.0.1:80/172.16.0.9"]
+        #expect(rogues(heavyFrom: AnalysisSettings().rogueFloor) == expected)
+        // From 63: the client's 60 connections and the group's 300 are not both kept.
+        #expect(rogues(heavyFrom: 63) == expected)
+    }
+
     @Test func thousandsOfIPv6ClientsAreCountedAndKeptInTheOrderFirstSeen() throws {
         // 3,000 IPv6 clients (many sharing their high half, so that only the low one tells
         // them apart), each seen 1 to 3 times in a shuffled table, among IPv4 rows: every
