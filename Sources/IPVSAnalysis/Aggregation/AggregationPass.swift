@@ -225,25 +225,19 @@ enum ClientOrder {
             }
             // Every word has the same digit here: the order is already right for it.
             if single { continue }
-            let digit = digits[d]
-            if digit.destinationMask == 0 {
+            let digit = digits[d], from = src, to = dst
+            @inline(__always) func scatter(_ value: (UInt64) -> Int) {
                 for i in 0..<m {
-                    let w = src[i]
+                    let w = from[i]
                     // One load of the place, not one for the store and another for `+= 1`.
-                    let v = digit.ofClient(w)
+                    let v = value(w)
                     let at = c[v]
                     c[v] = at &+ 1
-                    dst[Int(truncatingIfNeeded: at)] = w
-                }
-            } else {
-                for i in 0..<m {
-                    let w = src[i]
-                    let v = digit.of(w)
-                    let at = c[v]
-                    c[v] = at &+ 1
-                    dst[Int(truncatingIfNeeded: at)] = w
+                    to[Int(truncatingIfNeeded: at)] = w
                 }
             }
+            // A digit of client bits alone takes one shift and mask, not two.
+            if digit.destinationMask == 0 { scatter(digit.ofClient) } else { scatter(digit.of) }
             swap(&src, &dst)
         }
         if src != p { p.update(from: src, count: m) }
