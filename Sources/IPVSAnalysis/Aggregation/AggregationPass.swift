@@ -188,8 +188,8 @@ enum ClientOrder {
         let passes = digits.count
         let stride = 1 << Plan.wideBits
         for d in 0..<passes { (counts + d * stride).initialize(repeating: 0, count: 1 << digits[d].bits) }
-        // Unrolled where every digit after the first is client bits alone (up to 2,048
-        // destinations): the digits' loop and its bounds checks showed.
+        // Unrolled where every digit after the first is client bits alone (the destination
+        // fits the first digit): the digits' loop and its bounds checks showed.
         if (passes == 2 || passes == 3) && digits.dropFirst().allSatisfy({ $0.destinationMask == 0 }) {
             let d0 = digits[0], d1 = digits[1], d2 = digits[passes - 1]
             let c1 = counts + stride, c2 = counts + (passes - 1) * stride

@@ -190,34 +190,32 @@ struct FirstPass {
         let slots = (block.base + addressBytes).bindMemory(to: Int32.self, capacity: 1 << bits)
         slots.initialize(repeating: 0, count: 1 << bits)
         var v6Count = 0
-        do {
-            for k in 0..<v6.count {
-                let r = v6[k]
-                let a = r.address
-                var x = (a.high &* 0x9E37_79B9_7F4A_7C15) ^ (a.low &* 0xC2B2_AE3D_27D4_EB4F)
-                x ^= x >> 29
-                var i = Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
-                var o = -1
-                while true {
-                    let slot = Int(slots[i])
-                    if slot == 0 {
-                        o = v6Count
-                        slots[i] = Int32(truncatingIfNeeded: o + 1)
-                        (addresses + o).initialize(to: a)
-                        v6Count += 1
-                        break
-                    }
-                    if addresses[slot - 1] == a {
-                        o = slot - 1
-                        break
-                    }
-                    i = (i + 1) & mask
+        for k in 0..<v6.count {
+            let r = v6[k]
+            let a = r.address
+            var x = (a.high &* 0x9E37_79B9_7F4A_7C15) ^ (a.low &* 0xC2B2_AE3D_27D4_EB4F)
+            x ^= x >> 29
+            var i = Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
+            var o = -1
+            while true {
+                let slot = Int(slots[i])
+                if slot == 0 {
+                    o = v6Count
+                    slots[i] = Int32(truncatingIfNeeded: o + 1)
+                    (addresses + o).initialize(to: a)
+                    v6Count += 1
+                    break
                 }
-                if r.word != 0 {
-                    keep(r.word | UInt64(o) << EntryWord.clientShift)
+                if addresses[slot - 1] == a {
+                    o = slot - 1
+                    break
                 }
-                if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
+                i = (i + 1) & mask
             }
+            if r.word != 0 {
+                keep(r.word | UInt64(o) << EntryWord.clientShift)
+            }
+            if r.record >= 0 { records[Int(r.record)].clientBits = 1 << 32 | UInt64(o) }
         }
         self.histogram = histogram
         self.records = records

@@ -211,15 +211,13 @@ struct GroupBuilder {
         return i
     }
 
-    /// A new group of service `s` under `masked`, with the records kept beside each group;
-    /// its index.
+    /// A new group of service `s` under `masked`; its index.
     private mutating func appendGroup(_ s: Int, _ masked: IPAddress, prefixLength: Int) -> Int {
         groups.append(GroupAggregate(service: s, address: masked, prefixLength: prefixLength))
         return groups.count - 1
     }
 
-    /// A new load of group `g` on destination `d`, with the records kept beside each load;
-    /// its index.
+    /// A new load of group `g` on destination `d`; its index.
     private mutating func appendLoad(group g: Int, _ d: Int) -> Int {
         loads.append(GroupLoad(group: g, destination: d))
         return loads.count - 1

@@ -163,13 +163,8 @@ public struct TemplateTable: RandomAccessCollection, Sendable {
     /// poll): the timeouts read once per destination (a `TemplateDestination` read whole
     /// retained its strings).
     func forEachTiming(_ body: (_ i: Int, _ expires: UInt32, _ timeout: UInt32?, _ controlled: Int) -> Void) {
-        guard let s = store else { return }
-        let timeouts = s.destinations.map(\.timeout)
-        let cells = s.cells.base
-        for i in 0..<s.cells.count {
-            let c = cells[i]
-            body(i, c.expires, timeouts[Int(c.destination)], Int(c.controlled))
-        }
+        guard let timeouts = store?.destinations.map(\.timeout) else { return }
+        forEachCell { i, destination, expires, controlled, _ in body(i, expires, timeouts[destination], controlled) }
     }
 
     /// Records that template `i` outlived its timeout, since `since` (an `Analyzer`'s
