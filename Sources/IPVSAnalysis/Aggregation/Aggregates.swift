@@ -38,16 +38,6 @@ public struct StateCounts: Hashable, Sendable {
         }
     }
 
-    mutating func add(_ o: StateCounts) {
-        established &+= o.established
-        synRecv &+= o.synRecv
-        finWait &+= o.finWait
-        timeWait &+= o.timeWait
-        closeWait &+= o.closeWait
-        udp &+= o.udp
-        other &+= o.other
-    }
-
     /// ESTABLISHED: what the kernel counts in ActiveConn.
     public var active: Int { Int(established) }
     /// Everything else: InActConn.

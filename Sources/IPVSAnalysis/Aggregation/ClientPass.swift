@@ -116,11 +116,7 @@ struct ClientPass {
                     // group's address, which may be a member's own).
                     for j in startTemplate..<endTemplate { groups.addTemplate(load: i, ordinal: byClient[j], client: address) }
                     if total > 0 {
-                        var l = StateCounts()
-                        for k in startWord..<endWord where words[k] & EntryWord.template == 0 {
-                            l.add(EntryWord.state(words[k]))
-                        }
-                        groups.add(l, load: i, client: client, credited: attributed ? total : 0)
+                        groups.add(words: words, startWord..<endWord, load: i, client: client, credited: attributed ? total : 0)
                     }
                 }
             }

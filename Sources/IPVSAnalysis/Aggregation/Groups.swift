@@ -223,13 +223,19 @@ struct GroupBuilder {
         return loads.count - 1
     }
 
-    /// Adds a client's connections on `d` to its group load `i`; `credited` of them were
-    /// already credited to a template.
+    /// Adds a client's connections on `d` to its group load `i`: the connection words of
+    /// `words[range]` (its run of the sorted table), each state counted straight into the
+    /// group and the load (a load is a word or two: counted first into a `StateCounts` of its
+    /// own, then added, the sums waited on the stores); `credited` of them were already
+    /// credited to a template.
     @inline(__always)
-    func add(_ l: StateCounts, load i: Int, client c: Int, credited: Int) {
+    func add(words: UnsafePointer<UInt64>, _ range: Range<Int>, load i: Int, client c: Int, credited: Int) {
         let g = loads[i].group
-        groups.base[g].connections.add(l)
-        loads.base[i].connections.add(l)
+        for k in range where words[k] & EntryWord.template == 0 {
+            let s = EntryWord.state(words[k])
+            groups.base[g].connections.add(s)
+            loads.base[i].connections.add(s)
+        }
         loads.base[i].attributed &+= Int32(truncatingIfNeeded: credited)
         if groups.base[g].lastMember != Int32(truncatingIfNeeded: c) {
             groups.base[g].lastMember = Int32(truncatingIfNeeded: c)
