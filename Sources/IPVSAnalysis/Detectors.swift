@@ -116,9 +116,13 @@ enum Detectors {
         let unitService = liveService.indices.map { agg.loadHistogram.hasRow($0) ? liveService[$0] : -1 }
         let last = LoadHistogram.buckets - 1
         precondition(agg.heavyFrom <= last, "loads of the histogram's last bucket not kept")
-        for (d, si) in unitService.enumerated() where si >= 0 {
-            for n in 1..<last { medians.add(n, count: agg.loadHistogram.clients(destination: d, connections: n), service: si) }
+        /// The units a histogram counts by size, below its last bucket (those are kept one by one).
+        func addSizes(_ h: LoadHistogram) {
+            for (d, si) in liveService.enumerated() where si >= 0 && h.hasRow(d) {
+                for n in 1..<last { medians.add(n, count: h.clients(destination: d, connections: n), service: si) }
+            }
         }
+        addSizes(agg.loadHistogram)
         for l in agg.heavyLoads where l.connections >= last {
             let si = unitService[l.destination]
             if si >= 0 { medians.add(l.connections, service: si) }
@@ -126,17 +130,16 @@ enum Detectors {
         // The candidates: among the heavy loads, unless the aggregation kept fewer than
         // these settings ask for (made with other settings): then among all. (A load has a
         // connection at least: a floor of 0 asks for no more than one of 1.)
-        let heavy = agg.heavyFrom <= max(1, floorCount) ? Array(agg.heavyLoads) : agg.loadTotals()
+        let keptEnough = agg.heavyFrom <= max(1, floorCount)
+        let heavy = keptEnough ? Array(agg.heavyLoads) : agg.loadTotals()
         for l in heavy where l.connections >= floorCount && unitService[l.destination] >= 0 {
             candidates.append((l.connections, l.destination, l.client, nil))
         }
         // The groups: counted by size and the heavy ones kept as the aggregation laid their
         // loads out.
-        for (d, si) in liveService.enumerated() where si >= 0 && agg.groupLoadHistogram.hasRow(d) {
-            for n in 1..<last { medians.add(n, count: agg.groupLoadHistogram.clients(destination: d, connections: n), service: si) }
-        }
+        addSizes(agg.groupLoadHistogram)
         for l in agg.heavyGroupLoads where l.connections >= last { medians.add(l.connections, service: liveService[l.destination]) }
-        if agg.heavyFrom <= max(1, floorCount) {
+        if keptEnough {
             for l in agg.heavyGroupLoads where l.connections >= floorCount { candidates.append((l.connections, l.destination, nil, l.group)) }
         } else {
             for l in agg.groupLoads where liveService[l.destination] >= 0 && l.connections.total >= max(1, floorCount) {
