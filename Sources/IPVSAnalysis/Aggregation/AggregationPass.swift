@@ -405,14 +405,14 @@ extension Aggregates {
         let loadCounts = UnsafeMutablePointer<UInt32>.allocate(capacity: rowCount * LoadHistogram.buckets)
         loadCounts.initialize(repeating: 0, count: rowCount * LoadHistogram.buckets)
         defer { loadCounts.deallocate() }
-        let asks = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, dcount))
+        let asks = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, dcount))
         defer { asks.deallocate() }
+        heavyFrom = max(1, min(floor, LoadHistogram.buckets - 1))
         for d in 0..<dcount {
             let bits = (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
                 | (hasAlternates[d] ? ClientPass.alternatesBit : 0)
-            asks[d] = UInt32(rowOf[d]) << ClientPass.rowShift | UInt32(bits)
+            asks[d] = ClientPass.ask(bits: bits, row: Int(rowOf[d]), slowFrom: grouping[d] ? 0 : hasAlternates[d] ? 1 : heavyFrom)
         }
-        heavyFrom = max(1, min(floor, LoadHistogram.buckets - 1))
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
         // Slot 0 takes the zero credits of loads without a template (`ClientPass.init`).

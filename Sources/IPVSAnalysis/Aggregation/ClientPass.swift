@@ -18,10 +18,23 @@ import IPVSModel
 /// as much: the sort and this pass took 15.3-15.5 ms at 10^6 entries, now 15.1; the word
 /// loop is lighter, the load loop has the clients to open.)
 struct ClientPass {
-    /// Per destination, what its loads ask, a bit each, in the low byte of its `asks`; the
-    /// bits above are its row of the load histogram (0 for none).
+    /// Per destination, what its loads ask, a bit each, in the byte at `bitsShift` of its
+    /// `asks`.
     static let groupsBit: UInt8 = 1, ownTemplateBit: UInt8 = 2, alternatesBit: UInt8 = 4
-    static let rowShift = 8
+    /// A destination's `asks`: where its row of the load histogram starts in the low 32
+    /// bits (0 for none), the bits it asks above them, and from `slowShift` up how many
+    /// connections make its loads take the branch out of line (`ask`).
+    static let bitsShift: UInt64 = 32, slowShift: UInt64 = 40
+
+    /// A destination's `asks`. `slowFrom`: 0 where every load goes out of line (its service
+    /// groups clients: even a load of templates alone), 1 where those with connections do (a
+    /// fwmark service's templates may be another's), else the heavy loads' floor. One
+    /// compare a load then decides it, where the three conditions took a dozen instructions
+    /// and a register in the load loop.
+    static func ask(bits: UInt8, row: Int, slowFrom: Int) -> UInt64 {
+        precondition(slowFrom < 1 << 24 && row * LoadHistogram.buckets < 1 << 32, "a destination's asks do not fit")
+        return UInt64(slowFrom) << slowShift | UInt64(bits) << bitsShift | UInt64(row * LoadHistogram.buckets)
+    }
 
     /// Words a chunk; its loads (at most as many) fit the L2 cache.
     static let chunkWords = 4096
@@ -124,7 +137,7 @@ struct ClientPass {
     }
 
     private let words: UnsafePointer<UInt64>
-    private let asks: UnsafePointer<UInt32>
+    private let asks: UnsafePointer<UInt64>
     private let controlledInRun: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int32>
     private let histogram: UnsafeMutablePointer<UInt32>
@@ -138,8 +151,7 @@ struct ClientPass {
     private var settled = Settled()
 
     /// A pass over `words` (sorted by client then destination), taken a range at a time.
-    /// - `asks`: per destination, `groupsBit | ownTemplateBit | alternatesBit` as they apply,
-    ///   and its load histogram row << `rowShift`.
+    /// - `asks`: per destination, `ClientPass.ask`.
     /// - `byClient`: template ordinals in the order the sorted words meet them.
     /// - `controlledInRun`: per template word met, the connections of its own loads; slot
     ///   -1 takes the (zero) credits of loads without one.
@@ -152,7 +164,7 @@ struct ClientPass {
     /// (Spare slots at -1 instead of selects between a slot and a spare: every load writes
     /// both, and the load loop has more live values than registers.)
     init(words: UnsafePointer<UInt64>, v6Clients: PooledList<IPAddress>,
-         asks: UnsafePointer<UInt32>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
+         asks: UnsafePointer<UInt64>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
          controlledInRun: UnsafeMutablePointer<Int>, controlled: UnsafeMutablePointer<Int>, groups: GroupBuilder,
          starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>, heavyFrom: Int, pool: BufferPool?) {
@@ -193,7 +205,7 @@ struct ClientPass {
         let done = keepingOpen ? run.load : run.load + 1
         guard done > 0 else { return }
         Self.settle(loads, 0..<done, &settled, asks: asks, controlledInRun: controlledInRun, starts: starts,
-                    histogram: histogram, heavyFrom: rare.heavyFrom, rare: &rare)
+                    histogram: histogram, rare: &rare)
         if keepingOpen {
             loads.key[0] = loads.key[run.load]
             loads.end[0] = loads.end[run.load]
@@ -224,9 +236,9 @@ struct ClientPass {
     /// service's templates and the heavy loads.
     @inline(never)
     private static func settle(_ loads: Loads, _ range: Range<Int>, _ settled: inout Settled,
-                               asks: UnsafePointer<UInt32>, controlledInRun: UnsafeMutablePointer<Int>,
+                               asks: UnsafePointer<UInt64>, controlledInRun: UnsafeMutablePointer<Int>,
                                starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>,
-                               heavyFrom: Int, rare: inout Rare) {
+                               rare: inout Rare) {
         var st = settled
         defer { settled = st }
         for s in range {
@@ -239,8 +251,8 @@ struct ClientPass {
             st.end = end
             let d = Int(truncatingIfNeeded: key) & (EntryWord.destinationLimit - 1)
             let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
-            let info = Int(asks[d])
-            let a = info & 0xFF
+            let info = asks[d]
+            let a = Int(truncatingIfNeeded: info >> bitsShift) & 0xFF
             // A load opens a client where its client bits are not the current client's,
             // unless it holds only a persistence group's templates (whose client bits are
             // the group's address, not a client's). Selects by masks, not `?:`: a new
@@ -249,8 +261,7 @@ struct ClientPass {
             // come before it under the same address are no part of it (`forEachWord`
             // skips them).
             let some = (total | (0 &- total)) >> 63 & 1
-            let groupsAsked = a & Int(groupsBit)
-            let groupOnly = (some ^ 1) & ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1)
+            let groupOnly = (some ^ 1) & (a >> groupsBit.trailingZeroBitCount) & 1
             let otherBits = Int(truncatingIfNeeded: ((bits ^ st.clientBits) | (0 &- (bits ^ st.clientBits))) >> 63)
             let opens = otherBits & (groupOnly ^ 1)
             st.client &+= opens
@@ -258,15 +269,13 @@ struct ClientPass {
             starts[st.client | (opens &- 1)] = Int32(truncatingIfNeeded: startWord)
             // A load of no connection (a template's alone) counts in bucket 0, which no one
             // reads: an add, not a branch.
-            histogram[(info >> rowShift) &* LoadHistogram.buckets &+ min(total, LoadHistogram.buckets &- 1)] &+= 1
+            histogram[Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: info)) &+ min(total, LoadHistogram.buckets &- 1)] &+= 1
             // Its own template (a netmask that does not group), met in this run: of two,
             // the later entry (the kernel keeps one template per key).
-            let own = some & ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
+            // (A load of no connection may count as crediting it: it adds 0.)
+            let own = ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
             controlledInRun[(endTemplate &- 1) | (own &- 1)] &+= total & (0 &- own)
-            let heavy = (heavyFrom &- 1 &- total) >> 63 & 1
-            let slow = (some & (own ^ 1) & (((a & Int(alternatesBit)) | (0 &- (a & Int(alternatesBit)))) >> 63 & 1))
-                | ((groupsAsked | (0 &- groupsAsked)) >> 63 & 1) | heavy
-            guard slow != 0 else { continue }
+            guard total >= Int(truncatingIfNeeded: info >> slowShift) else { continue }
             rare.take(d: d, asks: a, clientBits: bits, client: st.client, total: total, own: own, startWord: startWord,
                       endWord: Int(truncatingIfNeeded: end >> 32), startTemplate: startTemplate, endTemplate: endTemplate)
         }
