@@ -21,7 +21,7 @@ enum EntryWord {
 
     @inline(__always)
     static func make(client: UInt64, destination: Int, template: Bool, groupTemplate: Bool, state: ConnectionState) -> UInt64 {
-        client << clientShift | UInt64(destination) << destinationShift
+        client << clientShift | UInt64(truncatingIfNeeded: destination) << destinationShift
             | (template ? Self.template : 0) | (groupTemplate ? Self.groupTemplate : 0) | UInt64(state.rawValue)
     }
 
