@@ -223,7 +223,8 @@ import Testing
         #expect(agg.unattributedEntries == 0)
 
         // Destinations of the address services (live and deleted real servers): connections
-        // by state, templates and the longest time left, as a plain reading of their entries.
+        // by state, templates and (for deleted ones; 0 for live ones) the longest time left,
+        // as a plain reading of their entries.
         var destinationMismatches = 0, checked = 0
         for d in agg.destinations {
             guard let si = d.service, case .address(let proto, let vip, let vport) = s.services[si].key else { continue }
@@ -231,7 +232,7 @@ import Testing
             for e in entries where e.proto == proto && e.virtual == vip && e.virtualPort == vport
                 && e.destination == d.address && e.destinationPort == d.port {
                 if e.isTemplate { templates += 1 } else { connections.add(e.state) }
-                maxExpires = max(maxExpires, e.expires)
+                if !d.isLive { maxExpires = max(maxExpires, e.expires) }
             }
             checked += 1
             if connections != d.connections || templates != d.templates || maxExpires != d.maxExpires || d.fromSync != 0 {

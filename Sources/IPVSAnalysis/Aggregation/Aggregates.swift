@@ -74,7 +74,9 @@ public struct Destination: Hashable, Sendable {
     /// Entries that came from a sync master (only known when the table was read from
     /// `ip_vs_conn_sync`).
     public var fromSync = 0
-    /// The most seconds any of its entries has left.
+    /// For a destination that is gone (`isLive` false): the most seconds any of its entries
+    /// has left, when the last of them goes. 0 for a live real server: not gathered (the
+    /// first pass would pay for it on every entry, and no one reads it).
     public var maxExpires: UInt32 = 0
 
     public var isLive: Bool { realServer != nil }

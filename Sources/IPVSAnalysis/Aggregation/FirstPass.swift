@@ -10,10 +10,15 @@ struct DestinationTally {
     static let states = ConnectionState.allNames.count
     /// Lane of a state the reader does not make (it skips unknown ones): counted as OTHER.
     static let otherState = 29
-    /// The most seconds any entry of the destination has left.
+    /// The most seconds any entry of the destination has left, kept for destinations that
+    /// are gone alone (`gone`): the dead-destination finding's one figure of them. For every
+    /// entry it was a load, a compare, a select and a store (~0.25 ms at 10^6 entries); now a
+    /// test of `gone`, which the common entry passes by.
     static let maxExpires = 26
     /// 1 when the destination's service groups clients under a netmask (set once).
     static let grouping = 27
+    /// 1 when the destination is not a live real server's (set once).
+    static let gone = 28
     static let fromSync = 30
     static let templates = 31
 
@@ -23,6 +28,8 @@ struct DestinationTally {
 
     init() {
         precondition(Self.states <= Self.maxExpires, "a state's lane would be another counter's")
+        precondition(Set([Self.maxExpires, Self.grouping, Self.gone, Self.otherState, Self.fromSync, Self.templates]).count == 6,
+                     "two counters in one lane")
         lanes = .allocate(capacity: capacity * Self.lanes)
     }
 
@@ -36,7 +43,10 @@ struct DestinationTally {
             capacity = all.count * 2
         }
         (lanes + count * Self.lanes).initialize(repeating: 0, count: (all.count - count) * Self.lanes)
-        for d in count..<all.count where grouping[d] { lanes[d * Self.lanes + Self.grouping] = 1 }
+        for d in count..<all.count {
+            if grouping[d] { lanes[d * Self.lanes + Self.grouping] = 1 }
+            if !all[d].isLive { lanes[d * Self.lanes + Self.gone] = 1 }
+        }
         count = all.count
     }
 
@@ -178,8 +188,9 @@ struct FirstPass {
                 }
                 let d = Int(truncatingIfNeeded: UInt32(bitPattern: found.destination))
                 let t = lanes + d &* DestinationTally.lanes
-                let expires = e.pointee.expires
-                t[DestinationTally.maxExpires] = max(t[DestinationTally.maxExpires], expires)
+                if t[DestinationTally.gone] != 0 {
+                    t[DestinationTally.maxExpires] = max(t[DestinationTally.maxExpires], e.pointee.expires)
+                }
                 let client = e.pointee.client
                 let state = e.pointee.state
                 if e.pointee.clientPort != 0 {
