@@ -253,19 +253,16 @@ struct ClientPass {
             let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
             let info = asks[d]
             let a = Int(truncatingIfNeeded: info >> bitsShift) & 0xFF
-            // A load opens a client where its client bits are not the current client's,
-            // unless it holds only a persistence group's templates (whose client bits are
-            // the group's address, not a client's). Selects by masks, not `?:`: a new
-            // client is a coin toss a load, and the compiler made branches of those.
-            // The client starts at the load that opens it: the group's templates that may
-            // come before it under the same address are no part of it (`forEachWord`
-            // skips them).
-            let some = (total | (0 &- total)) >> 63 & 1
-            let groupOnly = (some ^ 1) & (a >> groupsBit.trailingZeroBitCount) & 1
-            let otherBits = Int(truncatingIfNeeded: ((bits ^ st.clientBits) | (0 &- (bits ^ st.clientBits))) >> 63)
-            let opens = otherBits & (groupOnly ^ 1)
+            // A load opens a client where its client bits are not the current client's.
+            // Selects by masks, not `?:`: a new client is a coin toss a load, and the
+            // compiler made branches of those. The client starts at the load that opens it.
+            // (A load of a persistence group's templates alone opens none: its client bits
+            // are the group's address, not a client's. Such loads take the branch below,
+            // which takes the opening back.)
+            let previous = st.clientBits
+            let opens = Int(truncatingIfNeeded: ((bits ^ previous) | (0 &- (bits ^ previous))) >> 63)
             st.client &+= opens
-            st.clientBits ^= (st.clientBits ^ bits) & (0 &- UInt64(truncatingIfNeeded: opens))
+            st.clientBits = bits
             starts[st.client | (opens &- 1)] = Int32(truncatingIfNeeded: startWord)
             // A load of no connection (a template's alone) counts in bucket 0, which no one
             // reads: an add, not a branch.
@@ -276,6 +273,13 @@ struct ClientPass {
             let own = ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
             controlledInRun[(endTemplate &- 1) | (own &- 1)] &+= total & (0 &- own)
             guard total >= Int(truncatingIfNeeded: info >> slowShift) else { continue }
+            if total == 0 && UInt8(truncatingIfNeeded: a) & groupsBit != 0 {
+                // A group's templates alone: the client they opened was none (the next
+                // client's start overwrites the one written). The group's templates in the
+                // same run come before its members' words (`forEachWord` skips them).
+                st.client &-= opens
+                st.clientBits = previous
+            }
             rare.take(d: d, asks: a, clientBits: bits, client: st.client, total: total, own: own, startWord: startWord,
                       endWord: Int(truncatingIfNeeded: end >> 32), startTemplate: startTemplate, endTemplate: endTemplate)
         }
