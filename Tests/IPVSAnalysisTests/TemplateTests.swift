@@ -454,6 +454,23 @@ import Testing
         #expect(all.prefix(500).allSatisfy { $0.address.isIPv4 && $0.connections.total == 1 })
     }
 
+    @Test func anIPv6ConnectionInStateNoneOnTheFirstDestinationIsCounted() throws {
+        // Its word before the client's ordinal is all zeros (destination 0, state NONE, no
+        // template): still a word, and the client still one of the table's.
+        let services = KernelText.service6("TCP", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, "rr")
+            + KernelText.dest6("2001:0db8:0000:0000:0000:0000:0001:0001", 443, "Masq", 1, 0, 0)
+        let conns = KernelText.conn6("TCP", "2001:0db8:00ff:0000:0000:0000:0000:0009", 40000, "2001:0db8:0000:0000:0000:0000:0000:0001", 443,
+                                     "2001:0db8:0000:0000:0000:0000:0001:0001", 443, "NONE", 10)
+            + KernelText.conn6("TCP", "2001:0db8:00ff:0000:0000:0000:0000:000a", 40001, "2001:0db8:0000:0000:0000:0000:0000:0001", 443,
+                               "2001:0db8:0000:0000:0000:0000:0001:0001", 443, "ESTABLISHED", 10)
+        let agg = Aggregates(try Self.snapshot(services: services, conns: conns))
+        #expect(agg.destinations.first?.connections.total == 2)
+        let clients = Array(agg.clients)
+        #expect(clients.map(\.address.description) == ["2001:db8:ff::9", "2001:db8:ff::a"])
+        #expect(clients.map(\.connections.total) == [1, 1])
+        #expect(clients.first.map { $0.connections.total - $0.connections.active } == 1)
+    }
+
     @Test func manyRoutesResolveAsFewDo() throws {
         // 60 services × 12 real servers: more routes than the route cache starts with, so
         // it grows while the table is read; every connection must still land on its own

@@ -119,7 +119,8 @@ struct FirstPass {
         }
 
         /// `e` (the `index`-th entry) on `found`, whose counts are at `tally`: its template
-        /// record and its IPv6 row as they apply; the word to keep now, or 0.
+        /// record and its IPv6 row as they apply; the word to keep now, or 0 for none (no
+        /// word kept here is 0: it is an IPv4 template's, with its template bit).
         @inline(never)
         mutating func take(_ e: UnsafePointer<ConnectionEntry>, index i: Int, found: (destination: Int32, route: Int32),
                            tally t: UnsafeMutablePointer<UInt32>) -> UInt64 {
@@ -193,7 +194,7 @@ struct FirstPass {
                 }
                 let client = e.pointee.client
                 let state = e.pointee.state
-                if e.pointee.clientPort != 0 {
+                if !e.pointee.isTemplate {
                     t[min(Int(state.rawValue), DestinationTally.otherState)] &+= 1
                     if e.pointee.flags & ConnectionEntry.fromSync != 0 { t[DestinationTally.fromSync] &+= 1 }
                     if client.isIPv4 && d < EntryWord.destinationLimit {
