@@ -119,7 +119,7 @@ func usage() -> Never {
           --quick    10^4 and 10^5 only (CI)
           --runs     timed runs per size for ipvstop (default: more for small tables)
           --ipvstop  the ipvstop binary, to time `snapshot --json` end to end (default: next to this one)
-          --show-rounds  each round of the analysis target (a read, then an analysis), not only the median
+          --show-rounds  every round of the analysis target (a read, then an analysis), not only its figure
         """)
     exit(0)
 }
@@ -313,7 +313,7 @@ do {
     if let size = opts.sizes.last, let root = roots.last {
         // Best of five at 10^6, as the poll it is judged against: best of three swung by
         // several milliseconds on a shared host.
-        // The target's rounds: an odd count, for a median that is one round's; 21, since fewer (9)
+        // The target's rounds (an odd count: the median round printed beside it is one round); 21, since fewer (9)
         // often left one case without a run at a quiet moment of this shared host.
         analysis = try AnalysisBench.measure(root: root, size: size, runs: max(5, min(10, 3_000_000 / size)), rounds: 21)
     }
