@@ -27,15 +27,17 @@ struct AnalysisCost {
 
     var worst: Double { max(oneShot.cpu, stateful.cpu) }
 
-    /// The target's figure: the worse case's best run against the best read of the same
-    /// rounds. Reads and analyses alternate, so each gets its turn at the host's quiet
-    /// moments; best-of figures taken apart compared a read and an analysis under different
+    /// The target's figure: for each case, its best run against the best read of its own
+    /// rounds, and the worse of the two. Reads and analyses alternate, so each gets its turn
+    /// at the host's quiet moments (a case's rounds give its reads and its runs as many
+    /// chances); best-of figures taken apart compared a read and an analysis under different
     /// loads of a shared host (one build measured +32% with a busy host's read, +53% on a
     /// quiet one). A busy host slows the read more than the analysis, so a round's own ratio
     /// flatters the analysis when the host is busy: the median round is reported beside it.
     var interleavedRatio: Double {
-        let analyses = [oneShotRounds, statefulRounds].map { $0.map(\.analysis).min() ?? .nan }
-        return (analyses.max() ?? .nan) / bestRoundRead
+        [oneShotRounds, statefulRounds].map { rounds in
+            (rounds.map(\.analysis).min() ?? .nan) / (rounds.map(\.read).min() ?? .nan)
+        }.max() ?? .nan
     }
     /// The best read of the rounds.
     var bestRoundRead: Double { (oneShotRounds + statefulRounds).map(\.read).min() ?? .nan }

@@ -398,7 +398,7 @@ if let largest = results.last {
         }
         let ratio = a.interleavedRatio
         target(ratio <= 0.5, "analysis adds ≤ 50% to the poll at \(at): +\(f(ratio * 100, 1))% (the worse case's best run against the best "
-               + "read, reads and analyses alternating; the median round's +\(f(a.medianRoundRatio * 100, 0))%)")
+               + "read of its rounds, reads and analyses alternating; the median round's +\(f(a.medianRoundRatio * 100, 0))%)")
         // Each case against its own poll, for who runs which: a dashboard's or agent's poll
         // also finds the new entries, a one-shot's does not.
         let steadyPoll = largest.ipvstop.cpu + a.newEntries.cpu
