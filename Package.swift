@@ -19,9 +19,11 @@ let package = Package(
         .target(name: "IPVSReader", dependencies: ["IPVSModel"]),
         // glibc's mallopt, through a module map: the pollers keep freed memory for the next poll.
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        // The compiler's prefetch hint, through a module map: the sort's scattered stores.
+        .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
         // Snapshots in, aggregations (clients, persistence groups) and findings out. The
         // faces present these; none computes its own.
-        .target(name: "IPVSAnalysis", dependencies: ["IPVSModel", "CMalloc"]),
+        .target(name: "IPVSAnalysis", dependencies: ["IPVSModel", "CMalloc", "CPrefetch"]),
         // A simulated director whose snapshots evolve over time: `--demo`, and the source
         // the dashboard's and subagent's tests run on.
         .target(name: "IPVSDemo", dependencies: ["IPVSModel"]),
