@@ -93,12 +93,9 @@ enum AnalysisBench {
             throw BenchError.harness("analysis: the snapshot of \(root) has \(snapshot.connections?.entries.count ?? 0) entries, not \(size)")
         }
 
-        func time(fresh: Bool = false, _ body: () -> Void) -> Timing {
+        func time(_ body: () -> Void) -> Timing {
             var ts: [Timing] = []
             for _ in 0..<runs {
-                // A one-shot run is a process of its own: it must not find the previous
-                // run's freed memory at hand.
-                if fresh { WorkingMemory.returnFreed() }
                 let w0 = Clock.wall, c0 = Clock.cpu
                 body()
                 ts.append(Timing(wall: Clock.wall - w0, cpu: Clock.cpu - c0))
@@ -113,11 +110,15 @@ enum AnalysisBench {
             // One round more than kept: the first read of a series took twice the others
             // here (126-154 ms against 68-80 at 10^6), whatever came before it.
             for round in 0...rounds {
+                // A one-shot run is a process of its own: it must not find the previous
+                // run's (nor the read's) freed memory at hand.
                 if fresh { WorkingMemory.returnFreed() }
                 let r0 = Clock.cpu
-                let t = try reader.readConnections()
+                do {
+                    let t = try reader.readConnections()
+                    withExtendedLifetime(t) {}
+                }
                 let read = Clock.cpu - r0
-                withExtendedLifetime(t) {}
                 if fresh { WorkingMemory.returnFreed() }
                 let w0 = Clock.wall, c0 = Clock.cpu
                 body()
