@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "ipvstop", targets: ["ipvstop"]),
         .library(name: "IPVSModel", targets: ["IPVSModel"]),
         .library(name: "IPVSReader", targets: ["IPVSReader"]),
+        // The recording reader, for the fuzz targets in Fuzz/ (a package of their own).
+        .library(name: "IPVSDemo", targets: ["IPVSDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -210,7 +210,9 @@ public struct ConnectionTableParser {
 
     // MARK: - One row, any layout
 
-    private mutating func parseLine(_ p: UnsafePointer<UInt8>, _ len: Int) {
+    /// The general path: any layout the kernels print, a row it cannot read counted. Internal
+    /// (not private) so `FuzzEntryPoints` can check `kernelRow` against it.
+    mutating func parseLine(_ p: UnsafePointer<UInt8>, _ len: Int) {
         var t = Tokenizer(p, len)
         guard let protoTok = t.next() else { return }
         // The header row.
