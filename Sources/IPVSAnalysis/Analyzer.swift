@@ -32,6 +32,9 @@ public enum Analysis {
         } else if agg.unattributedEntries > 0 {
             out.append("\(agg.unattributedEntries) entries name more destinations than the per-client sort holds: they count for their real server but are missing from clients, groups and template attribution")
         }
+        if agg.hasTable && s.source.servicesIncomplete {
+            out.append("the service table was not read whole (see the warnings): entries whose service or real server is not listed may point at one that was skipped, so dead_destination is not judged")
+        }
         if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")
         }

@@ -397,7 +397,9 @@ enum Detectors {
     // MARK: - dead_destination
 
     static func deadDestinations(_ c: Context) -> [Finding] {
-        guard c.agg.hasTable else { return [] }
+        // With lines of the service table skipped, a destination missing from it may be one
+        // that was not read: not judged (the analysis' limitations say so).
+        guard c.agg.hasTable, !c.snapshot.source.servicesIncomplete else { return [] }
         let nodest = c.sysctl("expire_nodest_conn")
         var out: [Finding] = []
         for d in c.agg.destinations where !d.isLive {
@@ -500,7 +502,10 @@ enum Detectors {
         var severity: Severity = .info
         if !active.isEmpty {
             severity = .critical
-            reasons.append("the kernel found available memory below amemthresh (\(amem.map { "\($0) pages, \($0 * 4) KiB at 4 KiB pages" } ?? "?")) and switched on \(active.joined(separator: ", ")) (value 2)")
+            // amemthresh is a C int (larger values are not given as numbers, see
+            // Sysctl.integerValue); the KiB figure saturates all the same.
+            let kib = amem.map { $0.multipliedReportingOverflow(by: 4).overflow ? Int64.max : $0 * 4 }
+            reasons.append("the kernel found available memory below amemthresh (\(amem.map { "\($0) pages, \(kib!) KiB at 4 KiB pages" } ?? "?")) and switched on \(active.joined(separator: ", ")) (value 2)")
         }
         if !forced.isEmpty {
             severity = max(severity, .warning)

@@ -105,6 +105,21 @@ extension AnalysisSettings {
 
         public func value(in s: AnalysisSettings) -> Double { get(s) }
 
+        /// The values `--threshold` accepts: wide enough for any director, narrow enough that
+        /// every value converts to the setting's type and every product made of it stays
+        /// finite (a count of 1e30 would trap turned into an Int).
+        public var range: ClosedRange<Double> {
+            switch (name, unit) {
+            case ("raise_after", _), ("clear_after", _): 1...1_000_000
+            case ("clear_factor", _): 0...1
+            case (_, .count): 0...1_000_000_000
+            case (_, .fraction): 0...1
+            case (_, .factor): 0...1_000_000
+            case (_, .seconds): 0...31_536_000          // a year
+            case (_, .bytes): 0...Double(1 << 50)      // a PiB
+            }
+        }
+
         /// The value as text in its unit (`20`, `0.1`, `60s`, `1073741824`).
         public func text(in s: AnalysisSettings) -> String {
             let v = get(s)
@@ -146,14 +161,19 @@ extension AnalysisSettings {
         case syntax(String)
         case unknownName(String)
         case badValue(name: String, value: String)
+        case outOfRange(name: String, value: String, range: ClosedRange<Double>)
 
         public var description: String {
             switch self {
             case .syntax(let s): "'\(s)': expected NAME=VALUE (see --list-thresholds)"
             case .unknownName(let n): "unknown threshold '\(n)' (see --list-thresholds)"
             case .badValue(let n, let v): "threshold \(n): '\(v)' is not a valid value"
+            case .outOfRange(let n, let v, let r):
+                "threshold \(n): '\(v)' is out of range (\(Self.text(r.lowerBound)) to \(Self.text(r.upperBound)))"
             }
         }
+
+        static func text(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e18 ? String(Int64(v)) : String(v) }
     }
 
     /// Applies `NAME=VALUE`. Values take units: seconds as `90`, `90s`, `5m`, `2h`; bytes as
@@ -167,9 +187,9 @@ extension AnalysisSettings {
             throw OverrideError.badValue(name: name, value: raw)
         }
         if p.unit == .count || p.unit == .bytes, v != v.rounded() { throw OverrideError.badValue(name: name, value: raw) }
-        if p.unit == .fraction, v > 1 { throw OverrideError.badValue(name: name, value: raw) }
-        if (name == "raise_after" || name == "clear_after"), v < 1 { throw OverrideError.badValue(name: name, value: raw) }
-        if name == "clear_factor", v > 1 { throw OverrideError.badValue(name: name, value: raw) }
+        // Rejected with a message, not clamped: a threshold the operator did not mean is
+        // worse than none. Inside the range every set converts exactly (Int(v) cannot trap).
+        guard p.range.contains(v) else { throw OverrideError.outOfRange(name: name, value: raw, range: p.range) }
         p.set(&self, v)
     }
 

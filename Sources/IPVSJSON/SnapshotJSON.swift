@@ -17,7 +17,7 @@ public enum SnapshotJSON {
             w.string("taken_at", timestamp(s.takenAt))
             w.object("ipvs") { w in
                 w.string("version", s.info?.version)
-                w.int("table_size", s.info?.tableSize)
+                w.int("table_size", s.info.flatMap { $0.tableSize > 0 ? $0.tableSize : nil })
             }
             w.array("services") { w in
                 for svc in s.services { service(&w, svc, s.tickRate) }
@@ -188,7 +188,7 @@ public enum SnapshotJSON {
         w.object("global") { w in
             stats(&w, "stats", s.global?.totals)
             rates(&w, "rates", s.global?.rates)
-            w.int("table_size", s.info?.tableSize)
+            w.int("table_size", s.info.flatMap { $0.tableSize > 0 ? $0.tableSize : nil })
             w.int("entry_bytes", s.slab?.objectSize)
             w.string("entry_bytes_from", s.slab?.origin)
             w.int("entry_memory_bytes", s.connectionMemoryBytes)

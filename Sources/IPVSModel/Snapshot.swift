@@ -70,8 +70,10 @@ public struct Sysctl: Hashable, Sendable {
         self.value = value
     }
 
-    /// The value when the file holds exactly one integer.
-    public var integerValue: Int64? { Int64(value) }
+    /// The value when the file holds exactly one integer that a C int can hold: every
+    /// IPVS sysctl is one (proc_dointvec), so a larger value did not come from the kernel
+    /// and is not given as a number (the reader warns about it).
+    public var integerValue: Int64? { Int64(value).flatMap { Int32(exactly: $0) != nil ? $0 : nil } }
 }
 
 /// The `ip_vs_conn` slab cache: what a connection entry really costs in kernel memory.
@@ -146,6 +148,9 @@ public struct SourceReport: Hashable, Sendable {
     public var warnings: [String]
     /// Fields this snapshot cannot give (e.g. `real_servers.stats` without netlink).
     public var unavailable: [String]
+    /// Lines of the service table could not be read (or it had no header): services or
+    /// real servers may be missing, so an entry pointing at none is no proof of a deletion.
+    public var servicesIncomplete = false
 
     public init(procRoot: String, netlink: NetlinkStatus, files: [FileRead] = [], warnings: [String] = [], unavailable: [String] = []) {
         self.procRoot = procRoot
@@ -203,9 +208,12 @@ public struct Snapshot: Sendable {
     }
 
     /// Kernel memory held by the connection table: entries × the slab's object size.
+    /// Unavailable (nil), not wrapped or trapped, when the product overflows or a factor is
+    /// negative (a slab figure the reader should have rejected, or a recording's).
     public var connectionMemoryBytes: Int? {
-        guard let slab else { return nil }
-        if let c = connections { return c.entries.count * slab.objectSize }
-        return slab.activeObjects.map { $0 * slab.objectSize }
+        guard let slab, slab.objectSize >= 0 else { return nil }
+        guard let n = connections?.entries.count ?? slab.activeObjects, n >= 0 else { return nil }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: slab.objectSize)
+        return overflow ? nil : bytes
     }
 }

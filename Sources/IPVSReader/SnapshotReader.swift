@@ -102,13 +102,29 @@ public struct SnapshotReader: Sendable {
 
         // HZ: first from the kernel config, so /proc's jiffies can be turned into seconds
         // when netlink is missing; netlink's seconds, when there, settle it exactly.
-        var tick = options.hz.map { TickRate(hz: $0, origin: .option) } ?? kernelConfigHZ()
+        var tick = options.hz.map { TickRate(hz: $0, origin: .option) }
+        if tick == nil {
+            let (configured, why) = kernelConfigHZ()
+            tick = configured
+            if let why { warnings.append(why) }
+        }
         let procTable = ServiceTableParser.parse(ipvsText, hz: tick?.hz)
+        // What is wrong with the file itself is said whichever source gives the services.
+        if procTable.crlfLines > 0 {
+            warnings.append("net/ip_vs: \(procTable.crlfLines) line(s) end in CR LF, which the kernel never writes (a copied file?); read with the CR dropped")
+        }
+        if procTable.info == nil {
+            warnings.append("net/ip_vs has no 'IP Virtual Server version' header: not the kernel's file, or damaged; its services may be incomplete")
+        }
+        if !procTable.impossibleValues.isEmpty {
+            warnings.append("net/ip_vs: \(procTable.impossibleValues.count) impossible value(s) not used: \(procTable.impossibleValues.joined(separator: " | "))")
+        }
         if let r = reading, options.hz == nil, let measured = Self.hzFromNetlink(proc: procTable.services, netlink: r.services) {
             tick = TickRate(hz: measured, origin: .netlink)
         }
 
         var services: [VirtualService]
+        var servicesIncomplete = false
         var info = procTable.info
         if let r = reading {
             services = r.services
@@ -118,6 +134,9 @@ public struct SnapshotReader: Sendable {
             if procTable.skipped.total > 0 {
                 warnings.append("net/ip_vs: skipped \(procTable.skipped.total) unreadable line(s): \(procTable.skipped.examples.joined(separator: " | "))")
             }
+            // Services or real servers may be missing: connections to them are not proof
+            // that they were deleted.
+            servicesIncomplete = procTable.skipped.total > 0 || procTable.info == nil
             if !procTable.fwmarkFamilyGuessed.isEmpty {
                 warnings.append("net/ip_vs does not print the family of fwmark services; taken as IPv4 for fwmark \(procTable.fwmarkFamilyGuessed.map(String.init).joined(separator: ", "))")
             }
@@ -157,10 +176,13 @@ public struct SnapshotReader: Sendable {
         do {
             let r = try ProcFile.readText(path("slabinfo"))
             files.append(r.read)
-            slab = SlabInfoParser.parse(r.text)
+            slab = try SlabInfoParser.checked(r.text)
         } catch ProcReadError.permissionDenied {
             // slabinfo is root's only; sysfs says the same size to anyone.
-        } catch {}
+        } catch ProcReadError.missing {
+        } catch {
+            warnings.append("\(error)")
+        }
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         }
@@ -168,17 +190,21 @@ public struct SnapshotReader: Sendable {
             unavailable.append("global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
+        var report = SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable)
+        report.servicesIncomplete = servicesIncomplete
         return Snapshot(
             takenAt: takenAt, info: info, services: services, connections: nil, global: global, sysctls: sysctls,
             timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
-            source: SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable))
+            source: report)
     }
 
     /// `/sys/kernel/slab/ip_vs_conn/slab_size`: the cache's object size even when it is
     /// merged into another cache (then slabinfo has no `ip_vs_conn` line).
     static func sysfsSlabSize(_ dir: String = "/sys/kernel/slab/ip_vs_conn") -> Int? {
-        guard let text = try? ProcFile.readText(dir + "/slab_size").text else { return nil }
-        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let text = try? ProcFile.readText(dir + "/slab_size", limit: ProcFile.Limit.small).text,
+              let n = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              (1...SlabInfoParser.maxObjectSize).contains(n) else { return nil }
+        return n
     }
 
     /// Every file under `sys/net/ipv4/vs`, by name.
@@ -189,31 +215,64 @@ public struct SnapshotReader: Sendable {
         }
         var out: [Sysctl] = []
         var unreadable: [String] = []
+        var refused: [String] = []
+        var outOfRange: [String] = []
         for name in names.sorted() {
-            // Some entries are write-only (e.g. on some kernels), others need root.
-            guard let r = try? ProcFile.readText(dir + "/" + name) else {
+            // Some entries are write-only (e.g. on some kernels), others need root; a FIFO,
+            // a device or an endless file is refused (ProcFile), and said apart.
+            let r: (text: String, read: FileRead)
+            do {
+                r = try ProcFile.readText(dir + "/" + name, limit: ProcFile.Limit.small)
+            } catch let e as ProcReadError {
+                switch e {
+                case .notRegular, .tooLarge: refused.append("\(e)")
+                default: unreadable.append(name)
+                }
+                continue
+            } catch {
                 unreadable.append(name)
                 continue
             }
             let value = r.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-            out.append(Sysctl(name: name, value: value))
+            let sysctl = Sysctl(name: name, value: value)
+            // Every IPVS sysctl is a C int: a larger integer is not the kernel's, and
+            // `integerValue` gives none for it (it stays text, named here).
+            let digits = value.hasPrefix("-") ? value.dropFirst() : Substring(value)
+            if sysctl.integerValue == nil, !digits.isEmpty, digits.allSatisfy({ ("0"..."9").contains($0) }) {
+                outOfRange.append("\(name)=\(value.prefix(24))")
+            }
+            out.append(sysctl)
         }
-        return (out, unreadable.isEmpty ? [] : ["sysctls not readable: \(unreadable.joined(separator: ", "))"])
+        var warnings: [String] = []
+        if !unreadable.isEmpty { warnings.append("sysctls not readable: \(unreadable.joined(separator: ", "))") }
+        warnings += refused
+        if !outOfRange.isEmpty {
+            warnings.append("\(outOfRange.count) sysctl value(s) outside the kernel's int range, not used as numbers: \(outOfRange.joined(separator: ", "))")
+        }
+        return (out, warnings)
     }
 
     /// CONFIG_HZ of the kernel that wrote the tree: the running kernel's for /proc; for a
     /// capture, the kernel named by its `sys/kernel/osrelease`, when this machine has that
     /// kernel's config.
-    func kernelConfigHZ() -> TickRate? {
-        guard let release = (try? ProcFile.readText(path("sys/kernel/osrelease")))?.text
-            .trimmingCharacters(in: .whitespacesAndNewlines), !release.isEmpty else { return nil }
+    ///
+    /// A CONFIG_HZ outside `KernelConfigParser.plausible` is rejected with a warning (the
+    /// second value): it would turn every persistence timeout into a wrong number of
+    /// seconds. The config file is read like a /proc file: regular files only, capped.
+    func kernelConfigHZ() -> (TickRate?, String?) {
+        guard let release = (try? ProcFile.readText(path("sys/kernel/osrelease"), limit: ProcFile.Limit.small))?.text
+            .trimmingCharacters(in: .whitespacesAndNewlines), !release.isEmpty,
+              !release.contains("/") else { return (nil, nil) }
+        var why: String?
         for dir in options.kernelConfigDirs {
-            if let text = try? String(contentsOfFile: "\(dir)/config-\(release)", encoding: .utf8),
-               let hz = KernelConfigParser.hz(text) {
-                return TickRate(hz: hz, origin: .kernelConfig)
+            let file = "\(dir)/config-\(release)"
+            guard let text = try? ProcFile.readText(file, limit: 16 << 20).text, let raw = KernelConfigParser.raw(text) else { continue }
+            if KernelConfigParser.plausible.contains(raw) {
+                return (TickRate(hz: raw, origin: .kernelConfig), nil)
             }
+            why = "\(file): CONFIG_HZ=\(raw) is not a plausible tick rate (\(KernelConfigParser.plausible.lowerBound)-\(KernelConfigParser.plausible.upperBound)); ignored (pass --hz)"
         }
-        return nil
+        return (nil, why)
     }
 
     /// HZ as /proc's jiffies over netlink's seconds for the same persistent service; only
@@ -245,9 +304,7 @@ public struct SnapshotReader: Sendable {
             file = "net/ip_vs_conn_sync"
         }
         let full = path(file)
-        // A regular file (a capture) tells its size: ~67 bytes an IPv4 row.
-        let estimate = max(expectedEntries, (ProcFile.sizeHint(full) ?? 0) / 64)
-        var parser = ConnectionTableParser(expectedEntries: estimate)
+        var parser = ConnectionTableParser(expectedEntries: Self.reservation(expectedEntries: expectedEntries, fileSize: ProcFile.sizeHint(full)))
         let readAt = Date()
         let cost = try ProcFile.streamLines(full) { lines, unterminated in
             parser.consume(lines, unterminated: unterminated)
@@ -275,10 +332,31 @@ public struct SnapshotReader: Sendable {
 
     /// Roughly how many entries the table holds, from the real servers' counters, so the
     /// entry array is allocated once instead of doubling (which would double the peak).
+    /// Counters are UInt32 and summed in Int (64-bit): no overflow for any real count;
+    /// the sum saturates all the same, and `reservation` caps what is reserved from it.
     static func expectedEntries(_ s: Snapshot) -> Int {
-        let n = s.services.reduce(0) { acc, svc in
-            acc + svc.realServers.reduce(0) { $0 + Int($1.activeConns) + Int($1.inactiveConns) + Int($1.persistentConns ?? 0) }
+        var n = 0
+        for svc in s.services {
+            for rs in svc.realServers {
+                let c = Int(rs.activeConns) + Int(rs.inactiveConns) + Int(rs.persistentConns ?? 0)
+                n = n.addingReportingOverflow(c).overflow ? Int.max : n + c
+            }
         }
-        return n + n / 4
+        return n > Int.max / 2 ? Int.max : n + n / 4
+    }
+
+    /// Entries the largest reservation made from counters alone may hold: 2^22 entries are
+    /// 256 MiB of address space (pages are only touched as rows are read). A larger table
+    /// grows past it by doubling, as it is read; a count the kernel never reached (one
+    /// forged InActConn of 4294967295) costs nothing more.
+    static let maxCountedReservation = 1 << 22
+
+    /// What to reserve for the table: the counters' estimate capped at
+    /// `maxCountedReservation`, and for a regular file (a capture) at what its size can
+    /// hold (a row is at least 48 bytes), with its size's ~64 bytes a row as the floor.
+    static func reservation(expectedEntries: Int, fileSize: Int?) -> Int {
+        let counted = min(max(0, expectedEntries), maxCountedReservation)
+        guard let size = fileSize else { return counted }
+        return min(max(counted, size / 64), size / 48 + 1)
     }
 }

@@ -86,9 +86,10 @@ struct CheckCommand: ParsableCommand {
         var settings = try analysis.settings()
         let reader = SnapshotReader(options: source.readerOptions)
         let result: AnalysisResult
+        let warnings: [String]
         if let duration, let seconds = AnalysisSettings.seconds(duration), seconds > 0 {
             settings.imbalanceHoldSeconds = min(settings.imbalanceHoldSeconds, seconds / 2)
-            result = try watch(reader, seconds: seconds, settings: settings)
+            (result, warnings) = try watch(reader, seconds: seconds, settings: settings)
         } else {
             let snap: Snapshot
             do {
@@ -97,24 +98,29 @@ struct CheckCommand: ParsableCommand {
                 fail(e.description)
             }
             result = Analysis.analyze(snap, settings: settings)
+            warnings = snap.source.warnings
         }
         if json {
             print(AnalysisJSON.check(result))
         } else {
-            print(Self.render(result, verbose: verbose), terminator: "")
+            // Subjects and explanations quote names from the files: escaped.
+            print(TerminalText.escaped(Self.render(result, verbose: verbose)), terminator: "")
+            // What the findings rest on was degraded: said beside them, as `snapshot` does.
+            warn(warnings)
         }
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
     }
 
     /// Polls for `seconds` (services every `interval`, the table as its cost allows) and
     /// feeds every new snapshot to one analyzer.
-    func watch(_ reader: SnapshotReader, seconds: Double, settings: AnalysisSettings) throws -> AnalysisResult {
+    func watch(_ reader: SnapshotReader, seconds: Double, settings: AnalysisSettings) throws -> (AnalysisResult, [String]) {
         // Fail fast and clearly when there is no IPVS to watch.
         do { _ = try reader.readServices() } catch let e as SnapshotError { fail(e.description) }
         let poller = DirectorPoller(reader: reader, interval: interval)
         let analyzer = Analyzer(settings: settings)
         let deadline = Date().addingTimeInterval(seconds)
         var last: AnalysisResult?
+        var lastWarnings: [String] = []
         var lastTaken: Date?
         var lastRead: Date?
         poller.start()
@@ -125,11 +131,12 @@ struct CheckCommand: ParsableCommand {
             lastTaken = s.takenAt
             lastRead = s.connections?.readAt
             last = analyzer.update(with: s)
+            lastWarnings = s.source.warnings
         } while Date() < deadline
         guard let last else {
             fail(poller.lastError ?? "no snapshot within \(seconds) s")
         }
-        return last
+        return (last, lastWarnings)
     }
 
     static func render(_ r: AnalysisResult, verbose: Bool) -> String {

@@ -50,8 +50,16 @@ struct SourceOptions: ParsableArguments {
 /// Fails with the reader's message and exit status 2, the way ipvsadm reports a missing
 /// module: one clear line, no stack trace.
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data(("ipvstop: " + message + "\n").utf8))
+    FileHandle.standardError.write(Data(("ipvstop: " + TerminalText.escaped(message) + "\n").utf8))
     Foundation.exit(2)
+}
+
+/// The snapshot's warnings on stderr, one a line, their outside text escaped (a quoted
+/// line from a file may hold terminal controls).
+func warn(_ warnings: [String]) {
+    for w in warnings {
+        FileHandle.standardError.write(Data(("ipvstop: warning: " + TerminalText.escaped(w, keepLineBreaks: false) + "\n").utf8))
+    }
 }
 
 struct SnapshotCommand: ParsableCommand {
@@ -93,10 +101,9 @@ struct SnapshotCommand: ParsableCommand {
         if json {
             print(SnapshotJSON.encode(snap, top: top, pretty: !compact, settings: try analysis.settings()))
         } else {
-            print(SnapshotText.render(snap, top: top), terminator: "")
-        }
-        for w in snap.source.warnings where !json {
-            FileHandle.standardError.write(Data(("ipvstop: warning: " + w + "\n").utf8))
+            // Scheduler names, PE data and the like come from the files: escaped.
+            print(TerminalText.escaped(SnapshotText.render(snap, top: top)), terminator: "")
+            warn(snap.source.warnings)
         }
     }
 }

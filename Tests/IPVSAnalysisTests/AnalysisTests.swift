@@ -175,8 +175,25 @@ func fixtureSnapshot() throws -> Snapshot {
         #expect(throws: AnalysisSettings.OverrideError.unknownName("rogue_min")) { try s.apply(override: "rogue_min=3") }
         #expect(throws: AnalysisSettings.OverrideError.syntax("rogue_min_conns")) { try s.apply(override: "rogue_min_conns") }
         #expect(throws: AnalysisSettings.OverrideError.badValue(name: "rogue_min_conns", value: "2.5")) { try s.apply(override: "rogue_min_conns=2.5") }
-        #expect(throws: AnalysisSettings.OverrideError.badValue(name: "rogue_min_share", value: "3")) { try s.apply(override: "rogue_min_share=3") }
-        #expect(throws: AnalysisSettings.OverrideError.badValue(name: "raise_after", value: "0")) { try s.apply(override: "raise_after=0") }
+        #expect(throws: AnalysisSettings.OverrideError.outOfRange(name: "rogue_min_share", value: "3", range: 0...1)) { try s.apply(override: "rogue_min_share=3") }
+        #expect(throws: AnalysisSettings.OverrideError.outOfRange(name: "raise_after", value: "0", range: 1...1_000_000)) { try s.apply(override: "raise_after=0") }
+        // Issue 25: any integer threshold of 2^63 or more trapped turned into an Int.
+        for big in ["1e30", "9223372036854775808", "1e19", "1000000001"] {
+            #expect(throws: AnalysisSettings.OverrideError.outOfRange(name: "rogue_min_conns", value: big, range: 0...1_000_000_000)) {
+                try s.apply(override: "rogue_min_conns=\(big)")
+            }
+        }
+        #expect(throws: AnalysisSettings.OverrideError.self) { try s.apply(override: "table_memory_warn=1e300") }
+        #expect(throws: AnalysisSettings.OverrideError.self) { try s.apply(override: "imbalance_hold=1e300") }
+        #expect(throws: AnalysisSettings.OverrideError.self) { try s.apply(override: "imbalance_hold=inf") }
+        #expect(throws: AnalysisSettings.OverrideError.self) { try s.apply(override: "rogue_median_factor=nan") }
+        for p in AnalysisSettings.parameters {
+            var t = AnalysisSettings()
+            try t.apply(override: "\(p.name)=\(Int64(p.range.upperBound))")
+            #expect(p.value(in: t) == p.range.upperBound)
+        }
+        #expect(AnalysisSettings.OverrideError.outOfRange(name: "rogue_min_conns", value: "1e30", range: 0...1_000_000_000).description
+                == "threshold rogue_min_conns: '1e30' is out of range (0 to 1000000000)")
 
         // Only the 500 and 600 clients hold 450 or more.
         let r = Analysis.analyze(seedDirector().snapshot(), settings: s)

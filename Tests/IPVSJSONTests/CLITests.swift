@@ -108,3 +108,103 @@ struct CLI {
         #expect(t.status != 0)
     }
 }
+
+/// The binary on the bad inputs of issue 25 (Tests/Fixtures/bad-inputs/proc, laid over the
+/// real-kernel capture): every command ends with a normal exit status, valid JSON, no raw
+/// control character on a terminal stream, and the warnings that say what was wrong.
+@Suite(.serialized) struct BadInputCLITests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures").path
+
+    static func tree(_ name: String) throws -> String {
+        let root = NSTemporaryDirectory() + "ipvstop-cli-bad-" + UUID().uuidString
+        let fm = FileManager.default
+        try fm.copyItem(atPath: fixtures + "/proc-vm-6.1", toPath: root)
+        let overlay = fixtures + "/bad-inputs/proc/" + name
+        for rel in (fm.enumerator(atPath: overlay)?.compactMap { $0 as? String } ?? []) {
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: overlay + "/" + rel, isDirectory: &isDir), !isDir.boolValue else { continue }
+            try fm.removeItem(atPath: root + "/" + rel)
+            try fm.copyItem(atPath: overlay + "/" + rel, toPath: root + "/" + rel)
+        }
+        return root
+    }
+
+    static let names = [
+        "dashboard-ip_vs_stats-rate-2^64", "proc-inactconn-400000000", "proc-inactconn-4294967295",
+        "proc-ip_vs-crlf-silently-empty", "proc-ipv6-prefix-4294967295", "proc-terminal-escapes",
+        "slabinfo-objsize-overflow", "sysctl-amemthresh-overflow",
+    ]
+
+    /// Control characters a terminal would obey (C0 but LF and TAB, DEL, C1).
+    static func hasControl(_ s: String) -> Bool {
+        s.unicodeScalars.contains { ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }
+    }
+
+    @Test(arguments: names)
+    func everyCommandEndsCleanly(_ name: String) throws {
+        let root = try Self.tree(name)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let json = try CLI.run(["snapshot", "--json", "--proc-root", root])
+        #expect(json.status == 0, "\(json.err)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+        #expect((obj["services"] as? [Any])?.isEmpty == false)
+        let text = try CLI.run(["snapshot", "--proc-root", root])
+        #expect(text.status == 0, "\(text.err)")
+        #expect(!Self.hasControl(text.out) && !Self.hasControl(text.err))
+        let check = try CLI.run(["check", "--proc-root", root])
+        #expect([0, 1, 2].contains(check.status), "\(check.err)")
+        #expect(check.out.hasPrefix("IPVS "))
+        #expect(!Self.hasControl(check.out) && !Self.hasControl(check.err))
+        let checkJSON = try CLI.run(["check", "--json", "--proc-root", root])
+        #expect(try JSONSerialization.jsonObject(with: Data(checkJSON.out.utf8)) is [String: Any])
+    }
+
+    @Test func terminalEscapesAreEscaped() throws {
+        let root = try Self.tree("proc-terminal-escapes")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let text = try CLI.run(["snapshot", "--proc-root", root])
+        #expect(text.out.contains("\\x1B[5mrr\\x1B[0m"))
+        #expect(text.err.contains("TCP \\x1B]0;owned-title\\x07\\x1B[2J\\x1B[31m AAAA"))
+        // JSON carries the text exactly, escaped by JSON's own rules.
+        let json = try CLI.run(["snapshot", "--json", "--proc-root", root])
+        #expect(json.out.contains("\\u001b[5mrr\\u001b[0m"))
+    }
+
+    @Test func crlfIsNoLongerAnEmptyDirector() throws {
+        let root = try Self.tree("proc-ip_vs-crlf-silently-empty")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let check = try CLI.run(["check", "--proc-root", root])
+        #expect(check.out.components(separatedBy: "dead_destination").count - 1 == 1)
+        #expect(check.err.contains("CR LF"))
+    }
+
+    @Test func impossibleValuesAreWarned() throws {
+        for (name, words) in [("proc-ipv6-prefix-4294967295", "IPv6 persistence prefix 4294967295 is not 1-128"),
+                              ("slabinfo-objsize-overflow", "object size 9223372036854775807 is not 1-65536 bytes"),
+                              ("sysctl-amemthresh-overflow", "amemthresh=9223372036854775807")] {
+            let root = try Self.tree(name)
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            let json = try CLI.run(["snapshot", "--json", "--proc-root", root])
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any])
+            let warnings = ((obj["source"] as? [String: Any])?["warnings"] as? [String]) ?? []
+            #expect(warnings.contains { $0.contains(words) }, "\(name): \(warnings)")
+        }
+    }
+
+    @Test func outOfRangeThresholdIsRefused() throws {
+        let r = try CLI.run(["check", "--proc-root", Self.fixtures + "/proc-vm-6.1", "--threshold", "rogue_min_conns=1e30"])
+        #expect(r.status == 64)
+        #expect(r.err.contains("threshold rogue_min_conns: '1e30' is out of range (0 to 1000000000)"))
+    }
+
+    @Test func fifoInTheTreeEndsWithAMessage() throws {
+        let root = try Self.tree("proc-inactconn-400000000")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.removeItem(atPath: root + "/net/ip_vs_conn")
+        #expect(mkfifo(root + "/net/ip_vs_conn", 0o644) == 0)
+        let r = try CLI.run(["check", "--proc-root", root])
+        #expect([0, 1, 2].contains(r.status))
+        #expect(r.err.contains("is a FIFO, not a regular file"))
+    }
+}

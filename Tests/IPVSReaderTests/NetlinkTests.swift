@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import IPVSModel
 @testable import IPVSReader
@@ -677,5 +678,93 @@ struct NetlinkClientTests {
     @Test func noModuleNoAutoload() throws {
         guard access("/sys/module", F_OK) == 0, access("/sys/module/ip_vs", F_OK) != 0 else { return }
         #expect(throws: NetlinkError.familyNotFound) { try IPVSNetlinkClient() }
+    }
+}
+
+// MARK: - Issue 25: replies carrying INT32_MIN (Tests/Fixtures/bad-inputs/netlink)
+
+/// Replays a recorded conversation: each `receive` gives the next datagram, its messages'
+/// sequence numbers set to the request just sent (the recording's were the fuzzer's).
+private final class RecordedKernel: NetlinkTransport {
+    let portID: UInt32 = 4242
+    var datagrams: [[UInt8]]
+    var seq: UInt32 = 0
+
+    init(_ datagrams: [[UInt8]]) { self.datagrams = datagrams }
+
+    func send(_ message: [UInt8], label: String) throws {
+        seq = try parseNetlinkMessages(message)[0].seq
+    }
+
+    func receive(label: String) throws -> [UInt8] {
+        guard !datagrams.isEmpty else { throw NetlinkError.timeout(command: label, seconds: 0) }
+        var d = datagrams.removeFirst()
+        var i = 0
+        while i + 16 <= d.count {
+            let len = Int(hostU32(d[...], i))
+            for (k, b) in hostBytes(seq).enumerated() { d[i + 8 + k] = b }
+            guard len >= 16 else { break }
+            i += (len + 3) & ~3
+        }
+        return d
+    }
+}
+
+@Suite struct NetlinkBadInputTests {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/bad-inputs/netlink").path
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+    }
+
+    /// `netlink-…`: the sequence number (u32) the reply answers, then one datagram whose
+    /// NLMSG_DONE carries INT32_MIN. Negating it trapped; now it is a malformed reply.
+    @Test func doneWithInt32MinIsMalformedNotATrap() throws {
+        let b = try Self.bytes("netlink-nlmsg-done-code-INT32_MIN.bin")
+        let seq = hostU32(b[...], 0)
+        var c = ReplyCollector(seq: seq, portID: 4242, familyType: ipvsFamily, label: "GET_DAEMON")
+        #expect(throws: NetlinkError.malformed("GET_DAEMON: error code -2147483648 is not an errno")) {
+            try c.consume(Array(b[4...]))
+        }
+    }
+
+    /// `netconv-…`: a whole conversation (u16 length, then a datagram, repeated) whose
+    /// replies end in an NLMSG_DONE with INT32_MIN: the client ends with an error.
+    @Test func conversationWithInt32MinEndsInAnError() throws {
+        let b = try Self.bytes("netconv-nlmsg-done-code-INT32_MIN.bin")
+        var datagrams: [[UInt8]] = []
+        var i = 0
+        while i + 2 <= b.count {
+            let n = Int(b[i]) | Int(b[i + 1]) << 8
+            guard i + 2 + n <= b.count else { break }
+            datagrams.append(Array(b[(i + 2)..<(i + 2 + n)]))
+            i += 2 + n
+        }
+        #expect(datagrams.count > 2)
+        let client = try IPVSNetlinkClient(transport: RecordedKernel(datagrams))
+        do {
+            _ = try client.read()
+            Issue.record("the conversation was accepted")
+        } catch let e as NetlinkError {
+            #expect("\(e)".contains("error code -2147483648 is not an errno"), "\(e)")
+        }
+    }
+
+    @Test func everyErrorCodeIsHandled() throws {
+        for code: Int32 in [Int32.min, Int32.min + 1, -4096, -4095, -1, 1, 4095, 4096, Int32.max] {
+            var c = ReplyCollector(seq: 1, portID: 4242, familyType: ipvsFamily, label: "X")
+            let msg = nlmsg(type: NL.error, seq: 1, payload: hostBytes(UInt32(bitPattern: code)) + [UInt8](repeating: 0, count: 16))
+            do {
+                try c.consume(msg)
+                Issue.record("code \(code) accepted")
+            } catch let e as NetlinkError {
+                if (1...4095).contains(code.magnitude) {
+                    #expect(e != NetlinkError.malformed("X: error code \(code) is not an errno"))
+                } else {
+                    #expect(e == NetlinkError.malformed("X: error code \(code) is not an errno"))
+                }
+            }
+        }
     }
 }

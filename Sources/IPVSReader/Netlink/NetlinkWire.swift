@@ -333,6 +333,17 @@ struct ReplyCollector {
         self.label = label
     }
 
+    /// The error an NLMSG_ERROR or NLMSG_DONE code stands for. The kernel sends -errno
+    /// (1 to 4095, MAX_ERRNO); any other code (INT32_MIN has no positive counterpart and
+    /// trapped on negation) is a malformed reply, said as such, never negated.
+    static func kernelError(_ code: Int32, _ label: String) throws -> NetlinkError {
+        let magnitude = code.magnitude
+        guard (1...4095).contains(magnitude) else {
+            throw NetlinkError.malformed("\(label): error code \(code) is not an errno")
+        }
+        return NetlinkError.fromKernel(errno: Int32(magnitude), command: label)
+    }
+
     mutating func consume(_ datagram: [UInt8]) throws {
         for m in try parseNetlinkMessages(datagram) {
             if finished || m.seq != seq || (portID != 0 && m.pid != 0 && m.pid != portID) {
@@ -351,12 +362,12 @@ struct ReplyCollector {
                 if code == 0 {
                     finished = true  // the ACK
                 } else {
-                    throw NetlinkError.fromKernel(errno: code < 0 ? -code : code, command: label)
+                    throw try Self.kernelError(code, label)
                 }
             case NL.done:
                 if m.payload.count >= 4 {
                     let code = Int32(bitPattern: hostU32(m.payload, 0))
-                    if code < 0 { throw NetlinkError.fromKernel(errno: -code, command: label) }
+                    if code < 0 { throw try Self.kernelError(code, label) }
                 }
                 finished = true
             case NL.overrun:

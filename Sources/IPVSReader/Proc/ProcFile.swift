@@ -9,12 +9,20 @@ public enum ProcReadError: Error, Equatable, CustomStringConvertible {
     case missing(String)
     case permissionDenied(String)
     case io(String, Int32)
+    /// A FIFO, device, socket or directory where a file was expected: reading it could
+    /// block forever (a FIFO) or never end (`/dev/zero`), so it is refused before any read.
+    case notRegular(String, kind: String)
+    /// The file passed the size cap for its kind: no kernel file of that kind is so large,
+    /// so what was read is not used.
+    case tooLarge(String, limit: Int)
 
     public var description: String {
         switch self {
         case .missing(let p): "\(p) does not exist"
         case .permissionDenied(let p): "\(p): permission denied"
         case .io(let p, let e): "\(p): \(String(cString: strerror(e)))"
+        case .notRegular(let p, let kind): "\(p) is a \(kind), not a regular file: not read"
+        case .tooLarge(let p, let limit): "\(p) is larger than \(limit) bytes, more than the kernel writes there: not read"
         }
     }
 }
@@ -51,9 +59,24 @@ struct CostClock {
 /// a seq_file read() returns at most about one page (~40 rows) whatever the buffer size
 /// (checked on /proc/kallsyms here: 4071, 4092, 4063 bytes for 1 MB asked).
 enum ProcFile {
-    /// Opens `path`, mapping errno to `ProcReadError`.
+    /// Size caps, far above anything the kernel writes, so that a file that never ends
+    /// (`/dev/zero` copied or linked into a capture) costs a bounded read and a message.
+    enum Limit {
+        /// `net/ip_vs`, the stats files, slabinfo: 10^5 real servers print ~7 MB.
+        static let text = 64 << 20
+        /// One sysctl, `osrelease`, a sysfs attribute: a line.
+        static let small = 64 << 10
+        /// The connection table: ~67 bytes an IPv4 row, so 4 GiB is ~6.4 × 10^7 entries,
+        /// more than any director's memory holds (each entry is ~320 bytes of kernel slab).
+        static let table = 4 << 30
+    }
+
+    /// Opens `path` for reading, refusing anything but a regular file (every /proc, /sys
+    /// and captured file is one): a FIFO would block the open or the read forever and a
+    /// device may never end. The open itself does not block (`O_NONBLOCK`), the type is
+    /// checked on the opened descriptor (no race with a rename), then reads block as usual.
     static func open(_ path: String) throws -> Int32 {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 {
             let e = errno
             switch e {
@@ -62,11 +85,32 @@ enum ProcFile {
             default: throw ProcReadError.io(path, e)
             }
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw ProcReadError.io(path, e)
+        }
+        let kind: String? = switch st.st_mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFIFO: "FIFO"
+        case S_IFCHR: "character device"
+        case S_IFBLK: "block device"
+        case S_IFSOCK: "socket"
+        case S_IFDIR: "directory"
+        default: "special file"
+        }
+        if let kind {
+            close(fd)
+            throw ProcReadError.notRegular(path, kind: kind)
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return fd
     }
 
-    /// The whole file as text, for the small files (services, stats, sysctls).
-    static func readText(_ path: String) throws -> (text: String, read: FileRead) {
+    /// The whole file as text, for the small files (services, stats, sysctls); throws
+    /// `tooLarge` past `limit` bytes.
+    static func readText(_ path: String, limit: Int = Limit.text) throws -> (text: String, read: FileRead) {
         let at = Date()
         let clock = CostClock()
         let fd = try open(path)
@@ -85,6 +129,7 @@ enum ProcFile {
                 throw ProcReadError.io(path, e)
             }
             if n == 0 { break }
+            if data.count + n > limit { throw ProcReadError.tooLarge(path, limit: limit) }
             data.append(contentsOf: buf[0..<n])
         }
         let text = String(decoding: data, as: UTF8.self)
@@ -100,7 +145,7 @@ enum ProcFile {
     /// few calls, and a chunk that stays in the cache while it is parsed. 4 MB parsed no
     /// faster and added 40 bytes an entry to a 10^5-entry read's peak (`ipvstop-bench`).
     static func streamLines(
-        _ path: String, chunkSize: Int = 256 << 10,
+        _ path: String, chunkSize: Int = 256 << 10, limit: Int = Limit.table,
         _ consume: (_ lines: UnsafeBufferPointer<UInt8>, _ unterminated: Bool) -> Void
     ) throws -> ReadCost {
         let clock = CostClock()
@@ -127,6 +172,7 @@ enum ProcFile {
             }
             if n == 0 { break }
             total += n
+            if total > limit { throw ProcReadError.tooLarge(path, limit: limit) }
             filled += n
             // Hand over everything up to the last newline; keep the rest for the next read.
             var end = filled
@@ -141,10 +187,11 @@ enum ProcFile {
         return clock.cost(bytes: total, readCalls: calls)
     }
 
-    /// Size of a regular file, or nil for /proc files (which report 0).
+    /// Size of a regular file, or nil for /proc files (which report 0) and anything that
+    /// is not a regular file.
     static func sizeHint(_ path: String) -> Int? {
         var st = stat()
-        guard stat(path, &st) == 0, st.st_size > 0 else { return nil }
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size > 0 else { return nil }
         return Int(st.st_size)
     }
 }

@@ -8,6 +8,12 @@ public struct ServiceTable: Sendable {
     /// fwmark services whose family /proc does not print; guessed from their real servers
     /// and named here so the snapshot can say so.
     public var fwmarkFamilyGuessed: [UInt32]
+    /// Lines that ended in CR LF: the kernel writes LF only, so the file was copied
+    /// through another system. They are read (the CR dropped) and the snapshot says so.
+    public var crlfLines = 0
+    /// Values the kernel cannot have written (a table size that is not a power of two...),
+    /// in words: dropped from the table, and named in the snapshot's warnings.
+    public var impossibleValues: [String] = []
 }
 
 /// Parses `/proc/net/ip_vs` (the kernel's `ip_vs_info_seq_show`).
@@ -35,11 +41,13 @@ public enum ServiceTableParser {
         // A destination line belongs to the service above it; after a bad service line its
         // destinations are skipped too rather than attached to the wrong service.
         var currentValid = false
+        var impossible: [String] = []
 
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+        let (lines, crlf) = Lines.split(text)
+        for line in lines {
             if line.hasPrefix("IP Virtual Server version ") {
                 info = parseHeader(line)
+                if let bad = impossibleTableSize(line) { impossible.append("table size \(bad) (not a power of two; shown as unknown)") }
                 continue
             }
             if line.hasPrefix("Prot ") || line.hasPrefix("  -> RemoteAddress") { continue }
@@ -49,6 +57,13 @@ public enum ServiceTableParser {
                 guard currentValid, let rs = parseDestination(fields) else {
                     skipped.malformed += 1
                     skipped.note(line)
+                    continue
+                }
+                // The kernel refuses a negative weight (ip_vs_edit_dest: -ERANGE), so such a
+                // line is not the kernel's: counted, not shown as a real server.
+                guard rs.weight >= 0 else {
+                    skipped.malformed += 1
+                    skipped.note(Substring(line + " (negative weight \(rs.weight))"))
                     continue
                 }
                 services[services.count - 1].realServers.append(rs)
@@ -61,7 +76,7 @@ public enum ServiceTableParser {
             case .failure(let why):
                 currentValid = false
                 if why == .unknownProtocol { skipped.unknownProtocol += 1 } else { skipped.malformed += 1 }
-                skipped.note(line)
+                if case .impossible(let what) = why { skipped.note(Substring(line + " (\(what))")) } else { skipped.note(line) }
             }
         }
         // /proc prints no family for fwmark services: take the real servers' (all of one
@@ -77,7 +92,17 @@ public enum ServiceTableParser {
             }
             if families.count != 1 { guessed.append(mark) }
         }
-        return ServiceTable(info: info, services: services, skipped: skipped, fwmarkFamilyGuessed: guessed)
+        // An IPv6 fwmark service is known to be one only now: its prefix is checked here.
+        services.removeAll { svc in
+            guard case .prefix(let p)? = svc.persistence?.netmask, !(1...128).contains(p) else { return false }
+            skipped.malformed += 1
+            skipped.note(Substring("\(svc.id) (IPv6 persistence prefix \(p) is not 1-128)"))
+            return true
+        }
+        var table = ServiceTable(info: info, services: services, skipped: skipped, fwmarkFamilyGuessed: guessed)
+        table.crlfLines = crlf
+        table.impossibleValues = impossible
+        return table
     }
 
     static func parseHeader(_ line: Substring) -> IPVSInfo? {
@@ -85,12 +110,23 @@ public enum ServiceTableParser {
         let rest = line.dropFirst("IP Virtual Server version ".count)
         let parts = rest.split(separator: " ")
         guard let version = parts.first else { return nil }
+        // 0 stands for "not known"; a size that is not a positive power of two is not the
+        // kernel's (it is 1 << conn_tab_bits) and is dropped to 0 rather than shown.
         var size = 0
-        if parts.count > 1, parts[1].hasPrefix("(size="), let n = Int(parts[1].dropFirst(6).dropLast()) { size = n }
+        if parts.count > 1, parts[1].hasPrefix("(size="), let n = Int(parts[1].dropFirst(6).dropLast()), n > 0, n & (n - 1) == 0 { size = n }
         return IPVSInfo(version: String(version), tableSize: size)
     }
 
-    enum Failure: Error { case malformed, unknownProtocol }
+    /// The raw table size the header claims, when it is one the kernel cannot have (for the
+    /// snapshot's warnings); nil when it is plausible or absent.
+    static func impossibleTableSize(_ line: Substring) -> String? {
+        guard let r = line.range(of: "(size=") else { return nil }
+        let raw = line[r.upperBound...].prefix { $0 != ")" }
+        if let n = Int(raw), n > 0, n & (n - 1) == 0 { return nil }
+        return String(raw.prefix(40))
+    }
+
+    enum Failure: Error, Equatable { case malformed, unknownProtocol, impossible(String) }
 
     static func parseService(_ f: [Substring], hz: Int?) -> Result<VirtualService, Failure> {
         guard f.count >= 3 else { return .failure(.malformed) }
@@ -118,8 +154,15 @@ public enum ServiceTableParser {
                 }
                 flags.insert(.persistent)
                 let netmask: PersistenceNetmask = key.family == .ipv6 ? .prefix(Int(mask.byteSwapped)) : .ipv4(mask)
+                // The kernel accepts an IPv6 persistence prefix of 1 to 128 only.
+                if case .prefix(let p) = netmask, !(1...128).contains(p) {
+                    return .failure(.impossible("IPv6 persistence prefix \(p) is not 1-128"))
+                }
+                // A non-positive HZ gives no seconds (the caller checks HZ's range; this
+                // division must not trap whatever it is given).
                 persistence = Persistence(
-                    timeoutSeconds: hz.map { UInt32(jiffies / UInt32($0)) }, timeoutJiffies: jiffies, netmask: netmask)
+                    timeoutSeconds: hz.flatMap { $0 > 0 ? UInt32(clamping: Int(jiffies) / $0) : nil },
+                    timeoutJiffies: jiffies, netmask: netmask)
                 k += 3
             default:
                 return .failure(.malformed)

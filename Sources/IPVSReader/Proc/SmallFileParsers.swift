@@ -1,5 +1,20 @@
 import IPVSModel
 
+/// Splits a file's text into lines the way the kernel writes them (LF), also taking CR LF
+/// (a capture copied through another system), and counts the CR LF ends so the snapshot
+/// can say so. A Swift `String` holds CR LF as one `Character`, so splitting on "\n"
+/// alone would leave such a file as one line (and read as empty).
+enum Lines {
+    static func split(_ text: String) -> (lines: [Substring], crlf: Int) {
+        var crlf = 0
+        let lines = text.split(omittingEmptySubsequences: true) { c in
+            if c == "\r\n" { crlf += 1; return true }
+            return c == "\n"
+        }
+        return (lines, crlf)
+    }
+}
+
 /// Parses `/proc/net/ip_vs_stats` and `/proc/net/ip_vs_stats_percpu`: every number in them
 /// is hex.
 ///
@@ -29,7 +44,7 @@ public enum StatsParser {
         var perCPU: [TrafficStats] = []
         var total: TrafficStats?
         var rateRow: [UInt64]?
-        for line in text.split(separator: "\n") {
+        for line in Lines.split(text).lines {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             if f.count == 6 {
                 let nums = f[1...].compactMap { UInt64($0, radix: 16) }
@@ -53,7 +68,7 @@ public enum StatsParser {
     /// Rows made only of hex numbers (header rows have words that are not hex, e.g.
     /// "Total", "Conns/s"; "Bytes" is not hex because of the 'y').
     static func numericRows(_ text: String) -> [[UInt64]] {
-        text.split(separator: "\n").compactMap { line in
+        Lines.split(text).lines.compactMap { line in
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard !f.isEmpty else { return nil }
             let nums = f.compactMap { UInt64($0, radix: 16) }
@@ -73,10 +88,34 @@ public enum StatsParser {
 /// Finds the `ip_vs_conn` cache in `/proc/slabinfo`:
 /// `name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : ...`.
 public enum SlabInfoParser {
+    /// The largest object a slab cache holds (KMALLOC_MAX_CACHE_SIZE is two pages; 64 KiB
+    /// leaves room for large page sizes). `ip_vs_conn` is ~300 bytes.
+    public static let maxObjectSize = 64 << 10
+    /// More objects than 2^40 would need petabytes of slab: not a count the kernel printed.
+    public static let maxObjects = 1 << 40
+
     public static func parse(_ text: String, cache: String = "ip_vs_conn") -> SlabInfo? {
-        for line in text.split(separator: "\n") where line.hasPrefix(cache + " ") {
+        try? checked(text, cache: cache)
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case impossible(String)
+        public var description: String { switch self { case .impossible(let s): s } }
+    }
+
+    /// As `parse`, but an `ip_vs_conn` line whose figures the kernel cannot have printed
+    /// (an object size outside 1...64 KiB, negative or absurd object counts) throws, so the
+    /// reader rejects it with a warning instead of multiplying it into the table's memory.
+    public static func checked(_ text: String, cache: String = "ip_vs_conn") throws -> SlabInfo? {
+        for line in Lines.split(text).lines where line.hasPrefix(cache + " ") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             guard f.count >= 4, let active = Int(f[1]), let total = Int(f[2]), let size = Int(f[3]) else { return nil }
+            guard (1...maxObjectSize).contains(size) else {
+                throw Failure.impossible("slabinfo: ip_vs_conn object size \(f[3]) is not 1-\(maxObjectSize) bytes; entry size unavailable")
+            }
+            guard (0...maxObjects).contains(active), (0...maxObjects).contains(total) else {
+                throw Failure.impossible("slabinfo: ip_vs_conn object counts \(f[1]) / \(f[2]) are not plausible; entry size unavailable")
+            }
             return SlabInfo(objectSize: size, activeObjects: active, totalObjects: total)
         }
         return nil
@@ -85,9 +124,20 @@ public enum SlabInfoParser {
 
 /// `CONFIG_HZ=250` from a kernel config.
 public enum KernelConfigParser {
+    /// The tick rates a kernel can be built with are 100 to 1000; anything outside
+    /// 10...10000 (the range `--hz` takes) is not a real CONFIG_HZ.
+    public static let plausible = 10...10_000
+
+    /// CONFIG_HZ when it is a plausible tick rate; nil otherwise (see `raw`).
     public static func hz(_ text: String) -> Int? {
-        for line in text.split(separator: "\n") where line.hasPrefix("CONFIG_HZ=") {
-            if let v = Int(line.dropFirst("CONFIG_HZ=".count)), v > 0 { return v }
+        raw(text).flatMap { plausible.contains($0) ? $0 : nil }
+    }
+
+    /// CONFIG_HZ as written, when it is an integer (any size that fits an Int), so the
+    /// reader can name an implausible one in a warning.
+    public static func raw(_ text: String) -> Int? {
+        for line in Lines.split(text).lines where line.hasPrefix("CONFIG_HZ=") {
+            if let v = Int(line.dropFirst("CONFIG_HZ=".count)) { return v }
         }
         return nil
     }
