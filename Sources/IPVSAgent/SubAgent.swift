@@ -193,7 +193,7 @@ public final class SubAgent {
         if connected {
             log("connected to the AgentX master at \(options.socket); serving \(options.base)")
         } else {
-            log("no AgentX master at \(options.socket) yet; trying again every \(options.pingInterval) s")
+            log("no AgentX master at \(options.socket) yet (is snmpd installed and running, with master agentx in snmpd.conf?); trying again every \(options.pingInterval) s")
         }
         var held: [FindingEvent] = []
         while !shouldStop() {
