@@ -38,6 +38,9 @@ public enum Analysis {
         if oneShot {
             out.append("one snapshot: findings are not held for their hold time (imbalance: a moment, not a trend), and template ages show only when the kernel's countdown proves them")
         }
+        if s.services.contains(where: { $0.realServers.contains { $0.weight > 0 && $0.upperThreshold == nil } }) {
+            out.append("upper thresholds unknown (netlink unavailable): service_down counts a real server of weight above 0 as able to take new connections; one over its upper threshold (ipvsadm -x) cannot be told")
+        }
         if s.syncDaemons == nil {
             out.append("sync daemons unknown (netlink unavailable): sync not judged")
         } else if !(s.syncDaemons ?? []).isEmpty && !agg.knowsOrigin && agg.hasTable {

@@ -93,7 +93,7 @@ final class MedianCounter {
 
 enum Detectors {
     static func all(_ c: Context) -> [Finding] {
-        rogueClients(c) + imbalance(c) + quiescentFed(c) + deadDestinations(c) + templateOverstay(c) + tablePressure(c) + sync(c)
+        serviceDown(c) + rogueClients(c) + imbalance(c) + quiescentFed(c) + deadDestinations(c) + templateOverstay(c) + tablePressure(c) + sync(c)
     }
 
     // MARK: - rogue_client

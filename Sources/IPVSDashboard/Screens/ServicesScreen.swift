@@ -155,6 +155,7 @@ public final class ServicesScreen: Screen {
         case .templateOverstay: "overstay"
         case .tablePressure: "pressure"
         case .sync: "sync"
+        case .serviceDown: "down"
         }
     }
 
