@@ -154,18 +154,22 @@ public struct SnapshotReader: Sendable {
         warnings += sysWarnings
 
         var slab: SlabInfo?
+        var slabDenied = false
         do {
             let r = try ProcFile.readText(path("slabinfo"))
             files.append(r.read)
             slab = SlabInfoParser.parse(r.text)
         } catch ProcReadError.permissionDenied {
             // slabinfo is root's only; sysfs says the same size to anyone.
+            slabDenied = true
         } catch {}
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         }
         if slab == nil {
-            unavailable.append("global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
+            // Say why: the cache exists but may not be read, or it is not there to read.
+            unavailable.append(slabDenied ? "global.entry_bytes (slabinfo: permission denied (root only); no ip_vs_conn cache in sysfs)"
+                                          : "global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
         return Snapshot(
