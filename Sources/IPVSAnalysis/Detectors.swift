@@ -391,9 +391,13 @@ enum Detectors {
             guard svc.persistence != nil else { continue }
             for (ri, rs) in svc.realServers.enumerated() where rs.weight == 0 {
                 let id = History.RealServerID(service: svc.key, address: rs.address, port: rs.port)
-                guard let q = c.history.quiescent[id], let last = q.lastNewAt,
-                      q.newConnections >= c.settings.quiescentMinNewConnections,
-                      c.tableTime.timeIntervalSince(last) <= c.settings.quiescentWindowSeconds else { continue }
+                guard let q = c.history.quiescent[id] else { continue }
+                // The table's count, or the kernel's Conns counter where netlink gives it:
+                // either shows new connections reaching it.
+                let window = c.settings.quiescentWindowSeconds, least = c.settings.quiescentMinNewConnections
+                let byTable = q.lastNewAt.map { q.newConnections >= least && c.tableTime.timeIntervalSince($0) <= window } ?? false
+                let byCounter = q.counterRoseAt.map { (q.connsDelta ?? 0) >= max(1, least) && c.now.timeIntervalSince($0) <= window } ?? false
+                guard byTable || byCounter, let last = [q.lastNewAt, q.counterRoseAt].compactMap({ $0 }).max() else { continue }
                 var templates = 0, maxLeft: UInt32 = 0, controlled = 0
                 if let d = c.agg.liveDestination[si][ri] {
                     c.agg.templates.forEachCell { _, destination, expires, conns, _ in
@@ -404,14 +408,23 @@ enum Detectors {
                     }
                 }
                 let sinceText = q.sawTransition ? "since \(timeText(q.since))" : "(already when first seen, \(timeText(q.since)))"
-                var text = "Real server \(rs.id) of \(svc.id) has weight 0 \(sinceText) yet received \(plural(q.newConnections, "new connection")) since"
+                let delta = q.connsDelta
+                let n = byTable ? q.newConnections : max(q.newConnections, delta ?? 0)
+                var text = "Real server \(rs.id) of \(svc.id) has weight 0 \(sinceText) yet received \(plural(n, "new connection")) since"
                 text += templates > 0 ? ", through \(plural(templates, "persistence template")) still pointing at it (up to \(maxLeft) s left)." : " through persistence templates."
+                if let delta {
+                    text += delta == q.newConnections ? " The kernel's Conns counter for it agrees (+\(delta))."
+                        : " The kernel's Conns counter for it rose by \(delta) in that time, the table's reads showed \(q.newConnections) (connections that came and went between two reads, or reads not taken in, count only in the kernel's)."
+                }
                 text += eqt == 0 ? " expire_quiescent_template is 0, so clients holding a template keep coming back."
                                  : " expire_quiescent_template could not be read."
                 let ev: [Evidence] = [
                     Evidence("service", .text(svc.id)), Evidence("real_server", .text(rs.id)),
                     Evidence("quiescent_since", .text(timeText(q.since))), Evidence("quiescent_since_observed", .text(q.sawTransition ? "transition" : "first_seen")),
-                    Evidence("new_conns_since_quiescent", .int(q.newConnections)), Evidence("last_new_conn", .text(timeText(last))),
+                    Evidence("new_conns_since_quiescent", .int(q.newConnections)),
+                    Evidence("conns_counter_delta", delta.map { .int($0) } ?? .unknown),
+                    Evidence("table_reads_not_counted", .int(c.history.uncountedReads)),
+                    Evidence("last_new_conn", .text(timeText(last))),
                     Evidence("templates", .int(templates)), Evidence("template_max_expires_s", .int(Int(maxLeft))),
                     Evidence("controlled_conns", .int(controlled)),
                     Evidence("expire_quiescent_template", eqt.map { .int(Int($0)) } ?? .unknown),
