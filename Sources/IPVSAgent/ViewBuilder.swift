@@ -356,6 +356,7 @@ public enum ValueMapping {
         case .templateOverstay: 5
         case .tablePressure: 6
         case .sync: 7
+        case .serviceDown: 8
         }
     }
 

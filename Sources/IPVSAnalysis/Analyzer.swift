@@ -25,7 +25,7 @@ public enum Analysis {
                               limitations: limitations(snapshot, agg, oneShot: true))
     }
 
-    static func limitations(_ s: Snapshot, _ agg: Aggregates, oneShot: Bool) -> [String] {
+    static func limitations(_ s: Snapshot, _ agg: Aggregates, oneShot: Bool, uncountedReads: Int = 0) -> [String] {
         var out: [String] = []
         if !agg.hasTable {
             out.append("connection table not read: no clients, groups or templates; rogue_client, quiescent_fed, dead_destination and template_overstay not judged, imbalance without its cause")
@@ -38,8 +38,16 @@ public enum Analysis {
         if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")
         }
+        if !oneShot && agg.hasTable {
+            if uncountedReads > 0 {
+                out.append("\(plural(uncountedReads, "table read")) not counted for new connections (more skipped than the poller keeps, or too many new entries to keep): quiescent_fed may undercount; the Conns counter (netlink) does not")
+            }
+        }
         if oneShot {
             out.append("one snapshot: findings are not held for their hold time (imbalance: a moment, not a trend), and template ages show only when the kernel's countdown proves them")
+        }
+        if s.services.contains(where: { $0.realServers.contains { $0.weight > 0 && $0.upperThreshold == nil } }) {
+            out.append("upper thresholds unknown (netlink unavailable): service_down counts a real server of weight above 0 as able to take new connections; one over its upper threshold (ipvsadm -x) cannot be told")
         }
         if s.syncDaemons == nil {
             out.append("sync daemons unknown (netlink unavailable): sync not judged")
@@ -150,7 +158,7 @@ public final class Analyzer {
         findings.sort(by: Self.order)
         pending.sort(by: Self.order)
         return AnalysisResult(takenAt: snapshot.takenAt, aggregates: agg, findings: findings, pending: pending,
-                              events: events, limitations: Analysis.limitations(snapshot, agg, oneShot: false))
+                              events: events, limitations: Analysis.limitations(snapshot, agg, oneShot: false, uncountedReads: history.uncountedReads))
     }
 
     /// The new text and evidence with the tracked identity.

@@ -93,7 +93,7 @@ final class MedianCounter {
 
 enum Detectors {
     static func all(_ c: Context) -> [Finding] {
-        rogueClients(c) + imbalance(c) + quiescentFed(c) + deadDestinations(c) + templateOverstay(c) + tablePressure(c) + sync(c)
+        serviceDown(c) + rogueClients(c) + imbalance(c) + quiescentFed(c) + deadDestinations(c) + templateOverstay(c) + tablePressure(c) + sync(c)
     }
 
     // MARK: - rogue_client
@@ -257,13 +257,16 @@ enum Detectors {
                     Evidence("connection_share", .number(o.connShare)), Evidence("weight", .int(Int(rs.weight))),
                     Evidence("weight_share", .number(o.weightShare)),
                 ]
-                let (cause, causeText, culprits, advice) = o.over
+                let (cause, causeText, culprits, sufficient, advice) = o.over
                     ? attribute(c, si, o.r, expectedShare: o.weightShare)
-                    : ("none", "No single cause shows in the data.", [String](),
+                    : ("none", "No single cause shows in the data.", [String](), nil,
                        "Check that \(rs.id) accepts and keeps connections (health check, application errors): it gets fewer than its weight says.")
                 text += " " + causeText
                 ev.append(Evidence("cause", .text(cause)))
                 ev.append(Evidence("culprits", .texts(culprits)))
+                // yes: without the culprits the server is within tolerance (the fewest that
+                // do); no: the top imbalance_max_culprits are named and do not suffice.
+                ev.append(Evidence("culprits_sufficient", sufficient.map { .text($0 ? "yes" : "no") } ?? .unknown))
                 out.append(c.finding(.imbalance, "\(svc.id)/\(rs.id)", .warning,
                                      subject: "\(rs.id) of \(svc.id) (\(o.over ? "over" : "under") its weight)",
                                      explanation: text, evidence: ev, advice: advice))
@@ -274,20 +277,28 @@ enum Detectors {
 
     /// Why an overloaded server is overloaded, when the table shows it: a few clients or
     /// groups holding its excess, or templates outliving their connections.
-    static func attribute(_ c: Context, _ si: Int, _ r: Int, expectedShare: Double) -> (String, String, [String], String) {
+    ///
+    /// The culprits are the fewest of its heaviest clients (or groups), at most
+    /// `imbalanceMaxCulprits`, whose connections taken out of both the server's and the
+    /// service's count in the table bring the server back within the imbalance thresholds
+    /// (taking the heaviest first gives the smallest such set). When no set that small does,
+    /// all of the top ones are named and the evidence says so (`culprits_sufficient`: no).
+    /// Returns the cause, its text, the culprits (`address: count`), whether they suffice
+    /// (nil when none is named), and the advice.
+    static func attribute(_ c: Context, _ si: Int, _ r: Int, expectedShare: Double)
+        -> (cause: String, text: String, culprits: [String], sufficient: Bool?, advice: String) {
         let agg = c.agg, svc = c.snapshot.services[si]
         let p = c.persistenceText(svc)
         guard agg.hasTable, let d = agg.liveDestination[si][r] else {
             return (agg.hasTable ? "none" : "no_table",
                     agg.hasTable ? "The connection table has no entry for it." : "The connection table was not read, so the cause cannot be told.",
-                    [], "Read the connection table (drop --no-connections) to see who holds its connections.")
+                    [], nil, "Read the connection table (drop --no-connections) to see who holds its connections.")
         }
         let dest = agg.destinations[d]
         let onRS = dest.connections.total
         // The service's connections in the table, to compare like with like.
         var serviceTotal = 0
         for x in agg.liveDestination[si] { if let x { serviceTotal += agg.destinations[x].connections.total } }
-        let excess = Double(onRS) - expectedShare * Double(serviceTotal)
         let grouping = svc.persistence?.netmask.groupsClients ?? false
         let maxK = max(1, c.settings.imbalanceMaxCulprits)
         var top: [(String, Int)] = []
@@ -301,28 +312,54 @@ enum Detectors {
             top = loads.map { (agg.clients.address($0.client).description, $0.connections) }
         }
         top.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+        let st = c.settings
+        let k0 = c.relax("imbalance/\(svc.id)/\(svc.realServers[r].id)")
+        /// Still over its weight with `removed` connections taken out: the detector's test.
+        func over(removed: Int) -> Bool {
+            let rest = serviceTotal - removed
+            guard rest > 0 else { return false }
+            let cs = Double(onRS - removed) / Double(rest)
+            return cs > expectedShare * (1 + st.imbalanceTolerance * k0) && cs - expectedShare >= st.imbalanceMinDifference * k0
+        }
+        /// `x: n` for each named one.
+        let shown = Array(top.prefix(maxK))
         var sum = 0
-        for k in 0..<min(maxK, top.count) {
-            sum += top[k].1
-            if excess > 0 && Double(sum) >= excess {
-                let named = top[0...k].map { "\($0.0): \($0.1)" }
-                let who: String
-                if grouping {
-                    let g = top[0...k].map(\.0)
-                    who = k == 0 ? "Persistence group \(g[0]) (\(plural(agg.groups.first { $0.service == si && $0.name == g[0] }?.clients ?? 0, "client")))"
-                                 : "\(k + 1) persistence groups (\(g.joined(separator: ", ")))"
-                    let verb = k == 0 ? "holds" : "hold"
-                    return ("pinned_group",
-                            "\(who) \(verb) \(sum) of the \(onRS) connections in the table there, pinned by persistence (netmask \(svc.persistence!.netmask)\(p.map { ", timeout \($0)" } ?? "")).",
-                            named, "The scheduler cannot move a pinned group: narrow the persistence netmask or shorten its timeout (ipvsadm -E), or deal with the group (see rogue_client).")
-                }
-                who = k == 0 ? "Client \(top[0].0) holds" : "\(k + 1) clients hold"
-                let pinned = p.map { ", pinned by persistence (timeout \($0))" } ?? ""
-                return ("pinned_clients",
-                        "\(who) \(sum) of the \(onRS) connections in the table there (\(named.joined(separator: ", ")))\(pinned).",
-                        named, p != nil ? "The scheduler cannot move pinned clients: deal with them (see rogue_client) or shorten the persistence timeout."
-                                        : "Deal with those clients (see rogue_client): the scheduler spreads connections, not clients.")
+        var found: Int?
+        for k in 0..<shown.count {
+            sum += shown[k].1
+            if !over(removed: sum) { found = k + 1; break }
+        }
+        let named = (found.map { Array(shown.prefix($0)) } ?? shown)
+        let namedText = named.map { "\($0.0): \($0.1)" }
+        let held = named.reduce(0) { $0 + $1.1 }
+        if let n = found, over(removed: 0) {
+            let noun = grouping ? "persistence group" : "client"
+            let who: String
+            if grouping {
+                who = n == 1 ? "Persistence group \(named[0].0) (\(plural(agg.groups.first { $0.service == si && $0.name == named[0].0 }?.clients ?? 0, "client")))"
+                             : "\(n) persistence groups (\(named.map(\.0).joined(separator: ", ")))"
+            } else {
+                who = n == 1 ? "Client \(named[0].0)" : "\(n) clients"
             }
+            let verb = n == 1 ? "holds" : "hold"
+            let without = "without \(n == 1 ? "it" : "them") the server would be within tolerance (the fewest of its top \(noun)s that do)"
+            if grouping {
+                return ("pinned_group",
+                        "\(who) \(verb) \(held) of the \(onRS) connections in the table there\(n > 1 ? " (\(namedText.joined(separator: ", ")))" : ""), pinned by persistence (netmask \(svc.persistence!.netmask)\(p.map { ", timeout \($0)" } ?? "")); \(without).",
+                        namedText, true, "The scheduler cannot move a pinned group: narrow the persistence netmask or shorten its timeout (ipvsadm -E), or deal with the group (see rogue_client).")
+            }
+            let pinned = p.map { ", pinned by persistence (timeout \($0))" } ?? ""
+            return ("pinned_clients",
+                    "\(who) \(verb) \(held) of the \(onRS) connections in the table there (\(namedText.joined(separator: ", ")))\(pinned); \(without).",
+                    namedText, true, p != nil ? "The scheduler cannot move pinned clients: deal with them (see rogue_client) or shorten the persistence timeout."
+                                              : "Deal with those clients (see rogue_client): the scheduler spreads connections, not clients.")
+        }
+        // No set of up to maxK suffices: name them all, and say how far they go.
+        var partial = ""
+        if !named.isEmpty {
+            let rest = serviceTotal - held
+            let share = rest > 0 ? Double(onRS - held) / Double(rest) : 0
+            partial = " Its top \(plural(named.count, grouping ? "group" : "client")) (\(namedText.joined(separator: ", "))) hold \(held) of its \(onRS) connections; without them it would still hold \(onRS - held) (\(pct(share)) of the service's, against \(pct(expectedShare)) of the weight): no set of up to \(maxK) explains it (imbalance_max_culprits)."
         }
         // Templates outliving their connections: the persistence timeout, not the clients.
         if svc.persistence != nil {
@@ -334,14 +371,13 @@ enum Detectors {
             }
             if templates >= 10 && idle * 2 >= templates {
                 return ("long_persistence",
-                        "\(idle) of its \(templates) templates control no connection: the persistence timeout (\(p ?? "?")) keeps clients pinned here long after their connections end.",
-                        [], "Shorten the persistence timeout (ipvsadm -E ... -p N) towards the connections' lifetime.")
+                        "\(idle) of its \(templates) templates control no connection: the persistence timeout (\(p ?? "?")) keeps clients pinned here long after their connections end." + partial,
+                        namedText, named.isEmpty ? nil : false, "Shorten the persistence timeout (ipvsadm -E ... -p N) towards the connections' lifetime.")
             }
         }
-        let shown = top.prefix(maxK)
         return ("none",
-                "No single cause shows in the table: its top \(plural(shown.count, grouping ? "group" : "client")) hold \(shown.reduce(0) { $0 + $1.1 }) of its \(onRS) connections.",
-                [], "Check the real server's capacity against its weight and the scheduler (\(svc.scheduler)).")
+                named.isEmpty ? "No single cause shows in the table." : "No single cause shows in the table." + partial,
+                namedText, named.isEmpty ? nil : false, "Check the real server's capacity against its weight and the scheduler (\(svc.scheduler)); deal with its top clients if they are not ordinary (see rogue_client).")
     }
 
     // MARK: - quiescent_fed
@@ -355,9 +391,13 @@ enum Detectors {
             guard svc.persistence != nil else { continue }
             for (ri, rs) in svc.realServers.enumerated() where rs.weight == 0 {
                 let id = History.RealServerID(service: svc.key, address: rs.address, port: rs.port)
-                guard let q = c.history.quiescent[id], let last = q.lastNewAt,
-                      q.newConnections >= c.settings.quiescentMinNewConnections,
-                      c.tableTime.timeIntervalSince(last) <= c.settings.quiescentWindowSeconds else { continue }
+                guard let q = c.history.quiescent[id] else { continue }
+                // The table's count, or the kernel's Conns counter where netlink gives it:
+                // either shows new connections reaching it.
+                let window = c.settings.quiescentWindowSeconds, least = c.settings.quiescentMinNewConnections
+                let byTable = q.lastNewAt.map { q.newConnections >= least && c.tableTime.timeIntervalSince($0) <= window } ?? false
+                let byCounter = q.counterRoseAt.map { (q.connsDelta ?? 0) >= max(1, least) && c.now.timeIntervalSince($0) <= window } ?? false
+                guard byTable || byCounter, let last = [q.lastNewAt, q.counterRoseAt].compactMap({ $0 }).max() else { continue }
                 var templates = 0, maxLeft: UInt32 = 0, controlled = 0
                 if let d = c.agg.liveDestination[si][ri] {
                     c.agg.templates.forEachCell { _, destination, expires, conns, _ in
@@ -368,14 +408,23 @@ enum Detectors {
                     }
                 }
                 let sinceText = q.sawTransition ? "since \(timeText(q.since))" : "(already when first seen, \(timeText(q.since)))"
-                var text = "Real server \(rs.id) of \(svc.id) has weight 0 \(sinceText) yet received \(plural(q.newConnections, "new connection")) since"
+                let delta = q.connsDelta
+                let n = byTable ? q.newConnections : max(q.newConnections, delta ?? 0)
+                var text = "Real server \(rs.id) of \(svc.id) has weight 0 \(sinceText) yet received \(plural(n, "new connection")) since"
                 text += templates > 0 ? ", through \(plural(templates, "persistence template")) still pointing at it (up to \(maxLeft) s left)." : " through persistence templates."
+                if let delta {
+                    text += delta == q.newConnections ? " The kernel's Conns counter for it agrees (+\(delta))."
+                        : " The kernel's Conns counter for it rose by \(delta) in that time, the table's reads showed \(q.newConnections) (connections that came and went between two reads, or reads not taken in, count only in the kernel's)."
+                }
                 text += eqt == 0 ? " expire_quiescent_template is 0, so clients holding a template keep coming back."
                                  : " expire_quiescent_template could not be read."
                 let ev: [Evidence] = [
                     Evidence("service", .text(svc.id)), Evidence("real_server", .text(rs.id)),
                     Evidence("quiescent_since", .text(timeText(q.since))), Evidence("quiescent_since_observed", .text(q.sawTransition ? "transition" : "first_seen")),
-                    Evidence("new_conns_since_quiescent", .int(q.newConnections)), Evidence("last_new_conn", .text(timeText(last))),
+                    Evidence("new_conns_since_quiescent", .int(q.newConnections)),
+                    Evidence("conns_counter_delta", delta.map { .int($0) } ?? .unknown),
+                    Evidence("table_reads_not_counted", .int(c.history.uncountedReads)),
+                    Evidence("last_new_conn", .text(timeText(last))),
                     Evidence("templates", .int(templates)), Evidence("template_max_expires_s", .int(Int(maxLeft))),
                     Evidence("controlled_conns", .int(controlled)),
                     Evidence("expire_quiescent_template", eqt.map { .int(Int($0)) } ?? .unknown),

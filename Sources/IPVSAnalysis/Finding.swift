@@ -4,6 +4,9 @@ import IPVSModel
 /// What a finding is about. The raw values are the public names (JSON `kind`, the SNMP
 /// alert table, `ipvstop check`).
 public enum FindingKind: String, Sendable, Hashable, CaseIterable, Comparable {
+    /// No real server of a virtual service can take a new connection (none, every weight 0,
+    /// every one over its upper threshold), or fewer than a quorum can.
+    case serviceDown = "service_down"
     /// One client (or persistence group) holds a share of a real server's connections far
     /// beyond the others (the HOWTO's thin clients: 912 and 624 ActiveConn against ~20).
     case rogueClient = "rogue_client"
@@ -29,7 +32,7 @@ public enum FindingKind: String, Sendable, Hashable, CaseIterable, Comparable {
     /// The data the finding rests on: it is re-judged only when that data is read anew.
     var source: SampleSource {
         switch self {
-        case .imbalance, .tablePressure: .services
+        case .imbalance, .tablePressure, .serviceDown: .services
         default: .table
         }
     }

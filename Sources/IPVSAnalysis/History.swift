@@ -17,9 +17,21 @@ struct History {
         var since: Date
         /// False when it was already at weight 0 when first seen: `since` is "at least".
         var sawTransition: Bool
-        /// New connections to it since `since`.
+        /// New connections to it since `since`, as the table's reads showed them.
         var newConnections = 0
         var lastNewAt: Date?
+        /// Its Conns counter (netlink) when first seen at weight 0, and now: the kernel's
+        /// own count of the connections bound to it, to check the table's count against.
+        var connsAtStart: UInt64?
+        var connsNow: UInt64?
+        /// When that counter last rose.
+        var counterRoseAt: Date?
+
+        /// The rise of the Conns counter since `since`; nil without netlink.
+        var connsDelta: Int? {
+            guard let a = connsAtStart, let b = connsNow, b >= a else { return nil }
+            return Int(clamping: b - a)
+        }
     }
 
     struct TemplateTrack {
@@ -37,6 +49,9 @@ struct History {
     }
 
     var lastTableRead: Date?
+    /// Table reads whose new entries could not be counted (a face skipped more reads than
+    /// the poller keeps, or one read had too many new entries to keep).
+    var uncountedReads = 0
     var seenRealServers: Set<RealServerID> = []
     var quiescent: [RealServerID: Quiescence] = [:]
     /// The templates followed, by identity digest: what the next read is merged with, in
@@ -67,14 +82,23 @@ struct History {
                 if rs.weight == 0 && svc.persistence != nil {
                     zero.insert(id)
                     if quiescent[id] == nil {
-                        quiescent[id] = Quiescence(since: now, sawTransition: seenRealServers.contains(id))
+                        quiescent[id] = Quiescence(since: now, sawTransition: seenRealServers.contains(id), connsAtStart: rs.stats?.conns)
                     }
+                    let c = rs.stats?.conns
+                    if let c, let a = quiescent[id]!.connsAtStart, c < a {
+                        // Counters reset (the real server was re-added): count from here.
+                        quiescent[id]!.connsAtStart = c
+                    }
+                    if let c, let old = quiescent[id]!.connsNow, c > old { quiescent[id]!.counterRoseAt = now }
+                    if quiescent[id]!.connsAtStart == nil { quiescent[id]!.connsAtStart = c }
+                    quiescent[id]!.connsNow = c
                 }
             }
         }
         for id in quiescent.keys where !zero.contains(id) { quiescent[id] = nil }
 
         if let table = s.connections, table.readAt != lastTableRead {
+            let previousConsumed = lastTableRead
             lastTableRead = table.readAt
             let readAt = table.readAt
             if watchingSince == nil { watchingSince = readAt }
@@ -95,6 +119,9 @@ struct History {
                         }
                     }
                 }
+                if let previousConsumed, changes.previousReadAt > previousConsumed {
+                    countSkippedReads(changes, since: previousConsumed, before: readAt, s)
+                }
                 if let n = agg.newFromSync, n > 0 { lastNewFromSync = readAt }
                 if let n = agg.newLocal, n > 0 { lastNewLocal = readAt }
             }
@@ -104,6 +131,34 @@ struct History {
             applyTemplateVerdicts(s.connections!, &agg)
         }
         seenRealServers = current
+    }
+
+    /// The new connections of table reads this history never took in (the face took in a
+    /// later snapshot only), from the poller's record of them: counted like the current
+    /// read's, resolved to real servers the way the aggregation does. A gap the record does
+    /// not cover is counted in `uncountedReads`.
+    private mutating func countSkippedReads(_ changes: ConnectionChanges, since last: Date, before readAt: Date, _ s: Snapshot) {
+        let skipped = changes.earlier.filter { $0.readAt > last && $0.readAt < readAt }.sorted { $0.readAt < $1.readAt }
+        // The chain must start at the last read taken in and end at this one's previous.
+        if skipped.first.map({ $0.previousReadAt > last }) ?? true { uncountedReads += 1 }
+        guard !quiescent.isEmpty else {
+            uncountedReads += skipped.filter { !$0.complete }.count
+            return
+        }
+        var resolver = Resolver(services: s.services)
+        for r in skipped {
+            if !r.complete { uncountedReads += 1 }
+            for e in r.newEntries where !e.isTemplate && !e.isFromSync {
+                let d = resolver.destinations[Int(resolver.destination(of: e))]
+                guard let si = d.service, let ri = d.realServer else { continue }
+                let svc = s.services[si], rs = svc.realServers[ri]
+                let id = RealServerID(service: svc.key, address: rs.address, port: rs.port)
+                guard var q = quiescent[id], !q.sawTransition || r.previousReadAt >= q.since else { continue }
+                q.newConnections += 1
+                q.lastNewAt = max(q.lastNewAt ?? r.readAt, r.readAt)
+                quiescent[id] = q
+            }
+        }
     }
 
     /// The identities of `agg`'s templates; computed from the table when `agg` does not

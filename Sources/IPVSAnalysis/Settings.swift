@@ -37,6 +37,17 @@ public struct AnalysisSettings: Hashable, Sendable {
     /// as its cause ("2 clients hold 880 of the 912"). Default 3.
     public var imbalanceMaxCulprits = 3
 
+    // MARK: service_down
+
+    /// A service is down (critical) when none of its real servers can take a new connection:
+    /// none at all, every weight 0, or every one over its upper threshold. It is weakened
+    /// (warning) when fewer than this many can, like keepalived's quorum. Default 0 (off:
+    /// only the share below judges).
+    public var serviceMinServers = 0
+    /// ... or when the real servers that can take a new connection are fewer than this share
+    /// of its real servers. Default 0.5: one of two drained is not raised, two of three is.
+    public var serviceMinShare = 0.5
+
     // MARK: quiescent_fed
 
     /// A weight-0 real server is "fed" after this many new connections reached it since it
@@ -145,6 +156,8 @@ extension AnalysisSettings {
             int("imbalance_min_conns", .count, "imbalance: services with fewer connections are not judged", \.imbalanceMinConnections),
             dbl("imbalance_hold", .seconds, "imbalance: how long it must last before it is raised", \.imbalanceHoldSeconds),
             int("imbalance_max_culprits", .count, "imbalance: most clients or groups named as the cause", \.imbalanceMaxCulprits),
+            int("service_min_servers", .count, "service_down: warn when fewer real servers than this can take new connections (0: off)", \.serviceMinServers),
+            dbl("service_min_share", .fraction, "service_down: warn when fewer than this share of its real servers can take new connections", \.serviceMinShare),
             int("quiescent_min_new", .count, "quiescent_fed: new connections to a weight-0 server since it went to 0", \.quiescentMinNewConnections),
             dbl("quiescent_window", .seconds, "quiescent_fed: stays raised while a new connection arrived within this time", \.quiescentWindowSeconds),
             dbl("overstay_slack", .seconds, "template_overstay: slack on a template's timeout", \.overstaySlackSeconds),

@@ -28,8 +28,8 @@ import IPVSModel
 /// "findings": [{                       // worst first
 ///   "id": 3,                             // given at raise, never reused in the process
 ///   "key": "imbalance/tcp:10.0.0.101:8080/192.168.1.2:8080",   // stable while it lasts
-///   "kind": "imbalance",                 // rogue_client imbalance quiescent_fed dead_destination
-///                                        // template_overstay table_pressure sync
+///   "kind": "imbalance",                 // service_down rogue_client imbalance quiescent_fed
+///                                        // dead_destination template_overstay table_pressure sync
 ///   "severity": "warning",               // info | warning | critical
 ///   "subject": "192.168.1.2:8080 of tcp:10.0.0.101:8080 (over its weight)",
 ///   "since": "...", "last_seen": "...",

@@ -81,9 +81,7 @@ public enum SnapshotJSON {
             w.string("pe_name", svc.persistenceEngine)
             w.int("active_conns", svc.realServers.reduce(0) { $0 + Int($1.activeConns) })
             w.int("inactive_conns", svc.realServers.reduce(0) { $0 + Int($1.inactiveConns) })
-            let persist = svc.realServers.allSatisfy { $0.persistentConns != nil }
-                ? svc.realServers.reduce(0) { $0 + Int($1.persistentConns ?? 0) } : nil
-            w.int("persistent_conns", persist)
+            w.int("persistent_conns", svc.persistentConns)
             stats(&w, "stats", svc.stats)
             rates(&w, "rates", svc.rates)
             w.array("real_servers") { w in

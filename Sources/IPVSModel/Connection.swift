@@ -167,11 +167,18 @@ public struct ConnectionCounts: Hashable, Sendable {
 
 /// Which connection entries appeared between two reads of the table.
 public struct ConnectionChanges: Sendable {
-    public init(previousReadAt: Date, newEntryIndices: [Int], interval: Double) {
+    public init(previousReadAt: Date, newEntryIndices: [Int], interval: Double, earlier: [ReadChanges] = []) {
         self.previousReadAt = previousReadAt
         self.newEntryIndices = newEntryIndices
         self.interval = interval
+        self.earlier = earlier
     }
+
+    /// The new entries of the reads before this one, oldest first, as far back as the
+    /// poller keeps them: a face that took in only every other snapshot (its loop slower
+    /// than the table's reads) still counts every new entry from here. Empty where nobody
+    /// kept them (a single comparison).
+    public var earlier: [ReadChanges]
 
     /// When the table compared against was read.
     public var previousReadAt: Date
@@ -179,6 +186,25 @@ public struct ConnectionChanges: Sendable {
     public var newEntryIndices: [Int]
     /// Seconds between the two reads.
     public var interval: Double
+}
+
+/// The new entries of one earlier read of the table, kept by value (that table is gone).
+public struct ReadChanges: Sendable {
+    public var readAt: Date
+    /// The read it was compared with.
+    public var previousReadAt: Date
+    /// Its new entries; empty when there were more than the keeper holds (`complete`).
+    public var newEntries: [ConnectionEntry]
+    /// How many entries were new.
+    public var newCount: Int
+    public var complete: Bool { newEntries.count == newCount }
+
+    public init(readAt: Date, previousReadAt: Date, newEntries: [ConnectionEntry], newCount: Int) {
+        self.readAt = readAt
+        self.previousReadAt = previousReadAt
+        self.newEntries = newEntries
+        self.newCount = newCount
+    }
 }
 
 /// The identities (protocol and the three endpoints) of one table read as 64-bit digests,

@@ -273,4 +273,17 @@ public struct VirtualService: Hashable, Sendable {
 
     public var id: String { key.description }
     public var totalWeight: Int64 { realServers.reduce(0) { $0 + Int64(max(0, $1.weight)) } }
+
+    /// PersistConn summed over the real servers: netlink only, so nil when any real server
+    /// lacks it, and for a service without real servers nil unless its own netlink-only
+    /// figures (stats) are there: a sum over nothing is 0 only where the source gives it.
+    public var persistentConns: Int? {
+        if realServers.isEmpty { return stats != nil ? 0 : nil }
+        var sum = 0
+        for rs in realServers {
+            guard let p = rs.persistentConns else { return nil }
+            sum += Int(p)
+        }
+        return sum
+    }
 }

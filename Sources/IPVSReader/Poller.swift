@@ -43,6 +43,9 @@ public final class DirectorPoller: Sendable {
         /// The last table's entry identities, to tell the next read's new entries.
         var identities: EntryIdentities?
         var changes: ConnectionChanges?
+        /// The new entries of the last reads (the current one last), handed with every
+        /// snapshot so that a face that skipped a read still counts its new entries.
+        var recent: [ReadChanges] = []
         var lastError: String?
         var running = false
         var nextTableRead: Date = .distantPast
@@ -84,17 +87,27 @@ public final class DirectorPoller: Sendable {
             let table = try reader.readConnections(expectedEntries: expected, preferSync: preferSync)
             let identities = table.identities()
             var changes: ConnectionChanges?
+            var record: ReadChanges?
             if let previous, let previousIdentities {
+                let new = identities.newEntryIndices(since: previousIdentities)
                 changes = ConnectionChanges(
                     previousReadAt: previous.readAt,
-                    newEntryIndices: identities.newEntryIndices(since: previousIdentities),
+                    newEntryIndices: new,
                     interval: table.readAt.timeIntervalSince(previous.readAt))
+                let kept = new.count <= Self.keptNewEntries ? new.map { table.entries[$0] } : []
+                record = ReadChanges(readAt: table.readAt, previousReadAt: previous.readAt, newEntries: kept, newCount: new.count)
             }
             let next = Date().addingTimeInterval(pacer.delay(after: table.cost))
             state.withLock {
                 $0.table = table
                 $0.identities = identities
                 $0.changes = changes
+                if let record {
+                    $0.recent.append(record)
+                    if $0.recent.count > Self.keptReads { $0.recent.removeFirst($0.recent.count - Self.keptReads) }
+                } else {
+                    $0.recent = []
+                }
                 $0.nextTableRead = next
             }
         } catch {
@@ -105,6 +118,11 @@ public final class DirectorPoller: Sendable {
         }
         onUpdate()
     }
+
+    /// How many reads' new entries are kept for faces that skip snapshots, and how many new
+    /// entries a read may have for them to be kept (64 bytes each: 4 MiB a read at most).
+    static let keptReads = 8
+    static let keptNewEntries = 1 << 16
 
     /// When the pacer lets the table be read next.
     public var nextConnectionRead: Date { state.withLock { $0.nextTableRead } }
@@ -121,6 +139,8 @@ public final class DirectorPoller: Sendable {
         if s.table == nil { snap.source.unavailable.append("connections (not read yet)") }
         snap.connections = s.table
         snap.connectionChanges = s.changes
+        // The reads before the current one (its own new entries are its indices).
+        if snap.connectionChanges != nil, s.recent.count > 1 { snap.connectionChanges!.earlier = Array(s.recent.dropLast()) }
         return snap
     }
 

@@ -173,12 +173,14 @@ public struct SnapshotReader: Sendable {
         warnings += sysWarnings
 
         var slab: SlabInfo?
+        var slabDenied = false
         do {
             let r = try ProcFile.readText(path("slabinfo"))
             files.append(r.read)
             slab = try SlabInfoParser.checked(r.text)
         } catch ProcReadError.permissionDenied {
             // slabinfo is root's only; sysfs says the same size to anyone.
+            slabDenied = true
         } catch ProcReadError.missing {
         } catch {
             warnings.append("\(error)")
@@ -187,7 +189,9 @@ public struct SnapshotReader: Sendable {
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         }
         if slab == nil {
-            unavailable.append("global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
+            // Say why: the cache exists but may not be read, or it is not there to read.
+            unavailable.append(slabDenied ? "global.entry_bytes (slabinfo: permission denied (root only); no ip_vs_conn cache in sysfs)"
+                                          : "global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
         var report = SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable)

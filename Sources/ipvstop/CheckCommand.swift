@@ -49,7 +49,7 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Judge the director once (or over a while) and exit 0/1/2 by the worst finding (ok/warning/critical).",
         discussion: """
-            Findings: rogue_client, imbalance, quiescent_fed, dead_destination, template_overstay, \
+            Findings: service_down, rogue_client, imbalance, quiescent_fed, dead_destination, template_overstay, \
             table_pressure, sync. One poll reports every condition the snapshot shows at once; it cannot \
             see new connections (quiescent_fed) nor hold a condition for its hold time. --for DURATION polls \
             for that long with the analyzer's hysteresis (hold times capped at half the duration).

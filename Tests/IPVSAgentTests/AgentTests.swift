@@ -102,8 +102,8 @@ import Testing
     }
 
     @Test func findingKindsAndSeverities() {
-        let kinds = ["rogue_client", "imbalance", "quiescent_fed", "dead_destination", "template_overstay", "table_pressure", "sync"]
-        #expect(kinds.map { ValueMapping.kindCode($0) } == [1, 2, 3, 4, 5, 6, 7])
+        let kinds = ["rogue_client", "imbalance", "quiescent_fed", "dead_destination", "template_overstay", "table_pressure", "sync", "service_down"]
+        #expect(kinds.map { ValueMapping.kindCode($0) } == [1, 2, 3, 4, 5, 6, 7, 8])
         #expect(ValueMapping.kindCode("nonsense") == nil)
         #expect(["info", "warning", "critical"].map { ValueMapping.severityCode($0) } == [1, 2, 3])
     }

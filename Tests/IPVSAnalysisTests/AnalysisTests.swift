@@ -206,6 +206,7 @@ func fixtureSnapshot() throws -> Snapshot {
         let d = AnalysisSettings()
         let text = Dictionary(uniqueKeysWithValues: AnalysisSettings.parameters.map { ($0.name, $0.text(in: d)) })
         #expect(text["rogue_min_conns"] == "20" && text["imbalance_hold"] == "60s" && text["clear_factor"] == "0.8")
-        #expect(names.count == 17)
+        #expect(text["service_min_servers"] == "0" && text["service_min_share"] == "0.5")
+        #expect(names.count == 19)
     }
 }

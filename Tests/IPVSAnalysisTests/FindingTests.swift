@@ -32,12 +32,47 @@ import IPVSReader
         ])
         let rs1 = try! #require(r.finding("imbalance/tcp:10.0.0.1:3389/10.1.0.1:3389"))
         #expect(rs1.explanation.contains("holds 56% of tcp:10.0.0.1:3389's ActiveConn (912 of 1642) against 14% of its weight (1 of 7)"))
-        #expect(rs1.explanation.contains("2 clients hold 880 of the 912 connections in the table there (10.9.9.1: 500, 10.9.9.2: 380), pinned by persistence (timeout 43200 s)."))
+        #expect(rs1.explanation.contains("2 clients hold 880 of the 912 connections in the table there (10.9.9.1: 500, 10.9.9.2: 380), pinned by persistence (timeout 43200 s); without them the server would be within tolerance"))
         #expect(rs1.evidence("cause")?.text == "pinned_clients")
+        #expect(rs1.evidence("culprits") == .texts(["10.9.9.1: 500", "10.9.9.2: 380"]))
+        #expect(rs1.evidence("culprits_sufficient")?.text == "yes")
         let rs7 = try! #require(r.finding("imbalance/tcp:10.0.0.1:3389/10.1.0.7:3389"))
         #expect(rs7.explanation.contains("Client 10.9.9.3 holds 600 of the 624 connections"))
         // The five servers at ~20 are the mirror image, not five more findings.
         #expect(r.findings.count == 5)
+    }
+
+    /// The case: two rogues (900 and 600) on one of two servers whose peer holds ~10.
+    /// Removing the first leaves 608 against 10: both are needed.
+    func twoRogues(second: Int = 600) -> Director {
+        var d = Director()
+        d.service("10.0.0.1", 80, "rr", [("10.1.0.1", 1), ("10.1.0.2", 1)])
+        d.conns("10.9.9.1", 900, "10.0.0.1", 80, "10.1.0.1")
+        if second > 0 { d.conns("10.9.9.2", second, "10.0.0.1", 80, "10.1.0.1") }
+        for i in 1...8 { d.conns("192.168.0.\(i)", 1, "10.0.0.1", 80, "10.1.0.1") }
+        for i in 11...20 { d.conns("192.168.0.\(i)", 1, "10.0.0.1", 80, "10.1.0.2") }
+        return d
+    }
+
+    @Test func imbalanceNamesEveryCulpritNeeded() throws {
+        let f = try #require(Analysis.analyze(twoRogues().snapshot()).finding("imbalance/tcp:10.0.0.1:80/10.1.0.1:80"))
+        #expect(f.evidence("culprits") == .texts(["10.9.9.1: 900", "10.9.9.2: 600"]))
+        #expect(f.evidence("culprits_sufficient")?.text == "yes")
+        #expect(f.evidence("cause")?.text == "pinned_clients")
+        #expect(f.explanation.contains("2 clients hold 1500 of the 1508 connections in the table there (10.9.9.1: 900, 10.9.9.2: 600); without them the server would be within tolerance"))
+        // Near miss: a second "rogue" of 5 is an ordinary client: the first alone suffices
+        // (913 - 900 = 13 against 10 is within tolerance).
+        let one = try #require(Analysis.analyze(twoRogues(second: 5).snapshot()).finding("imbalance/tcp:10.0.0.1:80/10.1.0.1:80"))
+        #expect(one.evidence("culprits") == .texts(["10.9.9.1: 900"]))
+        #expect(one.explanation.contains("Client 10.9.9.1 holds 900 of the 913 connections"))
+        // At most one culprit allowed: the top one is named, and said not to suffice.
+        var s = AnalysisSettings()
+        s.imbalanceMaxCulprits = 1
+        let capped = try #require(Analysis.analyze(twoRogues().snapshot(), settings: s).finding("imbalance/tcp:10.0.0.1:80/10.1.0.1:80"))
+        #expect(capped.evidence("culprits") == .texts(["10.9.9.1: 900"]))
+        #expect(capped.evidence("culprits_sufficient")?.text == "no")
+        #expect(capped.evidence("cause")?.text == "none")
+        #expect(capped.explanation.contains("without them it would still hold 608 (98% of the service's, against 50% of the weight): no set of up to 1 explains it"))
     }
 
     @Test func nearMissesDoNotTrigger() {
@@ -111,8 +146,9 @@ import IPVSReader
         #expect(r.keys == ["imbalance/tcp:10.0.0.1:80/10.1.0.1:80"])
         let f = r.findings[0]
         #expect(f.subject == "10.1.0.1:80 of tcp:10.0.0.1:80 (over its weight)")
-        #expect(f.explanation.contains("No single cause shows in the table: its top 3 clients hold 3 of its 80 connections."))
+        #expect(f.explanation.contains("No single cause shows in the table. Its top 3 clients (172.16.0.1: 1, 172.16.0.10: 1, 172.16.0.11: 1) hold 3 of its 80 connections; without them it would still hold 77 (79% of the service's, against 50% of the weight): no set of up to 3 explains it"))
         #expect(f.evidence("cause")?.text == "none")
+        #expect(f.evidence("culprits_sufficient")?.text == "no")
         // wrr 3:1 at 75/25 is what the weights ask for.
         #expect(Analysis.analyze(twoServers("wrr", 3, 1, 75, 25)).findings.isEmpty)
         // rr ignores weights beyond zero: 50/50 with weights 3:1 is balanced.

@@ -116,6 +116,22 @@ func decode(_ s: Snapshot, top: Int = 100) throws -> [String: Any] {
         #expect((src["hz"] as? [String: Any])?["from"] as? String == "kernel_config")
     }
 
+    /// A service without real servers: PersistConn is a sum over nothing, 0 only where the
+    /// source gives netlink's figures (its stats), null otherwise like every netlink-only one.
+    @Test func persistentConnsOfAServiceWithoutRealServers() throws {
+        for netlink in [false, true] {
+            var snap = makeSnapshot(netlink: netlink)
+            snap.services[0].realServers = []
+            snap.services[0].stats = netlink ? TrafficStats(conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0) : nil
+            let s0 = try #require((try decode(snap)["services"] as? [[String: Any]])?.first)
+            if netlink {
+                #expect(s0["persistent_conns"] as? Int == 0)
+            } else {
+                #expect(s0["persistent_conns"] is NSNull)
+            }
+        }
+    }
+
     @Test func netlinkOnlyFieldsAreNullNotZero() throws {
         let j = try decode(makeSnapshot(netlink: false))
         let rs = try #require(((j["services"] as? [[String: Any]])?.first?["real_servers"] as? [[String: Any]])?.first)

@@ -63,7 +63,7 @@ public final class ServicesScreen: Screen {
             }
             let act = svc.realServers.reduce(0) { $0 + Int($1.activeConns) }
             let inact = svc.realServers.reduce(0) { $0 + Int($1.inactiveConns) }
-            let pers: UInt32? = svc.realServers.contains { $0.persistentConns == nil } ? nil : svc.realServers.reduce(0) { $0 + ($1.persistentConns ?? 0) }
+            let pers: UInt32? = svc.persistentConns.map { UInt32(clamping: $0) }
             var serviceCells: [Content] = [
                 .spans([Span(name, .group, bold: true)]), .styled(svc.scheduler, .group), .text(""),
                 num(UInt32(clamping: act)), num(UInt32(clamping: inact)), num(pers),
@@ -155,6 +155,7 @@ public final class ServicesScreen: Screen {
         case .templateOverstay: "overstay"
         case .tablePressure: "pressure"
         case .sync: "sync"
+        case .serviceDown: "down"
         }
     }
 
