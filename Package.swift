@@ -13,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The exporter's HTTP server: SwiftNIO's HTTP/1 codec on its event loops.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // The director as immutable values: what every face presents.
@@ -31,19 +33,22 @@ let package = Package(
         .target(name: "IPVSDemo", dependencies: ["IPVSModel"]),
         // ncursesw, through a module map and a header for its macros.
         .systemLibrary(name: "CNcurses", path: "Sources/CNcurses"),
-        .target(name: "IPVSDashboard", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSReader", "IPVSDemo", "CNcurses"]),
+        // One feed for every face: a live director, a captured tree, the demo or a recording,
+        // chosen once by the executable, handed out as analysed snapshots.
+        .target(name: "IPVSFeed", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSReader", "IPVSDemo"]),
+        .target(name: "IPVSDashboard", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSFeed", "CNcurses"]),
         // net-snmp's agent library: a thin C shim for its macros and variadics.
         .target(
             name: "CNetSNMP",
             linkerSettings: [.linkedLibrary("netsnmpagent"), .linkedLibrary("netsnmp")]
         ),
-        .target(name: "IPVSAgent", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSReader", "IPVSDemo", "CNetSNMP"]),
+        .target(name: "IPVSAgent", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSFeed", "CNetSNMP"]),
         // `snapshot --json`: the public, documented schema.
         .target(name: "IPVSJSON", dependencies: ["IPVSModel", "IPVSAnalysis"]),
         .executableTarget(
             name: "ipvstop",
             dependencies: [
-                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON", "IPVSDemo", "IPVSDashboard", "IPVSAgent",
+                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON", "IPVSDemo", "IPVSFeed", "IPVSDashboard", "IPVSAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -59,7 +64,8 @@ let package = Package(
         .target(name: "IPVSTestSupport", path: "Tests/IPVSTestSupport"),
         .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel", "IPVSTestSupport"]),
         .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader", "IPVSTestSupport"]),
-        .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSFeedTests", dependencies: ["IPVSFeed", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSFeed", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),
     ],

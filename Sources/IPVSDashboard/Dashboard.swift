@@ -2,6 +2,7 @@
 // every screen answers, and the frame around them (tabs, status, summary, key bar).
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 /// The dashboard without a terminal: snapshots in, keys in, a grid out. The ncurses

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 public enum ScreenID: Int, CaseIterable, Sendable {

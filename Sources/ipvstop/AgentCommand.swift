@@ -2,8 +2,7 @@ import ArgumentParser
 import Foundation
 import IPVSAgent
 import IPVSAnalysis
-import IPVSDemo
-import IPVSReader
+import IPVSFeed
 
 /// `ipvstop agent`: the AgentX SNMP subagent serving IPVSTOP-MIB (MIBs/IPVSTOP-MIB.txt).
 struct AgentCommand: ParsableCommand {
@@ -28,9 +27,6 @@ struct AgentCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Rows of the client and template tables at most; 0 for all.", valueName: "N"))
     var top: Int = 100
 
-    @Flag(help: "Serve the built-in simulated director instead of this machine's.")
-    var demo = false
-
     @Option(name: .customLong("base-oid"), help: ArgumentHelp(
         "Where IPVSTOP-MIB is rooted (its MODULE-IDENTITY); change it together with the MIB file to relocate it.",
         valueName: "OID"))
@@ -54,27 +50,21 @@ struct AgentCommand: ParsableCommand {
     }
 
     func run() throws {
-        let src: AgentSource
-        if demo {
-            src = .demo(DemoDirector())
-        } else {
-            // Fail at once, with the reader's message, when there is no IPVS to serve.
-            do {
-                _ = try SnapshotReader(options: source.readerOptions).readServices()
-            } catch let e as SnapshotError {
-                fail(e.description)
-            }
-            src = .reader(source.readerOptions)
-            // A poll a second, each freeing what the next needs again.
-            WorkingMemory.keepBetweenPolls()
+        let feed: FeedLoop
+        do {
+            // Fails at once, with the reader's message, when there is no IPVS to serve.
+            feed = try FeedLoop(spec: source.spec, interval: interval)
+        } catch {
+            fail(error.description)
         }
+        // A poll a second, each freeing what the next needs again.
+        if case .director = source.spec { WorkingMemory.keepBetweenPolls() }
         let log: @Sendable (String) -> Void = { msg in
             FileHandle.standardError.write(Data(("ipvstop agent: " + msg + "\n").utf8))
         }
         let runner = AgentRunner(options: .init(
-            source: src,
             subagent: .init(socket: agentxSocket, base: OID(baseOID)!, pingInterval: agentxPing, netsnmpLog: netsnmpLog),
-            view: .init(top: top, interval: interval)), log: log)
+            view: .init(top: top, interval: interval)), feed: feed, log: log)
 
         // SIGTERM (systemd's stop) and SIGINT: finish the current request, close the
         // session, exit 0.

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSJSON
 import IPVSModel
-import IPVSReader
 
 /// Threshold overrides, for every command that shows findings (`--threshold NAME=VALUE`).
 struct AnalysisOptions: ParsableArguments {
@@ -84,18 +84,17 @@ struct CheckCommand: ParsableCommand {
             return
         }
         var settings = try analysis.settings()
-        let reader = SnapshotReader(options: source.readerOptions)
         let result: AnalysisResult
         let warnings: [String]
         if let duration, let seconds = AnalysisSettings.seconds(duration), seconds > 0 {
             settings.imbalanceHoldSeconds = min(settings.imbalanceHoldSeconds, seconds / 2)
-            (result, warnings) = try watch(reader, seconds: seconds, settings: settings)
+            (result, warnings) = try watch(source.spec, seconds: seconds, settings: settings)
         } else {
             let snap: Snapshot
             do {
-                snap = try reader.snapshot()
-            } catch let e as SnapshotError {
-                fail(e.description)
+                snap = try source.spec.snapshot()
+            } catch {
+                fail(error.description)
             }
             result = Analysis.analyze(snap, settings: settings)
             warnings = snap.source.warnings
@@ -111,30 +110,34 @@ struct CheckCommand: ParsableCommand {
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
     }
 
-    /// Polls for `seconds` (services every `interval`, the table as its cost allows) and
-    /// feeds every new snapshot to one analyzer.
-    func watch(_ reader: SnapshotReader, seconds: Double, settings: AnalysisSettings) throws -> (AnalysisResult, [String]) {
-        // Fail fast and clearly when there is no IPVS to watch.
-        do { _ = try reader.readServices() } catch let e as SnapshotError { fail(e.description) }
-        let poller = DirectorPoller(reader: reader, interval: interval)
+    /// Watches the feed for `seconds` (a director: services every `interval`, the table as
+    /// its cost allows) and feeds every new snapshot to one analyzer. A recording's frames
+    /// up to the one judged are analysed at once: their recorded time stands for the wait.
+    /// Returns the last result and the warnings of the last snapshot taken in.
+    func watch(_ spec: FeedSpec, seconds: Double, settings: AnalysisSettings) throws -> (AnalysisResult, [String]) {
         let analyzer = Analyzer(settings: settings)
+        if case .replay = spec {
+            let frames: [Snapshot]
+            do { frames = try spec.replayFrames() } catch { fail(error.description) }
+            var last: AnalysisResult?
+            for f in frames { last = analyzer.update(with: f) }
+            guard let last, let warnings = frames.last?.source.warnings else { fail("the recording holds no snapshot") }
+            return (last, warnings)
+        }
+        // Fails fast and clearly when there is no IPVS to watch.
+        let feed: any SnapshotSource
+        do { feed = try spec.open(interval: interval) } catch { fail(error.description) }
+        defer { feed.stop() }
         let deadline = Date().addingTimeInterval(seconds)
         var last: AnalysisResult?
         var lastWarnings: [String] = []
-        var lastTaken: Date?
-        var lastRead: Date?
-        poller.start()
-        defer { poller.stop() }
         repeat {
+            for s in feed.take() { last = analyzer.update(with: s); lastWarnings = s.source.warnings }
             Thread.sleep(forTimeInterval: min(interval, max(0.05, deadline.timeIntervalSinceNow)))
-            guard let s = poller.latest(), s.takenAt != lastTaken || s.connections?.readAt != lastRead else { continue }
-            lastTaken = s.takenAt
-            lastRead = s.connections?.readAt
-            last = analyzer.update(with: s)
-            lastWarnings = s.source.warnings
         } while Date() < deadline
+        for s in feed.take() { last = analyzer.update(with: s); lastWarnings = s.source.warnings }
         guard let last else {
-            fail(poller.lastError ?? "no snapshot within \(seconds) s")
+            fail(feed.lastError ?? "no snapshot within \(seconds) s")
         }
         return (last, lastWarnings)
     }

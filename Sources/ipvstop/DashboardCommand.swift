@@ -3,8 +3,8 @@ import Foundation
 import IPVSAnalysis
 import IPVSDashboard
 import IPVSDemo
+import IPVSFeed
 import IPVSModel
-import IPVSReader
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -23,36 +23,17 @@ struct DashboardCommand: ParsableCommand {
 
     @OptionGroup var source: SourceOptions
 
-    @Flag(help: "Run on the built-in simulated director (no IPVS needed).")
-    var demo = false
-
-    @Option(help: ArgumentHelp("The simulated director's seed (with --demo).", valueName: "N"))
-    var seed: UInt64 = 1
-
-    @Option(help: ArgumentHelp("Play back a recording made with 'ipvstop record'.", valueName: "FILE"))
-    var replay: String?
-
     @Option(name: [.customShort("d"), .long], help: ArgumentHelp("Seconds between polls.", valueName: "SECONDS"))
     var delay: Double = 1
 
     @Flag(help: "Start paused (p or space resumes).")
     var paused = false
 
-    @Option(name: .customLong("start-frame"), parsing: .unconditional, help: ArgumentHelp(
-        "With --replay: the frame to start at (1 is the first, -1 the last); earlier frames are analysed at once.",
-        valueName: "N"))
-    var startFrame: Int = 1
-
     @Flag(help: "ASCII line drawing even under a UTF-8 locale.")
     var ascii = false
 
     func validate() throws {
-        if demo && replay != nil { throw ValidationError("--demo and --replay: choose one source") }
-        if (demo || replay != nil) && (source.procRoot != "/proc" || source.noNetlink) {
-            throw ValidationError("--proc-root and --no-netlink read a director; they do not go with --demo or --replay")
-        }
         if !(0.1...3600).contains(delay) { throw ValidationError("-d/--delay must be between 0.1 and 3600 seconds") }
-        if startFrame == 0 { throw ValidationError("--start-frame counts from 1 (or from the end with -1)") }
     }
 
     func run() throws {
@@ -64,26 +45,14 @@ struct DashboardCommand: ParsableCommand {
         }
         // A poll a second, each freeing what the next needs again.
         WorkingMemory.keepBetweenPolls()
-        let snapshotSource: SnapshotSource
-        if demo {
-            snapshotSource = DemoSource(director: DemoDirector(seed: seed), interval: delay, paused: paused)
-        } else if let replay {
-            do {
-                snapshotSource = try ReplaySource(path: replay, start: startFrame > 0 ? startFrame - 1 : startFrame, paused: paused)
-            } catch {
-                fail("--replay \(replay): \(error)")
+        let snapshotSource: any SnapshotSource
+        do {
+            snapshotSource = try source.spec.open(interval: delay, paused: paused)
+        } catch {
+            if error.kind == .noIPVS, source.procRoot == "/proc" {
+                fail(error.description + "\nTo see the dashboard on a simulated director: ipvstop --demo")
             }
-        } else {
-            let reader = SnapshotReader(options: source.readerOptions)
-            do {
-                _ = try reader.readServices()
-            } catch let e as SnapshotError {
-                if case .ipvsNotLoaded(let root) = e, root == "/proc" {
-                    fail(e.description + "\nTo see the dashboard on a simulated director: ipvstop --demo")
-                }
-                fail(e.description)
-            }
-            snapshotSource = LiveSource(reader: reader, interval: delay, paused: paused)
+            fail(error.description)
         }
         ProcessMemory.tune()
         let terminal = Terminal()
@@ -125,23 +94,18 @@ struct RecordCommand: ParsableCommand {
     @Option(name: .customLong("max-bytes"), help: ArgumentHelp("Stop before the file grows past this size.", valueName: "BYTES"))
     var maxBytes: Int = 256 << 20
 
-    @Flag(help: "Record the simulated director instead (at once: its clock is simulated).")
-    var demo = false
-
-    @Option(help: ArgumentHelp("The simulated director's seed (with --demo).", valueName: "N"))
-    var seed: UInt64 = 1
-
     @Option(name: .customLong("demo-start"), help: ArgumentHelp("With --demo: simulated second of the first snapshot.", valueName: "SECONDS"))
     var demoStart: Double = DemoDirector.warmTime
 
     func validate() throws {
         if !(0.1...3600).contains(delay) { throw ValidationError("-d/--delay must be between 0.1 and 3600 seconds") }
         if count < 0 || duration < 0 || maxEntries < 0 || maxBytes < 1024 { throw ValidationError("limits must be positive") }
-        if demo && count == 0 && duration == 0 { throw ValidationError("--demo records at once: give --count or --duration") }
+        if source.demo && count == 0 && duration == 0 { throw ValidationError("--demo records at once: give --count or --duration") }
+        if source.replay != nil { throw ValidationError("record reads a director or the demo; a recording is copied with cp") }
     }
 
     func run() throws {
-        let label = demo ? "demo seed \(seed)" : source.procRoot
+        let label = source.spec.label
         let writer: Recording.Writer
         do {
             writer = try Recording.Writer(path: file, source: label, interval: delay, maxEntries: maxEntries, maxBytes: maxBytes)
@@ -149,17 +113,17 @@ struct RecordCommand: ParsableCommand {
             fail("cannot write \(file): \(error.localizedDescription)")
         }
         var stopReason = "done"
-        if demo {
-            let director = DemoDirector(seed: seed)
+        if source.demo {
+            // The demo's clock is simulated: its frames are written at once.
+            let director = DemoDirector(seed: source.seed)
             let frames = count > 0 ? count : Int((duration / delay).rounded(.up))
             for k in 0..<frames {
                 let t = demoStart + Double(k) * delay
                 if try !writer.append(director.snapshot(at: t, interval: delay)) { stopReason = "--max-bytes reached"; break }
             }
         } else {
-            let reader = SnapshotReader(options: source.readerOptions)
-            do { _ = try reader.readServices() } catch let e as SnapshotError { fail(e.description) }
-            let live = LiveSource(reader: reader, interval: delay)
+            let live: any SnapshotSource
+            do { live = try source.spec.open(interval: delay) } catch { fail(error.description) }
             let interrupted = Interrupt()
             let started = Date()
             loop: while true {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import IPVSFeed
 import IPVSJSON
 import IPVSModel
 import IPVSReader
@@ -19,7 +20,8 @@ struct IPVSTop: ParsableCommand {
     )
 }
 
-/// Options every subcommand shares: where the director's data comes from.
+/// Options every subcommand shares: where the director's data comes from, chosen here
+/// once and handed to the face as a `FeedSpec`.
 struct SourceOptions: ParsableArguments {
     @Option(name: .customLong("proc-root"), help: ArgumentHelp(
         "Read a captured /proc tree (DIR/net/ip_vs, DIR/net/ip_vs_conn, DIR/sys/net/ipv4/vs/...); netlink off.",
@@ -34,16 +36,43 @@ struct SourceOptions: ParsableArguments {
         valueName: "N"))
     var hz: Int?
 
+    @Flag(help: "Use the built-in simulated director instead of this machine's (no IPVS needed).")
+    var demo = false
+
+    @Option(help: ArgumentHelp("The simulated director's seed (with --demo).", valueName: "N"))
+    var seed: UInt64 = 1
+
+    @Option(help: ArgumentHelp("Use a recording made with 'ipvstop record' instead of this machine's director.", valueName: "FILE"))
+    var replay: String?
+
+    @Option(name: .customLong("start-frame"), parsing: .unconditional, help: ArgumentHelp(
+        "With --replay: the frame to start at, or to show (1 is the first, -1 the last); earlier frames are analysed at once. Default: the first for the dashboard and the services, the last for snapshot and check.",
+        valueName: "N"))
+    var startFrame: Int?
+
     func validate() throws {
         if let hz, !(10...10_000).contains(hz) { throw ValidationError("--hz must be between 10 and 10000") }
         var isDir: ObjCBool = false
         if procRoot != "/proc" && !(FileManager.default.fileExists(atPath: procRoot, isDirectory: &isDir) && isDir.boolValue) {
             throw ValidationError("--proc-root \(procRoot): no such directory")
         }
+        if demo && replay != nil { throw ValidationError("--demo and --replay: choose one source") }
+        if (demo || replay != nil) && (procRoot != "/proc" || noNetlink) {
+            throw ValidationError("--proc-root and --no-netlink read a director; they do not go with --demo or --replay")
+        }
+        if startFrame != nil && replay == nil { throw ValidationError("--start-frame goes with --replay") }
+        if startFrame == 0 { throw ValidationError("--start-frame counts from 1 (or from the end with -1)") }
     }
 
     var readerOptions: ReaderOptions {
         ReaderOptions(procRoot: procRoot, useNetlink: noNetlink ? false : nil, hz: hz)
+    }
+
+    /// The feed these options name.
+    var spec: FeedSpec {
+        if demo { return .demo(seed: seed) }
+        if let replay { return .replay(path: replay, frame: startFrame.map { $0 > 0 ? $0 - 1 : $0 }) }
+        return .director(readerOptions)
     }
 }
 
@@ -91,12 +120,11 @@ struct SnapshotCommand: ParsableCommand {
             print(try analysis.thresholdTable(), terminator: "")
             return
         }
-        let reader = SnapshotReader(options: source.readerOptions)
         let snap: Snapshot
         do {
-            snap = try reader.snapshot(connections: !noConnections)
-        } catch let e as SnapshotError {
-            fail(e.description)
+            snap = try source.spec.snapshot(connections: !noConnections)
+        } catch {
+            fail(error.description)
         }
         if json {
             print(SnapshotJSON.encode(snap, top: top, pretty: !compact, settings: try analysis.settings()))

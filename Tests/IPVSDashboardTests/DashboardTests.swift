@@ -1,5 +1,6 @@
 import Foundation
 import IPVSDemo
+import IPVSFeed
 import IPVSModel
 import Testing
 @testable import IPVSDashboard
@@ -359,23 +360,6 @@ func keys(_ d: Dashboard, _ text: String) {
     // The rogue client first, then the proxy farm's group.
     #expect(lines[5].contains("198.51.100.66"))
     #expect(lines[6].contains("172.16.5.0/24"))
-}
-
-@Test func replaySourcePlaysFramesInOrder() throws {
-    let path = tempPath("replay.rec")
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    let d = DemoDirector()
-    let w = try Recording.Writer(path: path, source: "demo", interval: 1)
-    for k in 0..<4 { try w.append(d.snapshot(at: 3_600 + Double(k))) }
-    try w.close()
-    let paused = try ReplaySource(path: path, start: -1, paused: true)
-    let frames = paused.take()
-    #expect(frames.count == 4)
-    #expect(paused.now() == frames.last!.takenAt)
-    #expect(paused.note == "frame 4/4 (end)")
-    let first = try ReplaySource(path: path, start: 0, paused: true)
-    #expect(first.take().count == 1)
-    #expect(first.take().isEmpty)
 }
 
 @Test func findingsFromTheAnalysisLayer() throws {

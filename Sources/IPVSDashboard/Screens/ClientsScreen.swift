@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 /// Screen 3: clients and persistence groups ranked by connections (the analysis layer's

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 /// Screen 5: the analysis layer's findings, most severe first, with the selected one's

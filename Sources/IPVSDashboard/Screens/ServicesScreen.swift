@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 /// Screen 1: the virtual services and their real servers, like `ipvsadm -Ln` but live,

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSAnalysis
+import IPVSFeed
 import IPVSModel
 
 /// Screen 2: persistence templates, their time left ticking down between polls, the

@@ -4,8 +4,9 @@ import IPVSModel
 import IPVSReader
 import Synchronization
 
-/// Where the dashboard's snapshots come from: a live director (through `DirectorPoller`,
-/// which reads off the UI thread), the simulated director, or a recording.
+/// Where a face's snapshots come from: a live director or a captured tree (through
+/// `DirectorPoller`, which reads off the face's thread), the simulated director, or a
+/// recording. `FeedSpec.open` makes one.
 public protocol SnapshotSource: AnyObject {
     /// Words for the top bar: `/proc`, `demo seed 1`, `replay FILE`.
     var label: String { get }
@@ -22,7 +23,13 @@ public protocol SnapshotSource: AnyObject {
     func setInterval(_ seconds: Double) -> String?
     /// A word for the status line: the last poll's error, the replay's position.
     var note: String? { get }
+    /// The last poll's error, when it failed (a live director only).
+    var lastError: String? { get }
     func stop()
+}
+
+extension SnapshotSource {
+    public var lastError: String? { nil }
 }
 
 /// A clock that runs with wall time from a starting point and stops while paused.
@@ -118,6 +125,7 @@ public final class LiveSource: SnapshotSource {
     }
 
     public var note: String? { poller.lastError }
+    public var lastError: String? { poller.lastError }
     public func stop() { poller.stop() }
 }
 
@@ -187,6 +195,7 @@ public final class ReplaySource: SnapshotSource {
         self.path = path
         contents = try Recording.read(path: path)
         let n = contents.frames.count
+        guard n > 0 else { throw FeedError(message: "--replay \(path): the recording holds no snapshot", kind: .unreadable) }
         let first = max(0, min(n - 1, start < 0 ? n + start : start))
         clock = VirtualClock(start: contents.frames[first].takenAt, paused: paused)
     }
