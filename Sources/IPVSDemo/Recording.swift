@@ -1,5 +1,8 @@
 import Foundation
 import IPVSModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Recorded snapshots: `ipvstop record FILE` writes them, `ipvstop --replay FILE` plays
 /// them back.
@@ -91,13 +94,10 @@ public enum Recording {
         /// ones it shares with it instead of writing them out.
         var previous: [EntryIdentity: (Int, UInt32)] = [:]
 
-        /// Creates (or truncates) `path`; `maxEntries` caps each table written, `maxBytes`
-        /// the file (a frame that would pass it is not written).
+        /// Creates `path` (see `create` for what it refuses to replace); `maxEntries` caps
+        /// each table written, `maxBytes` the file (a frame that would pass it is not written).
         public init(path: String, source: String, interval: Double, maxEntries: Int = 100_000, maxBytes: Int = 256 << 20, created: Date = Date()) throws {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-            }
-            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            handle = FileHandle(fileDescriptor: try Recording.create(path), closeOnDealloc: true)
             self.maxEntries = max(0, maxEntries)
             self.maxBytes = maxBytes
             try write(Data("\(Recording.magic) \(Recording.format)\n".utf8))
@@ -148,6 +148,69 @@ public enum Recording {
             try handle.write(contentsOf: d)
             bytesWritten += d.count
         }
+    }
+
+    // MARK: - Creating the file
+
+    /// The mode of a new recording: the owner's only. A recording holds every client's
+    /// address and what it connected to; share it on purpose (chmod), not by default.
+    public static let fileMode: mode_t = 0o600
+
+    /// Why `record` would not write a file.
+    public enum CreateError: Error, CustomStringConvertible {
+        case notRegular(String, kind: String)
+        case notOwned(String, owner: UInt32)
+        case system(String, String)
+
+        public var description: String {
+            switch self {
+            case .notRegular(let p, let kind): "\(p) is a \(kind): ipvstop records only into a regular file (a new one, or one of its own)"
+            case .notOwned(let p, let owner): "\(p) belongs to another user (uid \(owner)): not replaced"
+            case .system(let p, let why): "\(p): \(why)"
+            }
+        }
+    }
+
+    /// Opens `path` for a new recording, writing only regular files this user owns:
+    ///
+    /// - a device node, FIFO, socket, directory or symbolic link at `path` is refused (as
+    ///   root, `record /dev/null` once replaced /dev/null);
+    /// - a regular file of another user is refused;
+    /// - a regular file of this user is removed, then the recording is created in its place
+    ///   with `O_CREAT|O_EXCL|O_NOFOLLOW`: whatever appears at `path` in between (a link
+    ///   planted in a shared folder) makes the create fail instead of being followed;
+    /// - the file gets `fileMode` (0600) whatever the umask.
+    ///
+    /// No temporary file and no rename: the recording is written in place, readable up to
+    /// its last whole record if it is cut short.
+    static func create(_ path: String) throws -> Int32 {
+        func why() -> String { String(cString: strerror(errno)) }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            let kind: String? = switch st.st_mode & S_IFMT {
+            case S_IFREG: nil
+            case S_IFLNK: "symbolic link"
+            case S_IFDIR: "directory"
+            case S_IFIFO: "FIFO"
+            case S_IFCHR: "character device"
+            case S_IFBLK: "block device"
+            case S_IFSOCK: "socket"
+            default: "special file"
+            }
+            if let kind { throw CreateError.notRegular(path, kind: kind) }
+            if st.st_uid != geteuid() { throw CreateError.notOwned(path, owner: st.st_uid) }
+            guard unlink(path) == 0 else { throw CreateError.system(path, "cannot replace it: " + why()) }
+        } else if errno != ENOENT {
+            throw CreateError.system(path, why())
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
+        guard fd >= 0 else {
+            if errno == EEXIST || errno == ELOOP { throw CreateError.system(path, "it reappeared while being replaced: not written") }
+            throw CreateError.system(path, why())
+        }
+        // The umask may have taken bits away (or a restrictive one all of them): set it.
+        _ = fchmod(fd, fileMode)
+        return fd
     }
 
     // MARK: - Reading

@@ -318,3 +318,78 @@ enum Forge {
         #expect(Self.plays(huge)?.contains("the file ends inside the record at byte 20") == true)
     }
 }
+
+/// `record FILE` writes only regular files it owns (issue 25): it once renamed its temp file
+/// over whatever FILE was, /dev/null included, and the mode followed the umask.
+@Suite(.serialized) struct RecordFileTests {
+    static func dir() throws -> String {
+        let d = tempPath("record-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func write(_ path: String) throws {
+        let w = try Recording.Writer(path: path, source: "test", interval: 1)
+        try w.append(Forge.snaps[0])
+        try w.close()
+    }
+
+    @Test func specialFilesAreRefusedAndLeftAlone() throws {
+        let d = try Self.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        #expect(mkfifo(d + "/fifo", 0o644) == 0)
+        try FileManager.default.createDirectory(atPath: d + "/dir", withIntermediateDirectories: false)
+        FileManager.default.createFile(atPath: d + "/target", contents: Data("keep".utf8))
+        try FileManager.default.createSymbolicLink(atPath: d + "/link", withDestinationPath: d + "/target")
+        for (name, kind) in [("fifo", "FIFO"), ("dir", "directory"), ("link", "symbolic link")] {
+            #expect {
+                try Self.write(d + "/" + name)
+            } throws: { e in
+                "\(e)".contains("is a \(kind): ipvstop records only into a regular file")
+            }
+        }
+        #expect {
+            try Self.write("/dev/null")
+        } throws: { e in
+            "\(e)" == "/dev/null is a character device: ipvstop records only into a regular file (a new one, or one of its own)"
+        }
+        var st = stat()
+        #expect(stat("/dev/null", &st) == 0 && st.st_mode & S_IFMT == S_IFCHR)
+        #expect(lstat(d + "/fifo", &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+        #expect(try String(contentsOfFile: d + "/target", encoding: .utf8) == "keep")
+    }
+
+    @Test func anotherUsersFileIsRefused() throws {
+        guard geteuid() == 0 else { return }   // only root can give a file away
+        let d = try Self.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        FileManager.default.createFile(atPath: d + "/theirs", contents: Data("theirs".utf8))
+        #expect(chown(d + "/theirs", 65534, 65534) == 0)
+        #expect {
+            try Self.write(d + "/theirs")
+        } throws: { e in
+            "\(e)".contains("belongs to another user (uid 65534): not replaced")
+        }
+        #expect(try String(contentsOfFile: d + "/theirs", encoding: .utf8) == "theirs")
+    }
+
+    @Test func ownFileIsReplacedWithMode0600WhateverTheUmask() throws {
+        let d = try Self.dir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        FileManager.default.createFile(atPath: d + "/mine", contents: Data("old".utf8), attributes: [.posixPermissions: 0o666])
+        // 0277 would leave 0400 without the writer's fchmod. The umask is the process's:
+        // other tests' files made meanwhile lose bits too, harmless to root (CI), so an
+        // unprivileged run takes the milder 0077.
+        let old = umask(geteuid() == 0 ? 0o277 : 0o077)
+        defer { umask(old) }
+        try Self.write(d + "/mine")
+        try Self.write(d + "/new")
+        for name in ["mine", "new"] {
+            var st = stat()
+            #expect(lstat(d + "/" + name, &st) == 0)
+            #expect(st.st_mode & 0o7777 == 0o600, "\(name): \(String(st.st_mode & 0o7777, radix: 8))")
+            #expect(st.st_mode & S_IFMT == S_IFREG)
+            #expect(try Recording.read(path: d + "/" + name).frames.count == 1)
+        }
+    }
+}
