@@ -194,7 +194,7 @@ public final class Dashboard {
     }
 
     static func seconds(_ v: Double) -> String {
-        v == v.rounded() ? String(Int(v)) : Format.fixed(v, 1)
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : Format.fixed(v, 1)
     }
 
     // MARK: - Drawing

@@ -152,7 +152,7 @@ public enum DashboardRunner {
         var lastSecond = Int.min
         while !dashboard.quit {
             if dashboard.pump() { dirty = true }
-            let second = Int(dashboard.source.now().timeIntervalSince1970.rounded(.down))
+            let second = Format.int(dashboard.source.now().timeIntervalSince1970.rounded(.down))
             if second != lastSecond {
                 lastSecond = second
                 dirty = true

@@ -72,11 +72,14 @@ struct RecordCommand: ParsableCommand {
             The file is compact and bounded: each connection table is written only when it was read anew, \
             at most --max-entries entries of it, and recording stops at --count frames, --duration seconds, \
             --max-bytes, or Ctrl-C (the file stays readable). Format: see Recording in Sources/IPVSDemo.
+            FILE is created with mode 0600 (it holds every client's address); an existing FILE is replaced \
+            only when it is a regular file of this user: a device, FIFO, directory, symbolic link or \
+            another user's file is refused.
             """)
 
     @OptionGroup var source: SourceOptions
 
-    @Argument(help: ArgumentHelp("The file to write (replaced if it exists).", valueName: "FILE"))
+    @Argument(help: ArgumentHelp("The file to write, mode 0600 (replaced if it is a regular file of this user).", valueName: "FILE"))
     var file: String
 
     @Option(name: [.customShort("d"), .long], help: ArgumentHelp("Seconds between snapshots.", valueName: "SECONDS"))
@@ -110,7 +113,7 @@ struct RecordCommand: ParsableCommand {
         do {
             writer = try Recording.Writer(path: file, source: label, interval: delay, maxEntries: maxEntries, maxBytes: maxBytes)
         } catch {
-            fail("cannot write \(file): \(error.localizedDescription)")
+            fail("cannot record: \(error)")
         }
         var stopReason = "done"
         if source.demo {
