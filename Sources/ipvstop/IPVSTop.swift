@@ -15,7 +15,7 @@ struct IPVSTop: ParsableCommand {
             Without root, stats, rates, PersistConn and thresholds are unavailable and shown as such.
             """,
         version: "0.1.0",
-        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, RecordCommand.self],
+        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, ExporterCommand.self, RecordCommand.self],
         defaultSubcommand: DashboardCommand.self
     )
 }
