@@ -43,12 +43,20 @@ let package = Package(
             linkerSettings: [.linkedLibrary("netsnmpagent"), .linkedLibrary("netsnmp")]
         ),
         .target(name: "IPVSAgent", dependencies: ["IPVSModel", "IPVSAnalysis", "IPVSFeed", "CNetSNMP"]),
+        // The Prometheus face: the exposition of the last analysed snapshot, over SwiftNIO's
+        // HTTP/1 server.
+        .target(name: "IPVSExporter", dependencies: [
+            "IPVSModel", "IPVSAnalysis",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // `snapshot --json`: the public, documented schema.
         .target(name: "IPVSJSON", dependencies: ["IPVSModel", "IPVSAnalysis"]),
         .executableTarget(
             name: "ipvstop",
             dependencies: [
-                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON", "IPVSDemo", "IPVSFeed", "IPVSDashboard", "IPVSAgent",
+                "IPVSModel", "IPVSReader", "IPVSAnalysis", "IPVSJSON", "IPVSDemo", "IPVSFeed", "IPVSDashboard", "IPVSAgent", "IPVSExporter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,6 +75,7 @@ let package = Package(
         .testTarget(name: "IPVSFeedTests", dependencies: ["IPVSFeed", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSFeed", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSExporterTests", dependencies: ["IPVSExporter", "IPVSAnalysis", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),
     ],
     swiftLanguageModes: [.v6]

@@ -139,6 +139,9 @@ public final class FeedLoop: Sendable {
 
     public var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
+    /// The source's clock: wall time for a director, simulated or recorded time otherwise.
+    public func now() -> Date { source.withLock { $0.now() } }
+
     /// Stops the loop (its thread ends after the snapshot in hand) and the source's polls.
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)

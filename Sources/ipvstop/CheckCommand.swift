@@ -41,18 +41,25 @@ struct AnalysisOptions: ParsableArguments {
     }
 }
 
-/// `ipvstop check`: judge the director and exit by the worst finding, for cron jobs and
-/// monitoring plugins (0 ok or info only, 1 warning, 2 critical; 2 also when the director
-/// cannot be read).
+/// `ipvstop check`: judge the director and exit by the worst finding, as a monitoring plugin
+/// (the Monitoring Plugins guidelines, as Nagios and Icinga run them): 0 OK (no finding, or
+/// info only), 1 WARNING, 2 CRITICAL, 3 UNKNOWN when it cannot judge (no IPVS, an unreadable
+/// or empty tree, a bad option), never CRITICAL for its own trouble. The first line names the
+/// worst finding and carries the performance data after `|`.
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Judge the director once (or over a while) and exit 0/1/2 by the worst finding (ok/warning/critical).",
+        abstract: "Judge the director once (or over a while): a monitoring plugin, exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN).",
         discussion: """
             Findings: service_down, rogue_client, imbalance, quiescent_fed, dead_destination, template_overstay, \
             table_pressure, sync. One poll reports every condition the snapshot shows at once; it cannot \
             see new connections (quiescent_fed) nor hold a condition for its hold time. --for DURATION polls \
-            for that long with the analyzer's hysteresis (hold times capped at half the duration).
+            for that long with the analyzer's hysteresis (hold times capped at half the duration); with \
+            --replay, the recording's frames up to --start-frame are analysed in order instead.
+            Output: 'IPVS STATUS - worst finding; counts | perfdata' on the first line, the findings below. \
+            Perfdata: active and inactive connections per virtual service, connection table entries, \
+            templates and the table's age, findings by severity. Exit 3 (UNKNOWN) when the director \
+            cannot be judged: no IPVS, an unreadable or empty tree, a bad option.
             """)
 
     @OptionGroup var source: SourceOptions
@@ -85,92 +92,138 @@ struct CheckCommand: ParsableCommand {
         }
         var settings = try analysis.settings()
         let result: AnalysisResult
-        let warnings: [String]
+        let snap: Snapshot
         if let duration, let seconds = AnalysisSettings.seconds(duration), seconds > 0 {
             settings.imbalanceHoldSeconds = min(settings.imbalanceHoldSeconds, seconds / 2)
-            (result, warnings) = try watch(source.spec, seconds: seconds, settings: settings)
+            (snap, result) = try watch(source.spec, seconds: seconds, settings: settings)
         } else {
-            let snap: Snapshot
             do {
                 snap = try source.spec.snapshot()
             } catch {
-                fail(error.description)
+                Self.unknown(error.description)
             }
             result = Analysis.analyze(snap, settings: settings)
-            warnings = snap.source.warnings
+        }
+        // A tree whose net/ip_vs holds nothing (not even the kernel's header) is no director.
+        if snap.info == nil && snap.services.isEmpty {
+            Self.unknown("\(snap.source.procRoot)/net/ip_vs holds no IPVS table (not even its header): nothing to judge")
         }
         if json {
             print(AnalysisJSON.check(result))
         } else {
             // Subjects and explanations quote names from the files: escaped.
-            print(TerminalText.escaped(Self.render(result, verbose: verbose)), terminator: "")
+            print(TerminalText.escaped(Self.render(result, snapshot: snap, verbose: verbose)), terminator: "")
             // What the findings rest on was degraded: said beside them, as `snapshot` does.
-            warn(warnings)
+            warn(snap.source.warnings)
         }
         if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
+    }
+
+    /// UNKNOWN (3): the check cannot judge the director. The reason goes on standard
+    /// output, where a monitoring system reads a plugin's status line.
+    static func unknown(_ message: String) -> Never {
+        let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
+        print("IPVS UNKNOWN - " + (lines.first.map(String.init) ?? ""))
+        for l in lines.dropFirst() { print(l) }
+        Foundation.exit(3)
     }
 
     /// Watches the feed for `seconds` (a director: services every `interval`, the table as
     /// its cost allows) and feeds every new snapshot to one analyzer. A recording's frames
     /// up to the one judged are analysed at once: their recorded time stands for the wait.
-    /// Returns the last result and the warnings of the last snapshot taken in.
-    func watch(_ spec: FeedSpec, seconds: Double, settings: AnalysisSettings) throws -> (AnalysisResult, [String]) {
+    func watch(_ spec: FeedSpec, seconds: Double, settings: AnalysisSettings) throws -> (Snapshot, AnalysisResult) {
         let analyzer = Analyzer(settings: settings)
         if case .replay = spec {
             let frames: [Snapshot]
-            do { frames = try spec.replayFrames() } catch { fail(error.description) }
+            do { frames = try spec.replayFrames() } catch { Self.unknown(error.description) }
             var last: AnalysisResult?
             for f in frames { last = analyzer.update(with: f) }
-            guard let last, let warnings = frames.last?.source.warnings else { fail("the recording holds no snapshot") }
-            return (last, warnings)
+            return (frames[frames.count - 1], last!)
         }
         // Fails fast and clearly when there is no IPVS to watch.
         let feed: any SnapshotSource
-        do { feed = try spec.open(interval: interval) } catch { fail(error.description) }
+        do { feed = try spec.open(interval: interval) } catch { Self.unknown(error.description) }
         defer { feed.stop() }
         let deadline = Date().addingTimeInterval(seconds)
-        var last: AnalysisResult?
-        var lastWarnings: [String] = []
+        var last: (Snapshot, AnalysisResult)?
         repeat {
-            for s in feed.take() { last = analyzer.update(with: s); lastWarnings = s.source.warnings }
+            for s in feed.take() { last = (s, analyzer.update(with: s)) }
             Thread.sleep(forTimeInterval: min(interval, max(0.05, deadline.timeIntervalSinceNow)))
         } while Date() < deadline
-        for s in feed.take() { last = analyzer.update(with: s); lastWarnings = s.source.warnings }
+        for s in feed.take() { last = (s, analyzer.update(with: s)) }
         guard let last else {
-            fail(feed.lastError ?? "no snapshot within \(seconds) s")
+            Self.unknown(feed.lastError ?? "no snapshot within \(seconds) s")
         }
-        return (last, lastWarnings)
+        return last
     }
 
-    static func render(_ r: AnalysisResult, verbose: Bool) -> String {
-        let worst = r.worstSeverity
-        let status = worst.map { $0 == .info ? "OK" : $0.description.uppercased() } ?? "OK"
-        var out = "IPVS \(status) - "
-        if r.findings.isEmpty {
-            out += "no findings\n"
-        } else {
-            let bySeverity = Severity.allCases.reversed().compactMap { sev -> String? in
-                let n = r.findings.filter { $0.severity == sev }.count
-                return n > 0 ? "\(n) \(sev)" : nil
-            }
-            out += "\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", ")))\n"
-        }
+    static func render(_ r: AnalysisResult, snapshot: Snapshot, verbose: Bool) -> String {
+        var out = plain(statusLine(r, snapshot)) + " | " + perfdata(r, snapshot) + "\n"
+        var long = ""
         for f in r.findings {
-            out += "\n\(f.severity.description.uppercased()) \(f.kind.rawValue) #\(f.id): \(f.subject)\n"
-            out += "  \(f.explanation)\n"
-            out += "  advice: \(f.advice)\n"
+            long += "\n\(f.severity.description.uppercased()) \(f.kind.rawValue) #\(f.id): \(f.subject)\n"
+            long += "  \(f.explanation)\n"
+            long += "  advice: \(f.advice)\n"
             if verbose {
-                out += "  key: \(f.key)\n"
-                out += "  evidence: " + f.evidence.map { "\($0.name)=\(text($0.value))" }.joined(separator: " ") + "\n"
+                long += "  key: \(f.key)\n"
+                long += "  evidence: " + f.evidence.map { "\($0.name)=\(text($0.value))" }.joined(separator: " ") + "\n"
             }
         }
         if !r.pending.isEmpty {
-            out += "\nNot yet raised (hysteresis still counting): " + r.pending.map(\.key).joined(separator: ", ") + "\n"
+            long += "\nNot yet raised (hysteresis still counting): " + r.pending.map(\.key).joined(separator: ", ") + "\n"
         }
         if verbose && !r.limitations.isEmpty {
-            out += "\nNot judged:\n" + r.limitations.map { "  - \($0)\n" }.joined()
+            long += "\nNot judged:\n" + r.limitations.map { "  - \($0)\n" }.joined()
         }
+        out += plain(long)
         return out
+    }
+
+    /// A monitoring system reads every `|` of a plugin's output as the start of performance
+    /// data, in the long output too: the findings' texts (an advice's `ipvsadm -Lcn | grep`)
+    /// write it as a broken bar.
+    static func plain(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "¦") }
+
+    /// The plugin's status line: the status, the worst finding by kind and subject, and how
+    /// many there are by severity ("IPVS OK - no findings; 8 services, 19 real servers").
+    static func statusLine(_ r: AnalysisResult, _ s: Snapshot) -> String {
+        let worst = r.worstSeverity
+        let status = worst.map { $0 == .info ? "OK" : $0.description.uppercased() } ?? "OK"
+        var line = "IPVS \(status) - "
+        let servers = s.services.reduce(0) { $0 + $1.realServers.count }
+        let size = "\(s.services.count) service\(s.services.count == 1 ? "" : "s"), \(servers) real server\(servers == 1 ? "" : "s")"
+        guard let first = r.findings.first else { return line + "no findings; " + size }
+        line += "\(first.kind.rawValue): \(first.subject)"
+        let bySeverity = Severity.allCases.reversed().compactMap { sev -> String? in
+            let n = r.findings.filter { $0.severity == sev }.count
+            return n > 0 ? "\(n) \(sev)" : nil
+        }
+        line += "; \(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", "))); " + size
+        return line
+    }
+
+    /// Performance data, as the Monitoring Plugins guidelines write it
+    /// ('label'=value[UOM];warn;crit;min;max): active and inactive connections per virtual
+    /// service, the connection table's entries, templates and age, findings by severity. A
+    /// figure the snapshot lacks (no table read) is left out, never written as 0.
+    static func perfdata(_ r: AnalysisResult, _ s: Snapshot) -> String {
+        var items: [String] = []
+        func add(_ label: String, _ value: String, _ uom: String = "") {
+            items.append("'" + label.replacingOccurrences(of: "'", with: "''") + "'=" + value + uom + ";;;0")
+        }
+        for svc in s.services {
+            add(svc.id + " active", "\(svc.realServers.reduce(0) { $0 + UInt64($1.activeConns) })")
+            add(svc.id + " inactive", "\(svc.realServers.reduce(0) { $0 + UInt64($1.inactiveConns) })")
+        }
+        if let t = s.connections {
+            add("entries", "\(t.counts.connections)")
+            add("templates", "\(t.counts.templates)")
+            add("table age", String(format: "%.3f", s.connectionAge ?? 0), "s")
+        }
+        for sev in Severity.allCases.reversed() {
+            add("findings \(sev)", "\(r.findings.filter { $0.severity == sev }.count)")
+        }
+        return items.joined(separator: " ")
     }
 
     static func text(_ v: Evidence.Value) -> String {

@@ -15,9 +15,29 @@ struct IPVSTop: ParsableCommand {
             Without root, stats, rates, PersistConn and thresholds are unavailable and shown as such.
             """,
         version: "0.1.0",
-        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, RecordCommand.self],
+        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, ExporterCommand.self, RecordCommand.self],
         defaultSubcommand: DashboardCommand.self
     )
+
+    /// As ArgumentParser's own, but `check` is a monitoring plugin: a bad option (the
+    /// parser's usage errors and validation failures included) is UNKNOWN (3) with a status
+    /// line on standard output, never another exit status a monitoring system would misread.
+    static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try parseAsRoot(args)
+            try command.run()
+        } catch {
+            if args.first == CheckCommand.configuration.commandName, !(error is ExitCode), exitCode(for: error) != .success {
+                let message = fullMessage(for: error)
+                let first = message.split(separator: "\n").first.map(String.init) ?? "bad option"
+                print("IPVS UNKNOWN - " + (first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first))
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                Foundation.exit(3)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options every subcommand shares: where the director's data comes from, chosen here

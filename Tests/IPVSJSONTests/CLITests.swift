@@ -107,6 +107,128 @@ struct CLI {
         let t = try CLI.run(["snapshot", "--top", "-1"])
         #expect(t.status != 0)
     }
+
+    // MARK: - check as a monitoring plugin
+
+    /// Parses Monitoring Plugins performance data ('label'=value[UOM];warn;crit;min;max,
+    /// space-separated, labels quoted with doubled quotes inside).
+    static func perfdata(_ text: String) throws -> [String: (value: Double, uom: String)] {
+        var out: [String: (Double, String)] = [:]
+        var rest = Substring(text)
+        while !rest.isEmpty {
+            rest = rest.drop { $0 == " " }
+            if rest.isEmpty { break }
+            var label = ""
+            if rest.first == "'" {
+                rest = rest.dropFirst()
+                while true {
+                    let q = try #require(rest.firstIndex(of: "'"))
+                    label += rest[..<q]
+                    rest = rest[rest.index(after: q)...]
+                    if rest.first == "'" { label += "'"; rest = rest.dropFirst() } else { break }
+                }
+            } else {
+                let e = try #require(rest.firstIndex(of: "="))
+                label = String(rest[..<e])
+                rest = rest[e...]
+            }
+            #expect(rest.first == "=", "no = after \(label)")
+            rest = rest.dropFirst()
+            let end = rest.firstIndex(of: " ") ?? rest.endIndex
+            let fields = rest[..<end].split(separator: ";", omittingEmptySubsequences: false)
+            rest = rest[end...]
+            // value[UOM];warn;crit;min;max, trailing fields optional; ipvstop gives min 0.
+            #expect((1...5).contains(fields.count), "\(label): value;warn;crit;min;max")
+            #expect(fields.count >= 4 && fields[3] == "0", "\(label): min 0")
+            let v = fields[0]
+            let num = v.prefix { $0.isNumber || $0 == "." || $0 == "-" }
+            let uom = String(v.dropFirst(num.count))
+            #expect(["", "s", "%", "B", "KB", "MB", "TB", "c"].contains(uom), "UOM \(uom)")
+            out[label] = (try #require(Double(num)), uom)
+        }
+        return out
+    }
+
+    @Test func checkIsAMonitoringPlugin() throws {
+        let root = try CLI.tree(["net/ip_vs": Self.ipvs, "net/ip_vs_conn": Self.conn])
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let r = try CLI.run(["check", "--proc-root", root, "--hz", "250"])
+        // One UDP service with 7 inactive connections and a fwmark one: no finding.
+        #expect(r.status == 0, "\(r.out)")
+        let first = try #require(r.out.split(separator: "\n").first)
+        #expect(first.hasPrefix("IPVS OK - no findings; 2 services, 2 real servers | "))
+        let parts = first.split(separator: "|", maxSplits: 1)
+        #expect(parts.count == 2)
+        let perf = try Self.perfdata(String(parts[1]))
+        #expect(perf["udp:10.0.0.1:53 active"]?.value == 0)
+        #expect(perf["udp:10.0.0.1:53 inactive"]?.value == 7)
+        #expect(perf["fwmark:2 active"]?.value == 2)
+        #expect(perf["entries"]?.value == 2)
+        #expect(perf["templates"]?.value == 1)
+        #expect(perf["table age"]?.uom == "s")
+        #expect(perf["findings warning"]?.value == 0)
+        // Nothing after the first line may start performance data.
+        #expect(!r.out.split(separator: "\n").dropFirst().contains { $0.contains("|") })
+    }
+
+    @Test func checkNamesTheWorstFindingFirstAndExitsByIt() throws {
+        let r = try CLI.run(["check", "--demo"])
+        #expect(r.status == 1, "\(r.out)")
+        let first = try #require(r.out.split(separator: "\n").first)
+        #expect(first.hasPrefix("IPVS WARNING - rogue_client: client 198.51.100.66 on 192.168.1.3:80 of tcp:10.0.0.100:80; 7 findings (7 warning)"))
+        let perf = try Self.perfdata(String(first.split(separator: "|", maxSplits: 1)[1]))
+        #expect(perf["findings warning"]?.value == 7)
+        #expect(perf["tcp:[fd00:100::100]:443 active"] != nil)
+        // The long output keeps every finding, and no '|' (the advice's pipes are broken bars).
+        #expect(r.out.contains("advice: Find out what 198.51.100.66 is doing (ipvsadm -Lcn ¦ grep 198.51.100.66)"))
+        #expect(!r.out.split(separator: "\n").dropFirst().contains { $0.contains("|") })
+        let v = try CLI.run(["check", "--demo", "--verbose"])
+        #expect(v.out.contains("  key: rogue_client/"))
+        #expect(v.out.contains("Not judged:"))
+    }
+
+    @Test func checkIsUnknownWhenItCannotJudge() throws {
+        let noIPVS = try CLI.tree(["net/dev": "\n"])
+        let empty = try CLI.tree(["net/ip_vs": ""])
+        let unreadable = try CLI.tree(["net/ip_vs": Self.ipvs])
+        defer { for d in [noIPVS, empty, unreadable] { try? FileManager.default.removeItem(atPath: d) } }
+        try FileManager.default.setAttributes([.posixPermissions: 0], ofItemAtPath: unreadable + "/net/ip_vs")
+        let cases: [(String, [String])] = [
+            ("no IPVS", ["check", "--proc-root", noIPVS]),
+            ("empty tree", ["check", "--proc-root", empty]),
+            ("no such tree", ["check", "--proc-root", "/nonexistent-ipvstop"]),
+            ("unknown option", ["check", "--bogus"]),
+            ("bad value", ["check", "--for", "soon"]),
+            ("bad threshold", ["check", "--threshold", "nonsense=1"]),
+            ("two sources", ["check", "--demo", "--replay", "x.rec"]),
+            ("missing recording", ["check", "--replay", "/nonexistent-ipvstop.rec"]),
+            ("no IPVS, watching", ["check", "--proc-root", noIPVS, "--for", "1s"]),
+        ] + (getuid() == 0 ? [] : [("unreadable tree", ["check", "--proc-root", unreadable])])
+        for (name, args) in cases {
+            let r = try CLI.run(args)
+            #expect(r.status == 3, "\(name): exit \(r.status), \(r.out) \(r.err)")
+            #expect(r.out.hasPrefix("IPVS UNKNOWN - "), "\(name): \(r.out)")
+        }
+        // Help is not trouble.
+        #expect(try CLI.run(["check", "--help"]).status == 0)
+    }
+
+    @Test func everyFaceTakesEveryFeed() throws {
+        let rec = NSTemporaryDirectory() + "ipvstop-cli-\(UUID().uuidString).rec"
+        defer { try? FileManager.default.removeItem(atPath: rec) }
+        let made = try CLI.run(["record", rec, "--demo", "--count", "3"])
+        #expect(made.status == 0, "\(made.err)")
+        let snap = try CLI.run(["snapshot", "--json", "--replay", rec, "--start-frame", "2"])
+        #expect(snap.status == 0, "\(snap.err)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(snap.out.utf8)) as? [String: Any])
+        #expect(j["taken_at"] as? String == "2026-01-01T01:00:01.000Z")
+        let demo = try CLI.run(["snapshot", "--demo", "--no-connections"])
+        #expect(demo.status == 0 && demo.out.contains("TCP  10.0.0.100:80"))
+        let check = try CLI.run(["check", "--replay", rec, "--for", "10s"])
+        #expect(check.status == 1, "\(check.out)")
+        #expect(check.out.hasPrefix("IPVS WARNING - "))
+        #expect(try CLI.run(["snapshot", "--start-frame", "2"]).status != 0)
+    }
 }
 
 /// The binary on the bad inputs of issue 25 (Tests/Fixtures/bad-inputs/proc, laid over the

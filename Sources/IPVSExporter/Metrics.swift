@@ -1,0 +1,307 @@
+// What `ipvstop exporter` exports, from one analysed snapshot (every metric is documented
+// in METRICS.md). Label names follow node_exporter's ipvs collector where the meaning is
+// the same (local_address, local_port, remote_address, remote_port, proto, local_mark), so
+// that a query ports by renaming the metric.
+import Foundation
+import IPVSAnalysis
+import IPVSModel
+
+/// How many series the per-client figures may add: the series count never grows with the
+/// number of clients beyond these.
+public struct MetricsSettings: Sendable, Hashable {
+    /// Clients exported per real server, busiest first (0: none).
+    public var topClients: Int
+    /// Persistence groups exported per real server, busiest first (0: none).
+    public var topGroups: Int
+
+    public init(topClients: Int = 5, topGroups: Int = 5) {
+        self.topClients = max(0, topClients)
+        self.topGroups = max(0, topGroups)
+    }
+}
+
+public enum Metrics {
+    /// The labels that name a virtual service, as node_exporter names them: an address
+    /// service has local_address, local_port, proto (TCP, UDP, SCTP) and an empty
+    /// local_mark; a fwmark service has local_mark, proto "FWM", an empty local_address
+    /// and local_port "0". `family` (ipv4, ipv6) tells apart the two fwmark services a
+    /// mark can have, which node_exporter cannot.
+    static func serviceLabels(_ svc: VirtualService) -> [(String, String)] {
+        switch svc.key {
+        case .address(let p, let a, let port):
+            [("local_address", a.description), ("local_port", "\(port)"), ("proto", p.kernelName), ("local_mark", ""), ("family", a.family == .ipv6 ? "ipv6" : "ipv4")]
+        case .fwmark(let m, let f):
+            [("local_address", ""), ("local_port", "0"), ("proto", "FWM"), ("local_mark", "\(m)"), ("family", f == .ipv6 ? "ipv6" : "ipv4")]
+        }
+    }
+
+    static func backendLabels(_ svc: [(String, String)], _ rs: RealServer) -> [(String, String)] {
+        // node_exporter's order: local_address, local_port, remote_address, remote_port, proto, local_mark.
+        var l = Array(svc.prefix(2))
+        l += [("remote_address", rs.address.description), ("remote_port", "\(rs.port)")]
+        l += svc.dropFirst(2)
+        return l
+    }
+
+    /// Every family, from one snapshot and its analysis. The snapshot's own age and the
+    /// scrape's facts are added at scrape time (`ExporterState`).
+    public static func families(_ s: Snapshot, _ r: AnalysisResult, settings: MetricsSettings, source: String) -> [MetricFamily] {
+        var out: [MetricFamily] = []
+
+        var feed = MetricFamily("ipvstop_feed", .info, "Where the exporter's snapshots come from (/proc, a captured tree, demo, replay) and whether netlink was used.")
+        feed.add([("source", source), ("proc_root", s.source.procRoot), ("netlink", s.source.netlink.isUsed ? "used" : "unused")], 1)
+        out.append(feed)
+        var taken = MetricFamily("ipvstop_snapshot_timestamp_seconds", .gauge, "When the snapshot served was taken (services and real servers), Unix time.")
+        taken.add([], s.takenAt.timeIntervalSince1970)
+        out.append(taken)
+        var warnings = MetricFamily("ipvstop_snapshot_warnings", .gauge, "Degradations the snapshot reports (skipped lines, a failed poll), in words in the logs and snapshot --json.")
+        warnings.add([], s.source.warnings.count)
+        out.append(warnings)
+
+        var ipvs = MetricFamily("ipvstop_ipvs", .info, "The kernel's IPVS version.")
+        var tableSize = MetricFamily("ipvstop_ipvs_table_size", .gauge, "Buckets of the kernel's connection hash table (ip_vs_conn_tab_bits).")
+        if let i = s.info {
+            ipvs.add([("version", i.version)], 1)
+            tableSize.add([], i.tableSize)
+        }
+        out += [ipvs, tableSize]
+
+        servicesAndBackends(s, r, &out)
+        connectionTable(s, &out)
+        clientsAndGroups(s, r, settings, &out)
+        findings(r, &out)
+        kernel(s, &out)
+        return out
+    }
+
+    // MARK: - Services and real servers
+
+    static func servicesAndBackends(_ s: Snapshot, _ r: AnalysisResult, _ out: inout [MetricFamily]) {
+        var svcInfo = MetricFamily("ipvstop_service", .info, "A virtual service: its scheduler, flags and persistence engine.")
+        var svcTimeout = MetricFamily("ipvstop_service_persistence_timeout_seconds", .gauge, "A persistent service's persistence timeout (absent when not persistent, or when the kernel's HZ is unknown).")
+        var svcActive = MetricFamily("ipvstop_service_connections_active", .gauge, "ActiveConn summed over the service's real servers.")
+        var svcInactive = MetricFamily("ipvstop_service_connections_inactive", .gauge, "InActConn summed over the service's real servers.")
+        var svcPersistent = MetricFamily("ipvstop_service_connections_persistent", .gauge, "PersistConn (templates) summed over the service's real servers (netlink only).")
+        var svcBackends = MetricFamily("ipvstop_service_backends", .gauge, "Real servers of the service, and those with a weight above 0 (state=\"up\").")
+        var svcStats = StatsFamilies("ipvstop_service", "the virtual service")
+
+        var beInfo = MetricFamily("ipvstop_backend", .info, "A real server: its forwarding method (masq, route, tunnel, local, bypass).")
+        var beWeight = MetricFamily("ipvstop_backend_weight", .gauge, "The real server's weight (0: quiescent).")
+        var beActive = MetricFamily("ipvstop_backend_connections_active", .gauge, "ActiveConn: the real server's connections in ESTABLISHED (TCP) or the protocol's active states.")
+        var beInactive = MetricFamily("ipvstop_backend_connections_inactive", .gauge, "InActConn: the real server's other connections.")
+        var bePersistent = MetricFamily("ipvstop_backend_connections_persistent", .gauge, "PersistConn: persistence templates pointing at the real server, as the kernel counts them (netlink only).")
+        var beUpper = MetricFamily("ipvstop_backend_threshold_upper", .gauge, "The real server's upper connection threshold (0: none; netlink only).")
+        var beLower = MetricFamily("ipvstop_backend_threshold_lower", .gauge, "The real server's lower connection threshold (0: none; netlink only).")
+        var beTemplates = MetricFamily("ipvstop_backend_templates", .gauge, "Persistence templates in the connection table pointing at the real server.")
+        var beStats = StatsFamilies("ipvstop_backend", "the real server")
+
+        let agg = r.aggregates
+        for (si, svc) in s.services.enumerated() {
+            let sl = serviceLabels(svc)
+            var info = sl + [("scheduler", svc.scheduler), ("flags", svc.flags.names(scheduler: svc.scheduler).joined(separator: ","))]
+            info.append(("pe_name", svc.persistenceEngine ?? ""))
+            svcInfo.add(info, 1)
+            if let t = svc.persistence?.timeoutSeconds { svcTimeout.add(sl, t) }
+            svcActive.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.activeConns) })
+            svcInactive.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.inactiveConns) })
+            if svc.realServers.allSatisfy({ $0.persistentConns != nil }) {
+                svcPersistent.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.persistentConns ?? 0) })
+            }
+            svcBackends.add(sl + [("state", "all")], svc.realServers.count)
+            svcBackends.add(sl + [("state", "up")], svc.realServers.filter { $0.weight > 0 }.count)
+            svcStats.add(sl, svc.stats, svc.rates)
+            for (ri, rs) in svc.realServers.enumerated() {
+                let bl = backendLabels(sl, rs)
+                beInfo.add(bl + [("forward", rs.forward.rawValue)], 1)
+                beWeight.add(bl, rs.weight)
+                beActive.add(bl, rs.activeConns)
+                beInactive.add(bl, rs.inactiveConns)
+                if let p = rs.persistentConns { bePersistent.add(bl, p) }
+                if let u = rs.upperThreshold { beUpper.add(bl, u) }
+                if let l = rs.lowerThreshold { beLower.add(bl, l) }
+                if agg.hasTable {
+                    let d = agg.liveDestination[safe: si]?[safe: ri] ?? nil
+                    beTemplates.add(bl, d.map { agg.destinations[$0].templates } ?? 0)
+                }
+                beStats.add(bl, rs.stats, rs.rates)
+            }
+        }
+        out += [svcInfo, svcTimeout, svcActive, svcInactive, svcPersistent, svcBackends]
+        out += svcStats.families
+        out += [beInfo, beWeight, beActive, beInactive, bePersistent, beUpper, beLower, beTemplates]
+        out += beStats.families
+    }
+
+    /// The kernel's 64-bit counters and its rate estimates, for services, real servers or
+    /// the whole director.
+    struct StatsFamilies {
+        var conns, inPackets, outPackets, inBytes, outBytes: MetricFamily
+        var cps, inPPS, outPPS, inBPS, outBPS: MetricFamily
+
+        init(_ prefix: String, _ what: String) {
+            conns = MetricFamily(prefix + "_connections", .counter, "Connections scheduled to \(what): the kernel's 64-bit counter, from when it was added (or IPVS loaded); netlink, or ip_vs_stats for the whole director.")
+            inPackets = MetricFamily(prefix + "_incoming_packets", .counter, "Packets from clients to \(what) (64-bit counter).")
+            outPackets = MetricFamily(prefix + "_outgoing_packets", .counter, "Packets from \(what) to clients (64-bit counter; 0 with direct routing and tunnelling, which the director never sees).")
+            inBytes = MetricFamily(prefix + "_incoming_bytes", .counter, "Bytes from clients to \(what) (64-bit counter).")
+            outBytes = MetricFamily(prefix + "_outgoing_bytes", .counter, "Bytes from \(what) to clients (64-bit counter).")
+            cps = MetricFamily(prefix + "_connection_rate", .gauge, "The kernel's estimate of new connections per second to \(what) (2-second estimator, smoothed).")
+            inPPS = MetricFamily(prefix + "_incoming_packet_rate", .gauge, "The kernel's estimate of incoming packets per second for \(what).")
+            outPPS = MetricFamily(prefix + "_outgoing_packet_rate", .gauge, "The kernel's estimate of outgoing packets per second for \(what).")
+            inBPS = MetricFamily(prefix + "_incoming_byte_rate", .gauge, "The kernel's estimate of incoming bytes per second for \(what).")
+            outBPS = MetricFamily(prefix + "_outgoing_byte_rate", .gauge, "The kernel's estimate of outgoing bytes per second for \(what).")
+        }
+
+        mutating func add(_ labels: [(String, String)], _ stats: TrafficStats?, _ rates: TrafficRates?) {
+            if let st = stats {
+                conns.add(labels, st.conns)
+                inPackets.add(labels, st.inPackets)
+                outPackets.add(labels, st.outPackets)
+                inBytes.add(labels, st.inBytes)
+                outBytes.add(labels, st.outBytes)
+            }
+            if let r = rates {
+                cps.add(labels, r.cps)
+                inPPS.add(labels, r.inPPS)
+                outPPS.add(labels, r.outPPS)
+                inBPS.add(labels, r.inBPS)
+                outBPS.add(labels, r.outBPS)
+            }
+        }
+
+        var families: [MetricFamily] { [conns, inPackets, outPackets, inBytes, outBytes, cps, inPPS, outPPS, inBPS, outBPS] }
+    }
+
+    // MARK: - The connection table
+
+    static func connectionTable(_ s: Snapshot, _ out: inout [MetricFamily]) {
+        var read = MetricFamily("ipvstop_connection_table_read_timestamp_seconds", .gauge, "When the connection table served was read, Unix time (the pacer reads it as often as its cost allows; a scrape never reads it).")
+        var entries = MetricFamily("ipvstop_connection_table_entries", .gauge, "Connection entries in the table that are not persistence templates.")
+        var templates = MetricFamily("ipvstop_connection_table_templates", .gauge, "Persistence templates in the table.")
+        var byState = MetricFamily("ipvstop_connection_table_entries_by_state", .gauge, "Connection entries (not templates) by the kernel's state name and protocol.")
+        var byProto = MetricFamily("ipvstop_connection_table_entries_by_protocol", .gauge, "Connection entries (not templates) by protocol.")
+        var tplState = MetricFamily("ipvstop_connection_table_templates_by_state", .gauge, "Persistence templates by state (NONE, ASSURED...).")
+        var cost = MetricFamily("ipvstop_connection_table_read_duration_seconds", .gauge, "Wall time of the last read of the connection table (the kernel's walk included).")
+        var cpu = MetricFamily("ipvstop_connection_table_read_cpu_seconds", .gauge, "CPU time (user and system) of the last read of the connection table.")
+        var bytes = MetricFamily("ipvstop_connection_table_read_bytes", .gauge, "Bytes of text read in the last read of the connection table.")
+        var skipped = MetricFamily("ipvstop_connection_table_skipped_lines", .gauge, "Lines of the last read that could not be parsed (a number shown whole or not at all).")
+        var memory = MetricFamily("ipvstop_connection_table_memory_bytes", .gauge, "Kernel memory held by the entries: entries times slabinfo's ip_vs_conn object size (root only).")
+        if let t = s.connections {
+            read.add([], t.readAt.timeIntervalSince1970)
+            entries.add([], t.counts.connections)
+            templates.add([], t.counts.templates)
+            var byStateProto: [String: [String: Int]] = [:]
+            for e in t.entries where !e.isTemplate { byStateProto[e.state.name, default: [:]][e.proto.kernelName, default: 0] += 1 }
+            for st in byStateProto.keys.sorted() {
+                for (p, n) in byStateProto[st]!.sorted(by: { $0.key < $1.key }) { byState.add([("state", st), ("proto", p)], n) }
+            }
+            for (p, n) in t.counts.byProtocol.sorted(by: { $0.key < $1.key }) { byProto.add([("proto", p.kernelName)], n) }
+            for (st, n) in t.counts.templatesByState.sorted(by: { $0.key.name < $1.key.name }) { tplState.add([("state", st.name)], n) }
+            cost.add([], t.cost.seconds)
+            cpu.add([], t.cost.cpuSeconds)
+            bytes.add([], t.cost.bytes)
+            skipped.add([], t.skipped.total)
+        }
+        if let m = s.connectionMemoryBytes { memory.add([], m) }
+        out += [read, entries, templates, byState, byProto, tplState, cost, cpu, bytes, skipped, memory]
+    }
+
+    // MARK: - Clients and persistence groups, bounded
+
+    static func clientsAndGroups(_ s: Snapshot, _ r: AnalysisResult, _ settings: MetricsSettings, _ out: inout [MetricFamily]) {
+        var clients = MetricFamily("ipvstop_backend_top_client_connections", .gauge, "Connections (not templates) of the busiest clients of each real server, at most --top-clients per real server; rank 1 is the busiest.")
+        var groups = MetricFamily("ipvstop_backend_top_group_connections", .gauge, "Connections of the busiest persistence groups (clients under the service's persistence netmask) of each real server, at most --top-groups per real server.")
+        let agg = r.aggregates
+        if agg.hasTable {
+            // destination -> (service, real server) for live destinations.
+            var labels: [Int: [(String, String)]] = [:]
+            for (si, svc) in s.services.enumerated() {
+                let sl = serviceLabels(svc)
+                for (ri, rs) in svc.realServers.enumerated() {
+                    if let d = agg.liveDestination[safe: si]?[safe: ri] ?? nil { labels[d] = backendLabels(sl, rs) }
+                }
+            }
+            if settings.topClients > 0 {
+                var best: [Int: [(client: Int, n: Int)]] = [:]
+                for l in agg.loadTotals() where labels[l.destination] != nil {
+                    Self.keepTop(&best[l.destination, default: []], (l.client, l.connections), settings.topClients) {
+                        $0.n != $1.n ? $0.n > $1.n : agg.clients.address($0.client) < agg.clients.address($1.client)
+                    }
+                }
+                for d in best.keys.sorted() {
+                    for (rank, c) in best[d]!.enumerated() {
+                        clients.add(labels[d]! + [("client", agg.clients.address(c.client).description), ("rank", "\(rank + 1)")], c.n)
+                    }
+                }
+            }
+            if settings.topGroups > 0 {
+                var best: [Int: [(group: Int, n: Int)]] = [:]
+                for (gi, g) in agg.groups.enumerated() {
+                    for l in agg.loads(of: g) where labels[l.destination] != nil {
+                        Self.keepTop(&best[l.destination, default: []], (gi, l.connections.total), settings.topGroups) {
+                            $0.n != $1.n ? $0.n > $1.n : agg.groups[$0.group].address < agg.groups[$1.group].address
+                        }
+                    }
+                }
+                for d in best.keys.sorted() {
+                    for (rank, g) in best[d]!.enumerated() {
+                        groups.add(labels[d]! + [("group", agg.groups[g.group].name), ("rank", "\(rank + 1)")], g.n)
+                    }
+                }
+            }
+        }
+        out += [clients, groups]
+    }
+
+    /// Keeps the `n` first of `list` by `before` (sorted), adding `x`.
+    static func keepTop<T>(_ list: inout [T], _ x: T, _ n: Int, by before: (T, T) -> Bool) {
+        if list.count == n, let last = list.last, !before(x, last) { return }
+        let i = list.firstIndex { before(x, $0) } ?? list.count
+        list.insert(x, at: i)
+        if list.count > n { list.removeLast() }
+    }
+
+    // MARK: - Findings
+
+    static func findings(_ r: AnalysisResult, _ out: inout [MetricFamily]) {
+        var finding = MetricFamily("ipvstop_finding", .gauge, "A raised finding (value 1) with its kind, severity, subject and stable key; it disappears when the finding clears.")
+        var raised = MetricFamily("ipvstop_finding_raised_timestamp_seconds", .gauge, "When the finding's condition was first seen (it was raised after its hold time), Unix time.")
+        var bySeverity = MetricFamily("ipvstop_findings", .gauge, "Raised findings by severity (0 when none), and those still counting their hysteresis (severity=\"pending\").")
+        for f in r.findings {
+            let l = [("kind", f.kind.rawValue), ("severity", f.severity.description), ("subject", f.subject), ("key", f.key)]
+            finding.add(l, 1)
+            raised.add(l, f.since.timeIntervalSince1970)
+        }
+        for sev in Severity.allCases { bySeverity.add([("severity", sev.description)], r.findings.filter { $0.severity == sev }.count) }
+        bySeverity.add([("severity", "pending")], r.pending.count)
+        out += [finding, raised, bySeverity]
+    }
+
+    // MARK: - The kernel: global counters, timeouts, sysctls, sync daemons
+
+    static func kernel(_ s: Snapshot, _ out: inout [MetricFamily]) {
+        var global = StatsFamilies("ipvstop_ipvs", "the whole director")
+        if let g = s.global { global.add([], g.totals, g.rates) }
+        out += global.families
+        var timeouts = MetricFamily("ipvstop_ipvs_timeout_seconds", .gauge, "The kernel's connection timeouts (ipvsadm --timeout: tcp, tcp_fin, udp; netlink only).")
+        if let t = s.timeouts {
+            timeouts.add([("timeout", "tcp")], t.tcp)
+            timeouts.add([("timeout", "tcp_fin")], t.tcpFin)
+            timeouts.add([("timeout", "udp")], t.udp)
+        }
+        out.append(timeouts)
+        var sysctl = MetricFamily("ipvstop_sysctl", .gauge, "The integer IPVS sysctls (/proc/sys/net/ipv4/vs/NAME), e.g. expire_nodest_conn, expire_quiescent_template, amemthresh, drop_entry, conn_reuse_mode.")
+        for c in s.sysctls.sorted(by: { $0.name < $1.name }) {
+            if let v = c.integerValue { sysctl.add([("name", c.name)], Double(v)) }
+        }
+        out.append(sysctl)
+        var sync = MetricFamily("ipvstop_sync_daemon", .info, "A running connection-sync daemon (ipvsadm --list --daemon): its state, interface and sync id.")
+        for d in s.syncDaemons ?? [] {
+            sync.add([("state", d.role.rawValue), ("mcast_interface", d.multicastInterface), ("syncid", "\(d.syncID)")], 1)
+        }
+        out.append(sync)
+    }
+}
+
+extension Array {
+    subscript(safe i: Int) -> Element? { indices.contains(i) ? self[i] : nil }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import IPVSAnalysis
+import IPVSDemo
+import IPVSModel
+import Testing
+@testable import IPVSExporter
+
+@Suite struct ExpositionTests {
+    @Test func negotiationPrefersOpenMetricsOnlyWhenAsked() {
+        #expect(ExpositionFormat.negotiate(accept: nil) == .text)
+        #expect(ExpositionFormat.negotiate(accept: "*/*") == .text)
+        #expect(ExpositionFormat.negotiate(accept: "text/plain;version=0.0.4") == .text)
+        // Prometheus 2.x's own Accept header.
+        #expect(ExpositionFormat.negotiate(accept: "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1") == .openMetrics)
+        #expect(ExpositionFormat.negotiate(accept: "application/openmetrics-text; version=1.0.0") == .openMetrics)
+        #expect(ExpositionFormat.negotiate(accept: "application/openmetrics-text;q=0, text/plain") == .text)
+        #expect(ExpositionFormat.negotiate(accept: "application/openmetrics-text;version=2.0.0") == .text)
+        #expect(ExpositionFormat.negotiate(accept: "text/plain;q=1, application/openmetrics-text;q=0.5") == .text)
+    }
+
+    @Test func familiesInBothFormats() {
+        var c = MetricFamily("x_bytes", .counter, "Bytes.\nSecond \\ line \"q\".")
+        c.add([("a", "v\"1\\\n")], UInt64.max)
+        var i = MetricFamily("x_build", .info, "Build.")
+        i.add([("version", "1")], 1)
+        var g = MetricFamily("x_ratio", .gauge, "Ratio.")
+        g.add([], 0.25)
+        g.add([("k", "inf")], Double.infinity)
+        var text = ""
+        Exposition.write([c, i, g], .text, into: &text)
+        #expect(text == """
+            # HELP x_bytes_total Bytes.\\nSecond \\\\ line "q".
+            # TYPE x_bytes_total counter
+            x_bytes_total{a="v\\"1\\\\\\n"} 18446744073709551615
+            # HELP x_build_info Build.
+            # TYPE x_build_info gauge
+            x_build_info{version="1"} 1
+            # HELP x_ratio Ratio.
+            # TYPE x_ratio gauge
+            x_ratio 0.25
+            x_ratio{k="inf"} +Inf
+
+            """)
+        var om = ""
+        Exposition.write([c, i], .openMetrics, into: &om)
+        #expect(om == """
+            # HELP x_bytes Bytes.\\nSecond \\\\ line \\"q\\".
+            # TYPE x_bytes counter
+            x_bytes_total{a="v\\"1\\\\\\n"} 18446744073709551615
+            # HELP x_build Build.
+            # TYPE x_build info
+            x_build_info{version="1"} 1
+
+            """)
+    }
+
+    @Test func everyFamilyHasHelpAndTheScrapeSaysHowOld() throws {
+        let d = DemoDirector()
+        let analyzer = Analyzer()
+        var snap = d.snapshot(at: DemoDirector.warmTime)
+        for k in 1...4 { snap = d.snapshot(at: DemoDirector.warmTime + Double(k)); _ = analyzer.update(with: snap) }
+        let result = analyzer.update(with: snap)
+        let state = ExporterState(source: "demo seed 1")
+        #expect(state.scrape(.text).contains("ipvstop_up 0"))
+        state.publish(snap, result)
+        let body = state.scrape(.text, now: snap.takenAt.addingTimeInterval(2.5))
+        #expect(body.contains("ipvstop_up 1\n"))
+        #expect(body.contains("ipvstop_snapshot_age_seconds 2.5\n"))
+        let helps = body.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.count
+        let types = body.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.count
+        #expect(helps == types && helps > 60)
+        // Every finding as a series with kind, severity, subject and key.
+        for f in result.findings {
+            #expect(body.contains("ipvstop_finding{kind=\"\(f.kind.rawValue)\",severity=\"\(f.severity)\""))
+        }
+        #expect(!result.findings.isEmpty)
+        // fwmark and IPv6 services get node_exporter's labels, told apart by family.
+        #expect(body.contains("ipvstop_backend_weight{local_address=\"\",local_port=\"0\",remote_address="))
+        #expect(body.contains("proto=\"FWM\",local_mark=\"1\",family=\"ipv4\""))
+        #expect(body.contains("local_address=\"fd00:100::100\""))
+        let om = state.scrape(.openMetrics)
+        #expect(om.hasSuffix("# EOF\n"))
+        #expect(om.components(separatedBy: "# EOF").count == 2)
+    }
+
+    /// The series count does not grow with the number of clients beyond the flags.
+    @Test func seriesBoundedByTheTopFlags() {
+        func count(scale: Int, clients: Int, groups: Int) -> (total: Int, clients: Int) {
+            let s = DemoDirector(scale: scale).snapshot(at: DemoDirector.warmTime)
+            let r = Analysis.analyze(s)
+            let fams = Metrics.families(s, r, settings: MetricsSettings(topClients: clients, topGroups: groups), source: "t")
+            let top = fams.first { $0.name == "ipvstop_backend_top_client_connections" }!.samples.count
+            return (fams.reduce(0) { $0 + $1.samples.count }, top)
+        }
+        let small = count(scale: 1, clients: 5, groups: 5)
+        let big = count(scale: 20, clients: 5, groups: 5)
+        let realServers = DemoDirector().snapshot(at: DemoDirector.warmTime).services.reduce(0) { $0 + $1.realServers.count }
+        #expect(big.clients <= 5 * realServers)
+        // 20 times the clients: the same number of series, give or take a state that
+        // appears (by_state) or a real server that gains its fifth client.
+        #expect(abs(big.total - small.total) <= realServers)
+        #expect(count(scale: 1, clients: 0, groups: 0).clients == 0)
+        #expect(count(scale: 1, clients: 1, groups: 0).clients <= realServers)
+    }
+
+    @Test func listenAddresses() {
+        #expect(ServerSettings.parse(listen: "127.0.0.1:18440")! == ("127.0.0.1", 18440))
+        #expect(ServerSettings.parse(listen: ":9999")! == ("::", 9999))
+        #expect(ServerSettings.parse(listen: "[::1]:80")! == ("::1", 80))
+        #expect(ServerSettings.parse(listen: "::1:80") == nil)
+        #expect(ServerSettings.parse(listen: "host:0") == nil)
+        #expect(ServerSettings.parse(listen: "host:65536") == nil)
+        #expect(ServerSettings.parse(listen: "nohost") == nil)
+    }
+}
