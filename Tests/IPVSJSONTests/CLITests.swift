@@ -177,6 +177,8 @@ struct CLI {
         let check = try CLI.run(["check", "--proc-root", root])
         #expect(check.out.components(separatedBy: "dead_destination").count - 1 == 1)
         #expect(check.err.contains("CR LF"))
+        // Counted on the status line, where a monitoring system looks.
+        #expect(check.out.split(separator: "\n").first?.hasSuffix("; 2 input warnings (on stderr)") == true, "\(check.out.prefix(200))")
     }
 
     @Test func impossibleValuesAreWarned() throws {
