@@ -1,3 +1,5 @@
+import IPVSModel
+
 // The in-memory screen: a grid of cells that screens draw into and tests read back.
 // The ncurses backend only copies it to the terminal (Terminal.swift).
 
@@ -102,7 +104,10 @@ public struct Grid: Sendable, Equatable {
             if cx >= end { break }
             if cx >= 0 {
                 let i = y * width + cx
-                cells[i].scalar = s
+                // Text from the kernel's files or a recording may hold control characters
+                // (ESC, C1): never handed to the terminal, one "?" cell each so the layout
+                // measured in scalars holds. Warnings are escaped readably before this.
+                cells[i].scalar = TerminalText.isControl(s) ? "?" : s
                 if let role { cells[i].role = role }
                 cells[i].bold = bold
             }

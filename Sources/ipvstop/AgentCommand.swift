@@ -3,6 +3,7 @@ import Foundation
 import IPVSAgent
 import IPVSAnalysis
 import IPVSFeed
+import IPVSModel
 
 /// `ipvstop agent`: the AgentX SNMP subagent serving IPVSTOP-MIB (MIBs/IPVSTOP-MIB.txt).
 struct AgentCommand: ParsableCommand {
@@ -13,6 +14,9 @@ struct AgentCommand: ParsableCommand {
             Add to /etc/snmp/snmpd.conf:  master agentx  (and, for the traps, a trap2sink or trapsess line).
             Every request is answered from the latest snapshot; polling runs on its own threads.
             The subagent reconnects by itself when snmpd restarts; SIGTERM or SIGINT stop it cleanly.
+            SIGHUP also stops it cleanly (AgentX session closed, exit 0), saying so in the log: it has \
+            no configuration file to reload (every setting is an option, read at start), so a restart \
+            applies new options.
             """)
 
     @OptionGroup var source: SourceOptions
@@ -50,6 +54,11 @@ struct AgentCommand: ParsableCommand {
     }
 
     func run() throws {
+        let log: @Sendable (String) -> Void = { msg in
+            FileHandle.standardError.write(Data(("ipvstop agent: " + TerminalText.escaped(msg, keepLineBreaks: false) + "\n").utf8))
+        }
+        // Said first, so that a start-up that takes long (a slow netlink answer) says why.
+        log("starting: reading \(source.spec.label)")
         let feed: FeedLoop
         do {
             // Fails at once, with the reader's message, when there is no IPVS to serve.
@@ -59,21 +68,24 @@ struct AgentCommand: ParsableCommand {
         }
         // A poll a second, each freeing what the next needs again.
         if case .director = source.spec { WorkingMemory.keepBetweenPolls() }
-        let log: @Sendable (String) -> Void = { msg in
-            FileHandle.standardError.write(Data(("ipvstop agent: " + msg + "\n").utf8))
-        }
+        log("opening an AgentX session with the master at \(agentxSocket)")
         let runner = AgentRunner(options: .init(
             subagent: .init(socket: agentxSocket, base: OID(baseOID)!, pingInterval: agentxPing, netsnmpLog: netsnmpLog),
             view: .init(top: top, interval: interval)), feed: feed, log: log)
 
-        // SIGTERM (systemd's stop) and SIGINT: finish the current request, close the
-        // session, exit 0.
+        // SIGTERM (systemd's stop), SIGINT and SIGHUP: finish the current request, close the
+        // session, exit 0. SIGHUP's default action killed the subagent without a word and
+        // without closing its session; there is nothing to reload (see the discussion).
         var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
-                log("signal \(sig): stopping")
+                switch sig {
+                case SIGHUP: log("SIGHUP: no configuration to reload (options are read at start); closing the AgentX session and stopping — restart the subagent to apply new options")
+                case SIGTERM: log("SIGTERM: closing the AgentX session and stopping")
+                default: log("signal \(sig): closing the AgentX session and stopping")
+                }
                 runner.stop()
             }
             s.resume()
@@ -82,7 +94,7 @@ struct AgentCommand: ParsableCommand {
         // SIGPIPE: a master that goes away mid-write must not kill the subagent.
         signal(SIGPIPE, SIG_IGN)
         if !runner.run() { fail("the subagent could not start (see above)") }
-        log("stopped")
+        log("stopped: AgentX session closed")
         _ = sources
     }
 }

@@ -192,13 +192,17 @@ struct CheckCommand: ParsableCommand {
         var line = "IPVS \(status) - "
         let servers = s.services.reduce(0) { $0 + $1.realServers.count }
         let size = "\(s.services.count) service\(s.services.count == 1 ? "" : "s"), \(servers) real server\(servers == 1 ? "" : "s")"
-        guard let first = r.findings.first else { return line + "no findings; " + size }
+        // Findings drawn from degraded input say so where a monitoring system looks; the
+        // warnings themselves go to stderr.
+        let n = s.source.warnings.count
+        let degraded = n > 0 ? "; \(n) input warning\(n == 1 ? "" : "s") (on stderr)" : ""
+        guard let first = r.findings.first else { return line + "no findings; " + size + degraded }
         line += "\(first.kind.rawValue): \(first.subject)"
         let bySeverity = Severity.allCases.reversed().compactMap { sev -> String? in
             let n = r.findings.filter { $0.severity == sev }.count
             return n > 0 ? "\(n) \(sev)" : nil
         }
-        line += "; \(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", "))); " + size
+        line += "; \(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", "))); " + size + degraded
         return line
     }
 

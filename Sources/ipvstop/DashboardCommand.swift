@@ -43,6 +43,16 @@ struct DashboardCommand: ParsableCommand {
                 For scripts: 'ipvstop snapshot --json' (or 'ipvstop snapshot' for text); for monitoring: 'ipvstop check'.
                 """)
         }
+        // A terminal that cannot move its cursor (TERM=dumb, an editor's shell buffer)
+        // showed only the key line: say so instead.
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        if term.isEmpty || term == "dumb" || term == "unknown" {
+            fail("""
+                the dashboard needs a terminal that can move its cursor, and TERM is \(term.isEmpty ? "not set" : "'\(term)'").
+                Run it in a terminal emulator, tmux or screen (or set TERM, e.g. TERM=xterm-256color); \
+                for plain text: 'ipvstop snapshot'.
+                """)
+        }
         // A poll a second, each freeing what the next needs again.
         WorkingMemory.keepBetweenPolls()
         let snapshotSource: any SnapshotSource
@@ -57,9 +67,12 @@ struct DashboardCommand: ParsableCommand {
         ProcessMemory.tune()
         let terminal = Terminal()
         let dashboard = Dashboard(source: snapshotSource, glyphs: terminal.utf8 && !ascii ? .unicode : .ascii)
-        DashboardRunner.run(dashboard, terminal: terminal)
+        let end = DashboardRunner.run(dashboard, terminal: terminal)
         terminal.end()
         snapshotSource.stop()
+        if end == .inputEnded {
+            FileHandle.standardError.write(Data("ipvstop: standard input ended or was closed: no more keys can come, dashboard stopped\n".utf8))
+        }
     }
 }
 

@@ -393,3 +393,74 @@ enum Forge {
         }
     }
 }
+
+/// One snapshot, handed out once: the dashboard on figures a live read can give.
+final class FixedSource: SnapshotSource {
+    let snapshot: Snapshot
+    var taken = false
+    init(_ s: Snapshot) { snapshot = s }
+    var label: String { "fixed" }
+    func now() -> Date { snapshot.takenAt }
+    func take() -> [Snapshot] { defer { taken = true }; return taken ? [] : [snapshot] }
+    var isPaused: Bool { true }
+    func setPaused(_ paused: Bool) {}
+    var interval: Double { 1 }
+    func setInterval(_ seconds: Double) -> String? { nil }
+    var note: String? { nil }
+    func stop() {}
+}
+
+@Suite struct DashboardOutsideValueTests {
+    static func renderAll(_ s: Snapshot) -> [String] {
+        let d = Dashboard(source: FixedSource(s), worker: AnalysisWorker(), glyphs: .unicode)
+        d.pump()
+        for _ in 0..<250 where d.worker.isRunning { usleep(20_000); d.pump() }
+        var out: [String] = []
+        for screen in ScreenID.allCases {
+            d.handle(.char(Character(String(screen.rawValue))))
+            for exact in [false, true] {
+                if exact { d.handle(.char("x")) }
+                out.append(d.render(width: 120, height: 40).text)
+                if exact { d.handle(.char("x")) }
+            }
+        }
+        return out
+    }
+
+    /// dashboard-ip_vs_stats-rate-2^64: /proc/net/ip_vs_stats with a rate of
+    /// FFFFFFFFFFFFFFFF trapped the summary line; it saturates (the kernel's rates are u64).
+    @Test func globalRateOf2To64Saturates() {
+        var s = Forge.snaps[0]
+        let max = Double(UInt64.max)   // what the reader makes of FFFFFFFFFFFFFFFF: 2^64
+        s.global?.rates = TrafficRates(cps: max, inPPS: max, outPPS: 0, inBPS: max, outBPS: 1e300)
+        s.services[0].rates = TrafficRates(cps: max, inPPS: .infinity, outPPS: .nan, inBPS: -1, outBPS: 1e300)
+        let screens = Self.renderAll(s)
+        #expect(screens[0].contains("CPS 18E"))
+        #expect(Format.rate(max, exact: true) == String(UInt64.max))
+        #expect(Format.rate(1e300, exact: false) == "18E")
+        #expect(Format.rate(.nan, exact: false) == "?")
+        #expect(Format.fixed(1e300, 1) == String(format: "%.0f", 1e300))
+        #expect(Format.age(.infinity).hasSuffix("m"))
+        #expect(Format.age(.nan) == "?")
+        #expect(Format.percent(1e300) == "\(Int.max)%")
+        #expect(Format.int(.nan) == 0 && Format.int(-1e300) == Int.min && Format.int(1e19) == Int.max)
+    }
+
+    /// proc-terminal-escapes: the scheduler name and a warning with ESC sequences reach
+    /// no cell raw: the warnings line escapes them readably, any other cell shows "?".
+    @Test func controlCharactersNeverReachACell() {
+        var s = Forge.snaps[0]
+        s.services[0].scheduler = "\u{1B}[5mrr\u{1B}[0m"
+        s.source.warnings = ["ip_vs_conn: skipped 1 line(s): TCP \u{1B}]0;owned-title\u{07}\u{1B}[2J\u{9B}31m AAAA", "second"]
+        let screens = Self.renderAll(s)
+        for text in screens {
+            #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) })
+        }
+        #expect(screens[0].contains("2 warnings"))
+        #expect(screens[0].contains("TCP \\x1B]0;owned-title\\x07"))
+        #expect(screens.joined().contains("?[5mrr?"))
+        var g = Grid(width: 8, height: 1)
+        g.put("a\u{1B}b\u{85}c\td", x: 0, y: 0)
+        #expect(g.line(0) == "a?b?c?d")
+    }
+}
