@@ -395,6 +395,8 @@ public enum ValueMapping {
     /// Thousandths of `total`, rounded; 0 when the total is 0.
     public static func perMille(_ part: Int64, of total: Int64) -> UInt32 {
         guard total > 0, part > 0 else { return 0 }
+        // In Double past 2^53 (counts that large only come from damaged input): no trap.
+        if part > Int64.max / 1000 { return UInt32(min(1000, (Double(part) * 1000 / Double(total)).rounded())) }
         return UInt32(min(1000, (part * 1000 + total / 2) / total))
     }
 
@@ -406,11 +408,15 @@ public enum ValueMapping {
 
     public static func rates(_ r: TrafficRates?) -> [SNMPValue?] {
         guard let r else { return [nil, nil, nil, nil, nil] }
-        return [r.cps, r.inPPS, r.outPPS, r.inBPS, r.outBPS].map { .gauge64($0) }
+        // A rate that is not a number (marked unavailable upstream) has no value, not 0.
+        return [r.cps, r.inPPS, r.outPPS, r.inBPS, r.outBPS].map { $0.isNaN ? nil : .gauge64($0) }
     }
 
+    /// Saturates: NaN and negative as 0, past 2^32-1 µs as the Gauge32's maximum.
     public static func microseconds(_ seconds: Double) -> SNMPValue {
-        .gauge(Int64(max(0, (seconds * 1_000_000).rounded())))
+        let us = seconds * 1_000_000
+        guard us.isFinite else { return .gauge(us > 0 ? Int64(UInt32.max) : 0) }
+        return .gauge(Int64(max(0, min(Double(UInt32.max), us.rounded()))))
     }
 
     /// A finding's columns 2...8 (kind, severity, subject, text, since, key, advice).

@@ -36,7 +36,16 @@ struct Context {
     }
 }
 
-func pct(_ x: Double) -> String { "\(Int((x * 100).rounded()))%" }
+func pct(_ x: Double) -> String { "\(wholeNumber((x * 100).rounded()))%" }
+
+/// A figure derived from outside data (a share, seconds between two recorded times) as an
+/// Int for a sentence or evidence: saturates at Int's ends, NaN as 0, never traps.
+func wholeNumber(_ d: Double) -> Int {
+    guard !d.isNaN else { return 0 }
+    if d >= 9.2e18 { return Int.max }
+    if d <= -9.2e18 { return Int.min }
+    return Int(d)
+}
 func plural(_ n: Int, _ one: String, _ many: String? = nil) -> String { "\(n) " + (n == 1 ? one : (many ?? one + "s")) }
 
 /// Lower medians of counts per service in linear time: a histogram of the usual small
@@ -469,13 +478,13 @@ enum Detectors {
             var quiescent = false
             if let si = dest.service, let ri = dest.realServer { quiescent = c.snapshot.services[si].realServers[ri].weight == 0 }
             var text = "\(plural(a.templates, "template")) pinning clients to \(rs) of \(svc) \(a.templates == 1 ? "has" : "have") outlived the persistence timeout (\(a.timeout) s) because \(plural(a.conns, "connection")) still hang from \(a.templates == 1 ? "it" : "them"); the kernel re-arms such a template for 60 s each time it runs out, so its clients stay pinned here."
-            if let l = a.longest, l >= 1 { text += " Longest so far: \(Int(l)) s past its timeout." }
+            if let l = a.longest, l >= 1 { text += " Longest so far: \(wholeNumber(l)) s past its timeout." }
             if quiescent { text += " The real server has weight 0: these clients keep it from draining." }
             let ev: [Evidence] = [
                 Evidence("service", .text(svc)), Evidence("real_server", .text(rs)),
                 Evidence("templates", .int(a.templates)), Evidence("controlled_conns", .int(a.conns)),
                 Evidence("persistence_timeout_s", .int(Int(a.timeout))), Evidence("max_expires_s", .int(Int(a.maxLeft))),
-                Evidence("longest_past_timeout_s", a.longest.map { .int(Int($0)) } ?? .unknown),
+                Evidence("longest_past_timeout_s", a.longest.map { .int(wholeNumber($0)) } ?? .unknown),
                 Evidence("real_server_weight_zero", .text(quiescent ? "yes" : "no")),
             ]
             out.append(c.finding(.templateOverstay, "\(svc)/\(rs)", quiescent ? .warning : .info,
@@ -584,20 +593,20 @@ enum Detectors {
                 }
                 let last = h.lastNewFromSync ?? h.watchingSince ?? table.readAt
                 let quiet = table.readAt.timeIntervalSince(last)
-                ev.append(Evidence("seconds_since_new_synced_entry", .int(Int(quiet))))
+                ev.append(Evidence("seconds_since_new_synced_entry", .int(wholeNumber(quiet))))
                 if quiet >= stallLimit, h.watchingSince.map({ table.readAt.timeIntervalSince($0) >= stallLimit }) ?? false {
                     out.append(Finding(key: key, kind: .sync, severity: .warning, subject: subject, since: table.readAt,
-                                       explanation: "No new entry has arrived from the master for \(Int(quiet)) s, while \(plural(synced, "synced entry", "synced entries")) remain in the table: the backup's view is ageing (or the master is idle).",
+                                       explanation: "No new entry has arrived from the master for \(wholeNumber(quiet)) s, while \(plural(synced, "synced entry", "synced entries")) remain in the table: the backup's view is ageing (or the master is idle).",
                                        evidence: ev, advice: "Check that the master's daemon still runs and sends (ipvsadm -L --daemon, tcpdump -i \(d.multicastInterface) udp port 8848)."))
                 }
             case .master:
                 let last = h.lastNewLocal ?? h.watchingSince ?? table.readAt
                 let quiet = table.readAt.timeIntervalSince(last)
-                ev.append(Evidence("seconds_since_new_local_entry", .int(Int(quiet))))
+                ev.append(Evidence("seconds_since_new_local_entry", .int(wholeNumber(quiet))))
                 if c.snapshot.connectionChanges != nil || h.lastNewLocal != nil,
                    quiet >= stallLimit, h.watchingSince.map({ table.readAt.timeIntervalSince($0) >= stallLimit }) ?? false {
                     out.append(Finding(key: key, kind: .sync, severity: .info, subject: subject, since: table.readAt,
-                                       explanation: "This director runs a master sync daemon but no new local connection entry has appeared for \(Int(quiet)) s: nothing to send (the director is idle, or no longer the active one).",
+                                       explanation: "This director runs a master sync daemon but no new local connection entry has appeared for \(wholeNumber(quiet)) s: nothing to send (the director is idle, or no longer the active one).",
                                        evidence: ev, advice: "If another director took over, make this one the backup (ipvsadm --stop-daemon master; --start-daemon backup)."))
                 }
             }

@@ -193,7 +193,7 @@ public final class Dashboard {
     }
 
     static func seconds(_ v: Double) -> String {
-        v == v.rounded() ? String(Int(v)) : Format.fixed(v, 1)
+        v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : Format.fixed(v, 1)
     }
 
     // MARK: - Drawing
@@ -351,8 +351,11 @@ public final class Dashboard {
         case .off(let why):
             out.append("no netlink (\(why)): stats, rates and PersistConn unavailable")
         }
-        for w in s.source.warnings where !w.hasPrefix("no netlink") {
-            out.append(w)
+        let warnings = s.source.warnings.filter { !$0.hasPrefix("no netlink") }
+        // Counted, so that one line clipped at the screen's edge still says how many.
+        if warnings.count > 1 { out.append("\(warnings.count) warnings (6 Kernel lists them)") }
+        for w in warnings {
+            out.append(TerminalText.escaped(w, keepLineBreaks: false))
         }
         return out
     }

@@ -21,17 +21,30 @@ public enum Format {
         return String(q) + ["", "K", "M", "G", "T", "P", "E"][unit]
     }
 
-    /// A rate: rounded to an integer, then as `count`.
-    public static func rate(_ r: Double, exact: Bool) -> String {
-        guard r.isFinite else { return "?" }
-        return count(UInt64(max(0, r.rounded())), exact: exact)
+    /// `d` as an Int, saturating: NaN is 0, anything past Int's range its nearest end.
+    /// Figures on screen come from files and recordings; converting one must never trap.
+    public static func int(_ d: Double) -> Int {
+        guard !d.isNaN else { return 0 }
+        if d >= 9.2e18 { return Int.max }
+        if d <= -9.2e18 { return Int.min }
+        return Int(d)
     }
 
-    /// `v` with `digits` decimals (rounded half up), without Foundation's formatter.
+    /// A rate: rounded to an integer, then as `count`; saturates at 2^64-1 (the kernel's
+    /// rates are u64); "?" when it is not a number.
+    public static func rate(_ r: Double, exact: Bool) -> String {
+        guard r.isFinite else { return "?" }
+        let v = r.rounded()
+        return count(v >= 18_446_744_073_709_551_615.0 ? UInt64.max : UInt64(max(0, v)), exact: exact)
+    }
+
+    /// `v` with `digits` decimals (rounded half up), without Foundation's formatter; beyond
+    /// 10^15 without decimals (`%.0f`), "?" when it is not finite.
     public static func fixed(_ v: Double, _ digits: Int) -> String {
         guard v.isFinite else { return "?" }
         var scale = 1.0
         for _ in 0..<max(0, digits) { scale *= 10 }
+        guard abs(v) * scale < 9e15 else { return String(format: "%.0f", v) }
         let n = Int64((abs(v) * scale).rounded())
         let sign = v < 0 && n != 0 ? "-" : ""
         guard digits > 0 else { return sign + String(n) }
@@ -43,7 +56,7 @@ public enum Format {
     /// `2026-01-01 01:00:03` in the local time zone (TZ), without ICU.
     public static func localTime(_ d: Date) -> String {
         #if canImport(Glibc)
-        var t = time_t(d.timeIntervalSince1970.rounded(.down))
+        var t = time_t(int(d.timeIntervalSince1970.rounded(.down)))
         var tm = tm()
         localtime_r(&t, &tm)
         return "\(tm.tm_year + 1900)-" + two(Int(tm.tm_mon) + 1) + "-" + two(Int(tm.tm_mday)) + " "
@@ -65,11 +78,13 @@ public enum Format {
 
     /// An age: `0.4s`, `12s`, `3m10s`, `2h05m`.
     public static func age(_ seconds: Double) -> String {
+        guard !seconds.isNaN else { return "?" }
         let s = max(0, seconds)
         if s < 10 { return fixed(s, 1) + "s" }
-        if s < 60 { return "\(Int(s))s" }
-        if s < 3600 { return "\(Int(s) / 60)m" + two(Int(s) % 60) + "s" }
-        return "\(Int(s) / 3600)h" + two(Int(s) / 60 % 60) + "m"
+        let n = int(s)
+        if s < 60 { return "\(n)s" }
+        if s < 3600 { return "\(n / 60)m" + two(n % 60) + "s" }
+        return "\(n / 3600)h" + two(n / 60 % 60) + "m"
     }
 
     /// A cost in time: `0.21ms`, `12ms`, `1.3s`.
@@ -97,7 +112,7 @@ public enum Format {
     public static func percent(_ f: Double) -> String {
         guard f.isFinite else { return "-" }
         if f > 0 && f < 0.005 { return "<1%" }
-        return "\(Int((f * 100).rounded()))%"
+        return "\(int((f * 100).rounded()))%"
     }
 
     /// ipvsadm's names of the forwarding methods.

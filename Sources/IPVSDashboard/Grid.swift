@@ -102,13 +102,21 @@ public struct Grid: Sendable, Equatable {
             if cx >= end { break }
             if cx >= 0 {
                 let i = y * width + cx
-                cells[i].scalar = s
+                // Text from the kernel's files or a recording may hold control characters
+                // (ESC, C1): never handed to the terminal, one "?" cell each so the layout
+                // measured in scalars holds. Warnings are escaped readably before this.
+                cells[i].scalar = Self.isControl(s) ? "?" : s
                 if let role { cells[i].role = role }
                 cells[i].bold = bold
             }
             cx += 1
         }
         return max(0, cx - x)
+    }
+
+    @inline(__always)
+    static func isControl(_ s: Unicode.Scalar) -> Bool {
+        s.value < 0x20 || (0x7F...0x9F).contains(s.value)
     }
 
     /// Writes spans one after another; returns the columns written.

@@ -55,12 +55,12 @@ public struct ViewContext {
 
     /// A table entry's seconds left, now: ticks down between reads.
     public func left(_ e: ConnectionEntry) -> Int {
-        Int(e.expires) - Int((tableAge ?? 0).rounded(.down))
+        Int(e.expires) &- Format.int((tableAge ?? 0).rounded(.down))
     }
 
     /// The same for an entry of a table read at `readAt`.
     public func left(_ e: ConnectionEntry, readAt: Date) -> Int {
-        Int(e.expires) - Int(max(0, now.timeIntervalSince(readAt)).rounded(.down))
+        Int(e.expires) &- Format.int(max(0, now.timeIntervalSince(readAt)).rounded(.down))
     }
 }
 

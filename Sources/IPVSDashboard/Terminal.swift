@@ -3,6 +3,9 @@
 import CNcurses
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class Terminal {
     public let hasColour: Bool
@@ -103,12 +106,32 @@ public final class Terminal {
         if clear { clearok(ipvstop_curscr(), true) }
     }
 
+    /// Standard input is gone: at its end (a file, /dev/null), closed, or hung up. Set by
+    /// `readKey`; the loop then ends instead of asking for keys that never come (it spun
+    /// at 100% of a core: at end of input every wait returns at once).
+    public private(set) var inputEnded = false
+    /// Waits in a row that ended early with no key and input that polls as ended.
+    var earlyEmptyWaits = 0
+
     /// Waits up to `milliseconds` for a key (0: only what is already there).
     public func readKey(milliseconds: Int) -> Key? {
         wtimeout(ipvstop_stdscr(), Int32(milliseconds))
+        let started = CostClockLite.now()
         var ch: wint_t = 0
         let r = ipvstop_get(&ch)
-        if r == ERR { return nil }
+        if r == ERR {
+            // A wait that should have lasted `milliseconds` came back at once: at the end of
+            // input, or on a signal (a resize). Three in a row with input polling as ended
+            // are the end, not a signal.
+            if milliseconds >= 50, CostClockLite.now() - started < Double(milliseconds) / 4000, Self.standardInputEnded() {
+                earlyEmptyWaits += 1
+                if earlyEmptyWaits >= 3 { inputEnded = true }
+            } else {
+                earlyEmptyWaits = 0
+            }
+            return nil
+        }
+        earlyEmptyWaits = 0
         if r == ipvstop_key_code_yes() {
             let k = Int32(ch)
             switch k {
@@ -144,15 +167,40 @@ public final class Terminal {
     }
 }
 
+extension Terminal {
+    /// Standard input polls as closed or hung up, or (not a terminal) readable with nothing
+    /// that ncurses could read: its end.
+    static func standardInputEnded() -> Bool {
+        var p = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
+        guard poll(&p, 1, 0) >= 0 else { return errno == EBADF }
+        if p.revents & Int16(POLLNVAL | POLLERR | POLLHUP) != 0 { return true }
+        return p.revents & Int16(POLLIN) != 0 && isatty(STDIN_FILENO) == 0
+    }
+}
+
+/// A monotonic clock in seconds, for telling a wait that returned at once.
+enum CostClockLite {
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
 /// The dashboard's loop: take new snapshots, draw when something changed (a snapshot, an
 /// analysis, a key, a second of the clock for the countdowns), wait for keys.
 public enum DashboardRunner {
-    public static func run(_ dashboard: Dashboard, terminal: Terminal) {
+    /// Why the loop ended.
+    public enum End: Sendable { case quit, inputEnded }
+
+    @discardableResult
+    public static func run(_ dashboard: Dashboard, terminal: Terminal) -> End {
         var dirty = true
         var lastSecond = Int.min
         while !dashboard.quit {
+            if terminal.inputEnded { return .inputEnded }
             if dashboard.pump() { dirty = true }
-            let second = Int(dashboard.source.now().timeIntervalSince1970.rounded(.down))
+            let second = Format.int(dashboard.source.now().timeIntervalSince1970.rounded(.down))
             if second != lastSecond {
                 lastSecond = second
                 dirty = true
@@ -177,5 +225,6 @@ public enum DashboardRunner {
             }
             dirty = true
         }
+        return .quit
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import IPVSModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Recorded snapshots: `ipvstop record FILE` writes them, `ipvstop --replay FILE` plays
 /// them back.
@@ -27,9 +30,12 @@ public enum Recording {
         case notARecording(String)
         case newerFormat(Int)
         case empty(String)
+        /// Frames there were, but every one held an impossible figure.
+        case unusable(String, String)
 
         public var description: String {
             switch self {
+            case .unusable(let p, let why): "\(p) holds no usable snapshot: \(why)"
             case .notARecording(let p): "\(p) is not an ipvstop recording (made with 'ipvstop record FILE')"
             case .newerFormat(let n): "the recording is in format \(n); this ipvstop reads format \(Recording.format) — replay it with a newer ipvstop"
             case .empty(let p): "\(p) holds no snapshot"
@@ -59,7 +65,18 @@ public enum Recording {
         public var truncatedEntries: [Int]
         /// Bytes at the end that did not make a whole record (a recording cut short).
         public var trailingBytes: Int
+        /// Records left out because a figure in them cannot be true (a time that is NaN or
+        /// centuries away, a negative rate), each with why; the frames kept carry a warning
+        /// that says so, so a face shows it.
+        public var rejected: [String] = []
     }
+
+    /// The times a recording may hold: 1970 to 2200. Anything else (NaN, infinite, 1e300,
+    /// negative) did not come from a clock and would trap or stall whatever computes with it.
+    static let plausibleTimes: ClosedRange<Double> = 0...7_258_118_400
+    /// The longest gap between two frames kept: a frame further on would stall a replay
+    /// waiting for its time to come.
+    static let maxFrameGap: Double = 86_400
 
     // MARK: - Writing
 
@@ -77,13 +94,10 @@ public enum Recording {
         /// ones it shares with it instead of writing them out.
         var previous: [EntryIdentity: (Int, UInt32)] = [:]
 
-        /// Creates (or truncates) `path`; `maxEntries` caps each table written, `maxBytes`
-        /// the file (a frame that would pass it is not written).
+        /// Creates `path` (see `create` for what it refuses to replace); `maxEntries` caps
+        /// each table written, `maxBytes` the file (a frame that would pass it is not written).
         public init(path: String, source: String, interval: Double, maxEntries: Int = 100_000, maxBytes: Int = 256 << 20, created: Date = Date()) throws {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: path])
-            }
-            handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            handle = FileHandle(fileDescriptor: try Recording.create(path), closeOnDealloc: true)
             self.maxEntries = max(0, maxEntries)
             self.maxBytes = maxBytes
             try write(Data("\(Recording.magic) \(Recording.format)\n".utf8))
@@ -136,6 +150,69 @@ public enum Recording {
         }
     }
 
+    // MARK: - Creating the file
+
+    /// The mode of a new recording: the owner's only. A recording holds every client's
+    /// address and what it connected to; share it on purpose (chmod), not by default.
+    public static let fileMode: mode_t = 0o600
+
+    /// Why `record` would not write a file.
+    public enum CreateError: Error, CustomStringConvertible {
+        case notRegular(String, kind: String)
+        case notOwned(String, owner: UInt32)
+        case system(String, String)
+
+        public var description: String {
+            switch self {
+            case .notRegular(let p, let kind): "\(p) is a \(kind): ipvstop records only into a regular file (a new one, or one of its own)"
+            case .notOwned(let p, let owner): "\(p) belongs to another user (uid \(owner)): not replaced"
+            case .system(let p, let why): "\(p): \(why)"
+            }
+        }
+    }
+
+    /// Opens `path` for a new recording, writing only regular files this user owns:
+    ///
+    /// - a device node, FIFO, socket, directory or symbolic link at `path` is refused (as
+    ///   root, `record /dev/null` once replaced /dev/null);
+    /// - a regular file of another user is refused;
+    /// - a regular file of this user is removed, then the recording is created in its place
+    ///   with `O_CREAT|O_EXCL|O_NOFOLLOW`: whatever appears at `path` in between (a link
+    ///   planted in a shared folder) makes the create fail instead of being followed;
+    /// - the file gets `fileMode` (0600) whatever the umask.
+    ///
+    /// No temporary file and no rename: the recording is written in place, readable up to
+    /// its last whole record if it is cut short.
+    static func create(_ path: String) throws -> Int32 {
+        func why() -> String { String(cString: strerror(errno)) }
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            let kind: String? = switch st.st_mode & S_IFMT {
+            case S_IFREG: nil
+            case S_IFLNK: "symbolic link"
+            case S_IFDIR: "directory"
+            case S_IFIFO: "FIFO"
+            case S_IFCHR: "character device"
+            case S_IFBLK: "block device"
+            case S_IFSOCK: "socket"
+            default: "special file"
+            }
+            if let kind { throw CreateError.notRegular(path, kind: kind) }
+            if st.st_uid != geteuid() { throw CreateError.notOwned(path, owner: st.st_uid) }
+            guard unlink(path) == 0 else { throw CreateError.system(path, "cannot replace it: " + why()) }
+        } else if errno != ENOENT {
+            throw CreateError.system(path, why())
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, fileMode)
+        guard fd >= 0 else {
+            if errno == EEXIST || errno == ELOOP { throw CreateError.system(path, "it reappeared while being replaced: not written") }
+            throw CreateError.system(path, why())
+        }
+        // The umask may have taken bits away (or a restrictive one all of them): set it.
+        _ = fchmod(fd, fileMode)
+        return fd
+    }
+
     // MARK: - Reading
 
     public static func read(path: String) throws -> Contents {
@@ -155,10 +232,16 @@ public enum Recording {
         var truncated: [Int] = []
         var tables: [Int: (ConnectionTable, Int)] = [:]
         var lastTable: (seq: Int, table: ConnectionTable, dropped: Int)?
+        var rejected: [String] = []
+        var frameNumber = 0
         var pos = nl + 1
+        var stoppedAt: (offset: Int, why: String)?
         while pos + 5 <= data.count {
             var r = ByteReader(data, at: pos)
-            guard let length = try? Int(r.u32()), length >= 1, pos + 4 + length <= data.count else { break }
+            guard let length = try? Int(r.u32()), length >= 1, pos + 4 + length <= data.count else {
+                stoppedAt = (pos, "the file ends inside the record at byte \(pos) (cut short?)")
+                break
+            }
             let type = data[pos + 4]
             let body = ByteReader(data, at: pos + 5, end: pos + 4 + length)
             pos += 4 + length
@@ -166,20 +249,45 @@ public enum Recording {
                 switch RecordType(rawValue: type) {
                 case .header:
                     if let obj = try? JSONSerialization.jsonObject(with: Data(data[body.pos..<body.end])) as? [String: Any] {
+                        // The pace of a replay: a second when the header's is not a
+                        // plausible interval (the one `record -d` takes, 0.1 to 3600 s).
+                        var interval = obj["interval"] as? Double ?? 1
+                        if !(interval.isFinite && (0.01...86_400).contains(interval)) {
+                            rejected.append("header interval \(interval) s is not 0.01-86400: replayed at 1 s")
+                            interval = 1
+                        }
                         header = Header(
                             created: (obj["created"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date(timeIntervalSince1970: 0),
-                            source: obj["source"] as? String ?? "?", interval: obj["interval"] as? Double ?? 1,
+                            source: obj["source"] as? String ?? "?", interval: interval,
                             maxEntries: obj["max_entries"] as? Int ?? 0)
                     }
                 case .table:
                     var b = body
                     let (seq, table, dropped) = try b.table(previous: lastTable?.table.entries ?? [])
+                    // Kept for the next table's references either way; frames use it only
+                    // when its time is one a clock could give.
                     lastTable = (seq, table, dropped)
-                    // Only the latest table is kept in full; frames refer to it.
-                    tables = [seq: (table, dropped)]
+                    let readAt = table.readAt.timeIntervalSince1970
+                    if plausibleTimes.contains(readAt) && table.cost.isPlausible {
+                        // Only the latest table is kept in full; frames refer to it.
+                        tables = [seq: (table, dropped)]
+                    } else {
+                        tables = [:]
+                        lastTable = (-1, table, dropped)
+                        rejected.append("connection table \(seq): read time \(readAt) or its cost is impossible; its frames shown without it")
+                    }
                 case .frame:
                     var b = body
                     var (snap, seq) = try b.frame()
+                    frameNumber += 1
+                    let at = snap.takenAt.timeIntervalSince1970
+                    let previous = frames.last?.takenAt.timeIntervalSince1970
+                    guard plausibleTimes.contains(at), previous.map({ at >= $0 && at - $0 <= maxFrameGap }) ?? true else {
+                        rejected.append("frame \(frameNumber): time \(at) is impossible or out of order; left out")
+                        continue
+                    }
+                    let unsound = snap.sanitize()
+                    if !unsound.isEmpty { rejected.append("frame \(frameNumber): " + unsound.joined(separator: ", ")) }
                     var dropped = 0
                     if seq > 0, let t = tables[seq] ?? (lastTable?.seq == seq ? (lastTable!.table, lastTable!.dropped) : nil) {
                         snap.connections = t.0
@@ -197,14 +305,32 @@ public enum Recording {
                     continue
                 }
             } catch {
-                // A damaged record: stop at the last good one.
+                // A damaged record (a count or length past its end, an unknown address
+                // family...): stop at the last good one.
+                stoppedAt = (pos, "the record ending at byte \(pos) is damaged (a count or length past its end)")
                 pos = data.count + 1
                 break
             }
         }
-        if frames.isEmpty { throw ReadError.empty(name) }
+        if frames.isEmpty {
+            if !rejected.isEmpty { throw ReadError.unusable(name, rejected.prefix(3).joined(separator: "; ")) }
+            if let stoppedAt { throw ReadError.unusable(name, stoppedAt.why) }
+            throw ReadError.empty(name)
+        }
+        if let stoppedAt, pos > data.count {
+            // Frames before the damage are played; the damage is said on each.
+            rejected.append(stoppedAt.why + ": the frames after it are left out")
+        }
+        if !rejected.isEmpty {
+            // Said on every frame, so every face (the status line, JSON, the subagent's
+            // warning count) shows that the recording was not taken as it is.
+            let note = "recording: \(rejected.count) impossible record(s) left out or corrected: " + rejected.prefix(3).joined(separator: "; ")
+            for i in frames.indices { frames[i].source.warnings.append(note) }
+        }
         let trailing = pos > data.count ? 0 : data.count - pos
-        return Contents(header: header, frames: frames, truncatedEntries: truncated, trailingBytes: trailing)
+        var contents = Contents(header: header, frames: frames, truncatedEntries: truncated, trailingBytes: trailing)
+        contents.rejected = rejected
+        return contents
     }
 }
 
@@ -433,11 +559,31 @@ struct ByteReader {
     mutating func date() throws -> Date { Date(timeIntervalSince1970: try f64()) }
     mutating func string() throws -> String {
         let n = try int()
-        guard n >= 0, pos + n <= end else { throw Overrun() }
+        // `n` may be anything up to Int.max: compared with what is left, never added to pos.
+        guard n >= 0, n <= end - pos else { throw Overrun() }
         defer { pos += n }
         return String(decoding: data[pos..<(pos + n)], as: UTF8.self)
     }
-    mutating func strings() throws -> [String] { try (0..<int()).map { _ in try string() } }
+    mutating func strings() throws -> [String] { try list { try $0.string() } }
+
+    /// A list written as its count and its elements. The count is only believed as far as
+    /// the bytes left could hold it (every element takes at least one byte), and the list
+    /// grows as elements are read: a count of 2^64-1 once wrapped an allocation's size (a
+    /// heap overflow) or asked for terabytes (an abort).
+    mutating func list<T>(_ element: (inout ByteReader) throws -> T) throws -> [T] {
+        let n = try int()
+        guard n >= 0, n <= end - pos else { throw Overrun() }
+        var out: [T] = []
+        for _ in 0..<n { out.append(try element(&self)) }
+        return out
+    }
+
+    /// A count for a loop, checked the way `list` checks it.
+    mutating func count() throws -> Int {
+        let n = try int()
+        guard n >= 0, n <= end - pos else { throw Overrun() }
+        return n
+    }
     mutating func opt<T>(_ f: (inout ByteReader) throws -> T) throws -> T? {
         try u8() == 0 ? nil : f(&self)
     }
@@ -460,7 +606,7 @@ struct ByteReader {
         let takenAt = try date()
         let info = try opt { IPVSInfo(version: try $0.string(), tableSize: try $0.int()) }
         var services: [VirtualService] = []
-        for _ in 0..<(try int()) {
+        for _ in 0..<(try count()) {
             let key: ServiceKey
             switch try u8() {
             case 0: key = .address(IPProtocolNumber(rawValue: try u8()), try address(), try u16())
@@ -478,7 +624,7 @@ struct ByteReader {
             let stats = try opt { try $0.stats() }
             let rates = try opt { try $0.rates() }
             var rss: [RealServer] = []
-            for _ in 0..<(try int()) {
+            for _ in 0..<(try count()) {
                 let a = try address(), port = try u16()
                 let fi = Int(try u8())
                 let fwd = fi < ForwardMethod.allCases.count ? ForwardMethod.allCases[fi] : .masq
@@ -498,13 +644,13 @@ struct ByteReader {
         }
         let global = try opt { r -> GlobalStats in
             let totals = try r.stats(), rates = try r.rates()
-            let per = try r.opt { r in try (0..<r.int()).map { _ in try r.stats() } }
+            let per = try r.opt { r in try r.list { try $0.stats() } }
             return GlobalStats(totals: totals, rates: rates, perCPU: per)
         }
-        let sysctls = try (0..<int()).map { _ in Sysctl(name: try string(), value: try string()) }
+        let sysctls = try list { Sysctl(name: try $0.string(), value: try $0.string()) }
         let timeouts = try opt { Timeouts(tcp: UInt32(clamping: try $0.varint()), tcpFin: UInt32(clamping: try $0.varint()), udp: UInt32(clamping: try $0.varint())) }
         let sync = try opt { r in
-            try (0..<r.int()).map { _ in
+            try r.list { r in
                 SyncDaemon(role: try r.u8() == 0 ? .master : .backup, multicastInterface: try r.string(), syncID: UInt32(clamping: try r.varint()),
                            maxLength: try r.opt { try $0.u16() }, multicastGroup: try r.opt { try $0.address() },
                            multicastPort: try r.opt { try $0.u16() }, multicastTTL: try r.opt { try $0.u8() })
@@ -519,14 +665,20 @@ struct ByteReader {
         case 1: netlink = .off(reason: try string())
         default: netlink = .unavailable(reason: try string())
         }
-        let files = try (0..<int()).map { _ in FileRead(name: try string(), readAt: try date(), cost: try cost()) }
+        let files = try list { FileRead(name: try $0.string(), readAt: try $0.date(), cost: try $0.cost()) }
         let warnings = try strings(), unavailable = try strings()
         let seq = try int()
         let changes = try opt { r -> ConnectionChanges in
             let prev = try r.date(), interval = try r.f64()
             var idx: [Int] = []
             var last = 0
-            for _ in 0..<(try r.int()) { last += try r.int(); idx.append(last) }
+            for _ in 0..<(try r.count()) {
+                // Indices only grow, each by a varint: a sum past Int.max is damage.
+                let (sum, overflow) = last.addingReportingOverflow(try r.int())
+                if overflow { throw Overrun() }
+                last = sum
+                idx.append(last)
+            }
             return ConnectionChanges(previousReadAt: prev, newEntryIndices: idx, interval: interval)
         }
         var snap = Snapshot(takenAt: takenAt, info: info, services: services, connections: nil, global: global, sysctls: sysctls,
@@ -554,13 +706,17 @@ struct ByteReader {
             let fam = try u8()
             if fam == 0xFF {
                 // The same entry as in the previous table, with its new state and time.
-                let j = expected + Int(try sint())
-                guard j >= 0 && j < previous.count else { throw Overrun() }
+                // Distances and time deltas are zig-zag varints of any size: added with
+                // overflow checked (Int64.max trapped), the index then checked against
+                // the previous table, the time clamped to what an entry holds.
+                let (j, jOverflow) = expected.addingReportingOverflow(Int(try sint()))
+                guard !jOverflow, j >= 0 && j < previous.count else { throw Overrun() }
                 var e = previous[j]
                 let sf = try u8()
                 e.state = ConnectionState(rawValue: sf & 0x1F)
                 e.flags = sf >> 5
-                e.expires = UInt32(clamping: max(0, Int64(e.expires) + (try sint())))
+                let (t, tOverflow) = Int64(e.expires).addingReportingOverflow(try sint())
+                e.expires = tOverflow ? (t < 0 ? UInt32.max : 0) : UInt32(clamping: max(0, t))
                 entries.append(e)
                 expected = j + 1
                 continue
@@ -576,7 +732,84 @@ struct ByteReader {
                                            destination: d, destinationPort: dp, state: ConnectionState(rawValue: state), expires: exp, flags: fam >> 3))
         }
         var pe: [Int: PersistenceEngineData] = [:]
-        for _ in 0..<(try int()) { pe[try int()] = PersistenceEngineData(name: try string(), data: try string()) }
-        return (seq, ConnectionTable(entries: entries, persistenceEngineData: pe, file: file, readAt: readAt, cost: cost, skipped: skipped), original - n)
+        for _ in 0..<(try count()) {
+            let i = try int()
+            let d = PersistenceEngineData(name: try string(), data: try string())
+            if i < n { pe[i] = d }
+        }
+        // Entries the recorder left out: never negative (`original` is the table's size).
+        return (seq, ConnectionTable(entries: entries, persistenceEngineData: pe, file: file, readAt: readAt, cost: cost, skipped: skipped), max(0, original - n))
+    }
+}
+
+// MARK: - Figures a recording cannot hold
+
+extension ReadCost {
+    /// Seconds that are finite, not negative and under a day; counts not negative.
+    var isPlausible: Bool {
+        seconds.isFinite && cpuSeconds.isFinite && (0..<86_400).contains(seconds) && (0..<86_400).contains(cpuSeconds)
+            && bytes >= 0 && readCalls >= 0
+    }
+}
+
+extension TrafficRates {
+    /// Every rate finite, not negative and below 2^64 (the kernel's rates are u64).
+    var isPlausible: Bool {
+        [cps, inPPS, outPPS, inBPS, outBPS].allSatisfy { $0.isFinite && $0 >= 0 && $0 < 18_446_744_073_709_551_616.0 }
+    }
+
+    /// The same rates with each impossible one as NaN: "unavailable" to every face (JSON
+    /// null, the dashboard's "?", no SNMP value), never a made-up number.
+    var withImpossibleAsNaN: TrafficRates {
+        func ok(_ v: Double) -> Double { v.isFinite && v >= 0 && v < 18_446_744_073_709_551_616.0 ? v : .nan }
+        return TrafficRates(cps: ok(cps), inPPS: ok(inPPS), outPPS: ok(outPPS), inBPS: ok(inBPS), outBPS: ok(outBPS))
+    }
+}
+
+extension Snapshot {
+    /// Puts right what a recording may hold but no reader could have produced, and says
+    /// what: rates that are NaN, infinite, negative or past 2^64 become unavailable (nil,
+    /// or NaN in the director's totals); read times that are not plausible become the
+    /// frame's own time; an HZ outside 10-10000 and a table size that is not a power of two
+    /// become unknown; a `connectionChanges` with an impossible interval is dropped.
+    /// Returns one phrase per kind of figure corrected (empty when none was).
+    mutating func sanitize() -> [String] {
+        var fixed: Set<String> = []
+        for i in services.indices {
+            if let r = services[i].rates, !r.isPlausible { services[i].rates = nil; fixed.insert("impossible rates made unavailable") }
+            for j in services[i].realServers.indices {
+                if let r = services[i].realServers[j].rates, !r.isPlausible {
+                    services[i].realServers[j].rates = nil
+                    fixed.insert("impossible rates made unavailable")
+                }
+                if services[i].realServers[j].weight < 0 { fixed.insert("negative weight (kept, not the kernel's)") }
+            }
+        }
+        if let g = global, !g.rates.isPlausible {
+            global?.rates = g.rates.withImpossibleAsNaN
+            fixed.insert("impossible rates made unavailable")
+        }
+        if let t = tickRate, !(10...10_000).contains(t.hz) { tickRate = nil; fixed.insert("HZ \(t.hz) made unknown") }
+        if let i = info, i.tableSize < 0 || (i.tableSize > 0 && i.tableSize & (i.tableSize - 1) != 0) {
+            info?.tableSize = 0
+            fixed.insert("table size \(i.tableSize) made unknown")
+        }
+        if let s = slab, !(1...(64 << 10)).contains(s.objectSize) { slab = nil; fixed.insert("slab object size \(s.objectSize) made unknown") }
+        let plausible = Recording.plausibleTimes
+        if case .used(let at, let cost) = source.netlink, !plausible.contains(at.timeIntervalSince1970) || !cost.isPlausible {
+            source.netlink = .used(readAt: takenAt, cost: cost.isPlausible ? cost : ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0))
+            fixed.insert("netlink read time or cost corrected")
+        }
+        for i in source.files.indices where !plausible.contains(source.files[i].readAt.timeIntervalSince1970) || !source.files[i].cost.isPlausible {
+            source.files[i].readAt = takenAt
+            if !source.files[i].cost.isPlausible { source.files[i].cost = ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0) }
+            fixed.insert("file read times or costs corrected")
+        }
+        if let c = connectionChanges,
+           !(c.interval.isFinite && c.interval >= 0 && c.interval < 86_400 && plausible.contains(c.previousReadAt.timeIntervalSince1970)) {
+            connectionChanges = nil
+            fixed.insert("impossible table interval: new connections not told")
+        }
+        return fixed.sorted()
     }
 }

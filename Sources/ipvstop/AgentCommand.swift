@@ -3,6 +3,7 @@ import Foundation
 import IPVSAgent
 import IPVSAnalysis
 import IPVSDemo
+import IPVSModel
 import IPVSReader
 
 /// `ipvstop agent`: the AgentX SNMP subagent serving IPVSTOP-MIB (MIBs/IPVSTOP-MIB.txt).
@@ -14,6 +15,9 @@ struct AgentCommand: ParsableCommand {
             Add to /etc/snmp/snmpd.conf:  master agentx  (and, for the traps, a trap2sink or trapsess line).
             Every request is answered from the latest snapshot; polling runs on its own threads.
             The subagent reconnects by itself when snmpd restarts; SIGTERM or SIGINT stop it cleanly.
+            SIGHUP also stops it cleanly (AgentX session closed, exit 0), saying so in the log: it has \
+            no configuration file to reload (every setting is an option, read at start), so a restart \
+            applies new options.
             """)
 
     @OptionGroup var source: SourceOptions
@@ -54,13 +58,19 @@ struct AgentCommand: ParsableCommand {
     }
 
     func run() throws {
+        let log: @Sendable (String) -> Void = { msg in
+            FileHandle.standardError.write(Data(("ipvstop agent: " + TerminalText.escaped(msg, keepLineBreaks: false) + "\n").utf8))
+        }
         let src: AgentSource
         if demo {
             src = .demo(DemoDirector())
         } else {
-            // Fail at once, with the reader's message, when there is no IPVS to serve.
+            // Fail at once, with the reader's message, when there is no IPVS to serve. Said
+            // first, so that a start-up that takes long (a slow netlink answer) says why.
+            log("starting: reading the director at \(source.procRoot)\(source.readerOptions.useNetlink ? " and over netlink" : "")")
             do {
-                _ = try SnapshotReader(options: source.readerOptions).readServices()
+                let first = try SnapshotReader(options: source.readerOptions).readServices()
+                for w in first.source.warnings { log("warning: " + w) }
             } catch let e as SnapshotError {
                 fail(e.description)
             }
@@ -68,22 +78,25 @@ struct AgentCommand: ParsableCommand {
             // A poll a second, each freeing what the next needs again.
             WorkingMemory.keepBetweenPolls()
         }
-        let log: @Sendable (String) -> Void = { msg in
-            FileHandle.standardError.write(Data(("ipvstop agent: " + msg + "\n").utf8))
-        }
+        log("opening an AgentX session with the master at \(agentxSocket)")
         let runner = AgentRunner(options: .init(
             source: src,
             subagent: .init(socket: agentxSocket, base: OID(baseOID)!, pingInterval: agentxPing, netsnmpLog: netsnmpLog),
             view: .init(top: top, interval: interval)), log: log)
 
-        // SIGTERM (systemd's stop) and SIGINT: finish the current request, close the
-        // session, exit 0.
+        // SIGTERM (systemd's stop), SIGINT and SIGHUP: finish the current request, close the
+        // session, exit 0. SIGHUP's default action killed the subagent without a word and
+        // without closing its session; there is nothing to reload (see the discussion).
         var sources: [DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT] {
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
             signal(sig, SIG_IGN)
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             s.setEventHandler {
-                log("signal \(sig): stopping")
+                switch sig {
+                case SIGHUP: log("SIGHUP: no configuration to reload (options are read at start); closing the AgentX session and stopping — restart the subagent to apply new options")
+                case SIGTERM: log("SIGTERM: closing the AgentX session and stopping")
+                default: log("signal \(sig): closing the AgentX session and stopping")
+                }
                 runner.stop()
             }
             s.resume()
@@ -92,7 +105,7 @@ struct AgentCommand: ParsableCommand {
         // SIGPIPE: a master that goes away mid-write must not kill the subagent.
         signal(SIGPIPE, SIG_IGN)
         if !runner.run() { fail("the subagent could not start (see above)") }
-        log("stopped")
+        log("stopped: AgentX session closed")
         _ = sources
     }
 }

@@ -62,6 +62,16 @@ struct DashboardCommand: ParsableCommand {
                 For scripts: 'ipvstop snapshot --json' (or 'ipvstop snapshot' for text); for monitoring: 'ipvstop check'.
                 """)
         }
+        // A terminal that cannot move its cursor (TERM=dumb, an editor's shell buffer)
+        // showed only the key line: say so instead.
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        if term.isEmpty || term == "dumb" || term == "unknown" {
+            fail("""
+                the dashboard needs a terminal that can move its cursor, and TERM is \(term.isEmpty ? "not set" : "'\(term)'").
+                Run it in a terminal emulator, tmux or screen (or set TERM, e.g. TERM=xterm-256color); \
+                for plain text: 'ipvstop snapshot'.
+                """)
+        }
         // A poll a second, each freeing what the next needs again.
         WorkingMemory.keepBetweenPolls()
         let snapshotSource: SnapshotSource
@@ -88,9 +98,12 @@ struct DashboardCommand: ParsableCommand {
         ProcessMemory.tune()
         let terminal = Terminal()
         let dashboard = Dashboard(source: snapshotSource, glyphs: terminal.utf8 && !ascii ? .unicode : .ascii)
-        DashboardRunner.run(dashboard, terminal: terminal)
+        let end = DashboardRunner.run(dashboard, terminal: terminal)
         terminal.end()
         snapshotSource.stop()
+        if end == .inputEnded {
+            FileHandle.standardError.write(Data("ipvstop: standard input ended or was closed: no more keys can come, dashboard stopped\n".utf8))
+        }
     }
 }
 
@@ -103,11 +116,14 @@ struct RecordCommand: ParsableCommand {
             The file is compact and bounded: each connection table is written only when it was read anew, \
             at most --max-entries entries of it, and recording stops at --count frames, --duration seconds, \
             --max-bytes, or Ctrl-C (the file stays readable). Format: see Recording in Sources/IPVSDemo.
+            FILE is created with mode 0600 (it holds every client's address); an existing FILE is replaced \
+            only when it is a regular file of this user: a device, FIFO, directory, symbolic link or \
+            another user's file is refused.
             """)
 
     @OptionGroup var source: SourceOptions
 
-    @Argument(help: ArgumentHelp("The file to write (replaced if it exists).", valueName: "FILE"))
+    @Argument(help: ArgumentHelp("The file to write, mode 0600 (replaced if it is a regular file of this user).", valueName: "FILE"))
     var file: String
 
     @Option(name: [.customShort("d"), .long], help: ArgumentHelp("Seconds between snapshots.", valueName: "SECONDS"))
@@ -146,7 +162,7 @@ struct RecordCommand: ParsableCommand {
         do {
             writer = try Recording.Writer(path: file, source: label, interval: delay, maxEntries: maxEntries, maxBytes: maxBytes)
         } catch {
-            fail("cannot write \(file): \(error.localizedDescription)")
+            fail("cannot record: \(error)")
         }
         var stopReason = "done"
         if demo {

@@ -275,3 +275,18 @@ import Testing
         #expect(builder.serviceIndex(gone.key)! > before.max()!)
     }
 }
+
+/// Issue 25: values from damaged input map to SNMP without trapping.
+@Test func outsideValuesSaturateInTheMIB() {
+    #expect(ValueMapping.microseconds(.nan) == .gauge32(0))
+    #expect(ValueMapping.microseconds(.infinity) == .gauge32(UInt32.max))
+    #expect(ValueMapping.microseconds(1e300) == .gauge32(UInt32.max))
+    #expect(ValueMapping.microseconds(-1) == .gauge32(0))
+    #expect(ValueMapping.microseconds(0.5) == .gauge32(500_000))
+    #expect(ValueMapping.perMille(Int64.max, of: Int64.max) == 1000)
+    #expect(ValueMapping.perMille(Int64.max / 2, of: Int64.max) == 500)
+    let r = ValueMapping.rates(TrafficRates(cps: .nan, inPPS: 1e300, outPPS: -3, inBPS: 2, outBPS: 0))
+    #expect(r[0] == nil)
+    #expect(r[1] == .counter64(UInt64.max))
+    #expect(r[2] == .counter64(0))
+}

@@ -208,3 +208,72 @@ struct CLI {
         #expect(r.err.contains("is a FIFO, not a regular file"))
     }
 }
+
+/// The dashboard's exits that need no key (issue 25), on a pseudo-terminal made by python3
+/// (the dashboard refuses a pipe): input at its end or closed, and TERM=dumb.
+@Suite(.serialized) struct DashboardExitTests {
+    /// Runs `ipvstop ARGS` with stdout and stderr on a pty, stdin as `stdin` ("null" or
+    /// "closed"), TERM as given; prints the exit status (or HANG) then what it wrote.
+    static let driver = """
+        import os, pty, select, subprocess, sys, time
+        binary, stdin, term = sys.argv[1], sys.argv[2], sys.argv[3]
+        m, s = pty.openpty()
+        env = dict(os.environ, TERM=term, LANG="C.UTF-8")
+        kw = dict(stdin=subprocess.DEVNULL) if stdin == "null" else dict(preexec_fn=lambda: os.close(0))
+        p = subprocess.Popen([binary] + sys.argv[4:], stdout=s, stderr=s, env=env, **kw)
+        os.close(s)
+        out, deadline = b"", time.time() + 15
+        while time.time() < deadline:
+            r, _, _ = select.select([m], [], [], 0.1)
+            if r:
+                try:
+                    chunk = os.read(m, 65536)
+                except OSError:
+                    chunk = b""
+                out += chunk
+                if not chunk and p.poll() is not None:
+                    break
+            elif p.poll() is not None:
+                break
+        if p.poll() is None:
+            p.kill()
+            print("HANG")
+        else:
+            print(p.returncode)
+        sys.stdout.write(out.decode("utf-8", "replace"))
+        """
+
+    static func run(stdin: String, term: String, _ args: [String]) throws -> (status: String, output: String) {
+        let r = try CLI.runPython(Self.driver, [CLI.binary, stdin, term] + args)
+        let lines = r.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(lines.first ?? ""), lines.count > 1 ? String(lines[1]) : "")
+    }
+
+    @Test(arguments: ["null", "closed"])
+    func endOfInputStopsTheDashboard(_ stdin: String) throws {
+        let r = try Self.run(stdin: stdin, term: "xterm", ["--demo"])
+        #expect(r.status == "0", "\(r.output.suffix(300))")
+        #expect(r.output.contains("standard input ended or was closed"))
+    }
+
+    @Test func dumbTerminalIsToldSo() throws {
+        let r = try Self.run(stdin: "null", term: "dumb", ["--demo"])
+        #expect(r.status == "2")
+        #expect(r.output.contains("needs a terminal that can move its cursor, and TERM is 'dumb'"))
+    }
+}
+
+extension CLI {
+    /// Runs a python3 program with arguments; its standard output.
+    static func runPython(_ program: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", program] + args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: o, as: UTF8.self)
+    }
+}

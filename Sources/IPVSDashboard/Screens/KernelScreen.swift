@@ -190,7 +190,7 @@ public final class KernelScreen: Screen {
             for l in wrap("not available: " + s.source.unavailable.joined(separator: ", "), width - 2) { left.append([Span(l, .warn)]) }
         }
         for w in s.source.warnings {
-            for l in wrap(w, width - 2) { left.append([Span(l, .warn)]) }
+            for l in wrap(TerminalText.escaped(w, keepLineBreaks: false), width - 2) { left.append([Span(l, .warn)]) }
         }
 
         var right: [[Span]] = [head("/proc/sys/net/ipv4/vs")]
