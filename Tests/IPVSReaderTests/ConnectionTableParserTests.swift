@@ -223,3 +223,54 @@ func parseConnections(_ text: String, unterminatedTail: Bool = true) -> Connecti
         #expect(try Self.vmFlags(at: smallBase)?.contains("hg") != true)
     }
 }
+
+/// The fixed-offset path (`kernelRow`) against the general one (`parseLine`), row by row, on
+/// every row the kernel printed in the captured fixture and in the fuzz target's committed
+/// corpus (Fuzz/Corpus/connection-table: the fixture's rows, plus PE data, wide expiries,
+/// lower-case hex, CR LF, a cut row). Where the fast path takes a row, the general path reads
+/// the same entry from it; the fuzz target checks the same on every input it makes.
+@Suite struct ConnectionTableFastPathTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func rows(_ path: String) throws -> [[UInt8]] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        return bytes.split(separator: 0x0A, omittingEmptySubsequences: true).map(Array.init)
+    }
+
+    @Test func fastPathAgreesWithTheGeneralPath() throws {
+        var files = ["Tests/Fixtures/proc-vm-6.1/net/ip_vs_conn", "Tests/Fixtures/proc-vm-6.1/net/ip_vs_conn_sync"]
+        let corpus = Self.root.appendingPathComponent("Fuzz/Corpus/connection-table").path
+        files += try FileManager.default.contentsOfDirectory(atPath: corpus).sorted().map { "Fuzz/Corpus/connection-table/" + $0 }
+        var fast = 0, general = 0, fastInTheKernelsFile = 0
+        for f in files {
+            for row in try Self.rows(Self.root.appendingPathComponent(f).path) {
+                let r = row.withUnsafeBufferPointer { FuzzEntryPoints.connectionRow($0) }
+                if let e = r.fast {
+                    fast += 1
+                    if f == files[0] { fastInTheKernelsFile += 1 }
+                    #expect(r.general == e, "\(f): \(String(decoding: row, as: UTF8.self))")
+                    #expect(!r.generalAttachedPEData)
+                } else if r.general != nil {
+                    general += 1
+                }
+            }
+        }
+        // Every row the kernel printed in ip_vs_conn (all but its header) takes the fast
+        // path; the sync file's Origin column, PE data and CR LF rows the general one.
+        let kernelRows = try Self.rows(Self.root.appendingPathComponent(files[0]).path).count - 1
+        #expect(fastInTheKernelsFile == kernelRows)
+        #expect(fast > kernelRows && general > 0)
+    }
+
+    @Test func fastPathDeclinesWhatItCannotReadWhole() throws {
+        let row = Array("TCP C0A80105 D431 0A000001 0050 0A000102 0050 ESTABLISHED 899".utf8)
+        let ok = row.withUnsafeBufferPointer { FuzzEntryPoints.connectionRow($0) }
+        #expect(ok.fast != nil && ok.fast == ok.general)
+        for bad in [row + Array(" sip x".utf8), row + [0x0D], Array(row.dropLast()) + Array("A".utf8),
+                    Array("TCP C0A80105  D431 0A000001 0050 0A000102 0050 ESTABLISHED 899".utf8)] {
+            let r = bad.withUnsafeBufferPointer { FuzzEntryPoints.connectionRow($0) }
+            #expect(r.fast == nil, "\(String(decoding: bad, as: UTF8.self))")
+        }
+    }
+}

@@ -17,8 +17,9 @@ let services = """
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    _ = KernelConfigParser.raw(text)
     guard let hz = KernelConfigParser.hz(text) else { return 0 }
-    precondition(hz > 0, "CONFIG_HZ \(hz) accepted")
+    precondition(KernelConfigParser.plausible.contains(hz), "CONFIG_HZ \(hz) accepted")
     let table = ServiceTableParser.parse(services, hz: hz)
     for s in table.services {
         if let p = s.persistence, let secs = p.timeoutSeconds, let j = p.timeoutJiffies {

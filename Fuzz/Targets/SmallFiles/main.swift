@@ -17,7 +17,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             precondition(g.rates.cps >= 0, "negative rate from hex")
         }
     case 2:
-        _ = SlabInfoParser.parse(text)
+        // The reader's call: an impossible line throws (a warning), a plausible one may be
+        // multiplied into the table's memory.
+        if let slab = try? SlabInfoParser.checked(text) {
+            precondition((1...SlabInfoParser.maxObjectSize).contains(slab.objectSize), "object size \(slab.objectSize) passed")
+        }
     default:
         // A sysctl: the reader keeps its words joined by one space; the analysis and the
         // subagent read it as an integer.
