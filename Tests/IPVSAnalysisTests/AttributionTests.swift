@@ -14,9 +14,9 @@ import Testing
     /// tcp:VIP:80 rr over RIP:80 and OTHER:80; FWM 1 rr -p 300 -M /24 over RIP:0. `tcpCounts`
     /// and `fwCounts`: the kernel's ActiveConn/InActConn of RIP in each. The farm
     /// 172.16.2.10-29 (20 ESTABLISHED, marked) and 5 unmarked clients on OTHER.
-    static func snapshot(tcpCounts: (Int, Int), fwCounts: (Int, Int), unmarkedOnRIP: Int = 0) throws -> Snapshot {
+    static func snapshot(tcpCounts: (Int, Int), fwCounts: (Int, Int), unmarkedOnRIP: Int = 0, ripInTCP: Bool = true) throws -> Snapshot {
         var services = KernelText.service("TCP", vip, 80, "rr")
-        services += KernelText.dest(rip, 80, "Masq", 1, tcpCounts.0, tcpCounts.1)
+        if ripInTCP { services += KernelText.dest(rip, 80, "Masq", 1, tcpCounts.0, tcpCounts.1) }
         services += KernelText.dest(other, 80, "Masq", 1, 5, 0)
         services += KernelText.fwmark(1, "rr", persistent: (75000, 0xFFFF_FF00))
         services += KernelText.dest(rip, 0, "Masq", 1, fwCounts.0, fwCounts.1)
@@ -52,6 +52,23 @@ import Testing
         let r = Analysis.analyze(s)
         #expect(r.of(.deadDestination).isEmpty && r.of(.imbalance).isEmpty)
         #expect(!r.limitations.contains { $0.contains("cannot tell which scheduled") })
+    }
+
+    /// The farm's real server is the fwmark service's only: its entries read like a deleted
+    /// real server's of tcp:VIP:80, but the fwmark service's counters hold them.
+    @Test func aRealServerOnlyTheFwmarkServiceHasIsNotADeadOne() throws {
+        let s = try Self.snapshot(tcpCounts: (0, 0), fwCounts: (20, 0), ripInTCP: false)
+        let a = Aggregates(s)
+        #expect(how(a, s, "fwmark:1") == .kernelCounts)
+        #expect(a.destinations.allSatisfy { $0.isLive })
+        #expect(a.templates.first?.summary.controlledConns == 20)
+        #expect(Analysis.analyze(s).of(.deadDestination).isEmpty)
+        // Near miss: the fwmark service counts fewer than the table holds: a deleted real
+        // server's, said undecided.
+        let m = try Self.snapshot(tcpCounts: (0, 0), fwCounts: (5, 0), ripInTCP: false)
+        let b = Aggregates(m)
+        #expect(how(b, m, "tcp:10.0.0.100:80") == .undecided)
+        #expect(Analysis.analyze(m).of(.deadDestination).map(\.key) == ["dead_destination/tcp:10.0.0.100:80/192.168.10.1:80"])
     }
 
     @Test func countsThatMatchTheTableKeepTheEntriesWhereTheyAre() throws {

@@ -62,6 +62,50 @@ if f:
 for ip in ("172.16.3.66", "172.16.3.67"):
     ok("rogue_client/tcp:%s:84/%s:84/%s" % (vip, r1, ip) in j, "rogues: rogue_client %s" % ip)
 
+def ipvsadm_ln(path):
+    """{service id: {real server: (ActiveConn, InActConn)}} from ipvsadm -Ln."""
+    out, cur = {}, None
+    for line in open(path):
+        f = line.split()
+        if not f: continue
+        if f[0] in ("TCP", "UDP", "SCTP"):
+            cur = "%s:%s" % (f[0].lower(), f[1]); out[cur] = {}
+        elif f[0] == "FWM":
+            cur = "fwmark:%s" % f[1]; out[cur] = {}
+        elif f[0] == "->" and cur and f[1] != "RemoteAddress:Port":
+            out[cur][f[1]] = (int(f[4]), int(f[5]))
+    return out
+
+if os.path.exists(os.path.join(res, "fwmark-root.json")):
+    before = ipvsadm_ln(os.path.join(res, "fwmark-ipvsadm-before.txt"))
+    after = ipvsadm_ln(os.path.join(res, "fwmark-ipvsadm-after.txt"))
+    ok(before == after, "fwmark: ipvsadm -Ln the same before and after the snapshot")
+    for who in ("root", "nobody"):
+        j = load("fwmark-" + who)
+        agg = {}
+        for c in j["clients"]:
+            for r in c["real_servers"]:
+                a = agg.setdefault((r["service"], r["real_server"]), [0, 0])
+                a[0] += r["active_conns"]; a[1] += r["inactive_conns"]
+        how = {x["service"]: x["entries"] for x in j["analysis"]["attribution"]}
+        decided = ["tcp:%s:85" % vip, "fwmark:1", "tcp:%s:87" % vip, "fwmark:3"]
+        for sid in decided:
+            for rs, k in before.get(sid, {}).items():
+                got = tuple(agg.get((sid, rs), [0, 0]))
+                ok(got == k, "fwmark (%s): %s -> %s: clients' aggregate %s, ipvsadm -Ln %s" % (who, sid, rs, got, k))
+        ok(how.get("fwmark:1") == "kernel_counts" and how.get("fwmark:3") == "kernel_counts" and how.get("tcp:%s:87" % vip) == "kernel_counts",
+           "fwmark (%s): attribution %s" % (who, {k: v for k, v in how.items() if k.startswith("fwmark") or k.endswith((":85", ":86", ":87"))}))
+        ok(how.get("tcp:%s:86" % vip) == "undecided" and how.get("fwmark:2") == "undecided", "fwmark (%s): :86 / FWM 2 said undecided" % who)
+        ok(any("cannot tell which scheduled" in l for l in j["analysis"]["limitations"]), "fwmark (%s): a limitation says what the table cannot tell" % who)
+        g = [x for x in j["groups"] if x["service"] == "fwmark:1"]
+        ok(len(g) == 1 and g[0]["active_conns"] == before["fwmark:1"]["%s:0" % r2][0],
+           "fwmark (%s): FWM 1's /24 group holds %s active, ipvsadm %s" % (who, g and g[0]["active_conns"], before["fwmark:1"]["%s:0" % r2][0]))
+        t = [x for x in j["templates"] if x["service"] == "fwmark:1"]
+        ok(len(t) == 1 and t[0]["controlled_conns"] == before["fwmark:1"]["%s:0" % r2][0],
+           "fwmark (%s): FWM 1's template controls %s, ipvsadm %s" % (who, t and t[0]["controlled_conns"], before["fwmark:1"]["%s:0" % r2][0]))
+        dead = [f["key"] for f in load("fwmark-" + who)["findings"] if f["kind"] == "dead_destination" and ":85/" in f["key"]]
+        ok(dead == [], "fwmark (%s): no dead destination on :85 (%s)" % (who, dead))
+
 good = 0
 for line in open(os.path.join(res, "quiescent-conns.txt")):
     run, k, before, after = line.split()

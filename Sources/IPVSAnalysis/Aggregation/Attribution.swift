@@ -61,6 +61,38 @@ extension Aggregates {
             if !out[i].sharedWith.contains(other) { out[i].sharedWith.append(other) }
             out[i].notes.append(note)
         }
+        // Entries through an address service to an address that is not among its real
+        // servers (they read as a deleted real server's) while an fwmark service has it:
+        // the fwmark service's when its counters hold at least as many.
+        for d in destinations where !d.isLive {
+            guard let si = d.service, case .address = s.services[si].key else { continue }
+            let key = RouteMove(service: si, address: d.address)
+            let svc = s.services[si]
+            let sharing = fwmarks.filter { m in
+                s.services[m].key.family == svc.key.family && s.services[m].realServers.contains { $0.address == d.address }
+            }
+            guard sharing.count == 1, let fws = s.services[sharing[0]].realServers.first(where: { $0.address == d.address }) else {
+                if !sharing.isEmpty {
+                    let text = "entries through \(svc.id) to \(d.address.endpoint(port: d.port)), not one of its real servers, may be those of \(sharing.map { s.services[$0].id }.joined(separator: " or ")): the table cannot tell"
+                    mark(si, .undecided, with: sharing[0], text)
+                    for m in sharing { mark(m, .undecided, with: si, text) }
+                }
+                continue
+            }
+            if Int(fws.activeConns) + Int(fws.inactiveConns) >= d.connections.total && d.templates == 0 {
+                moves[key] = sharing[0]
+            } else {
+                let text = "\(d.connections.total) entries through \(svc.id) to \(d.address.endpoint(port: d.port)), not one of its real servers, are more than \(s.services[sharing[0]].id) -> \(fws.id) counts (\(fws.activeConns) active, \(fws.inactiveConns) inactive): counted as a deleted real server's, which they may not be"
+                mark(si, .undecided, with: sharing[0], text)
+                mark(sharing[0], .undecided, with: si, text)
+            }
+        }
+        for (key, m) in moved where s.services[key.service].realServers.allSatisfy({ $0.address != key.address }) {
+            let text = "entries through \(s.services[key.service].id) to \(key.address), not one of its real servers, counted under \(s.services[m].id), whose counters hold them"
+            mark(key.service, .kernelCounts, with: m, text)
+            mark(m, .kernelCounts, with: key.service, text)
+            moves[key] = m
+        }
         for (si, svc) in s.services.enumerated() {
             guard case .address = svc.key else { continue }
             for (ri, rs) in svc.realServers.enumerated() {

@@ -19,6 +19,12 @@
 #   two rogues    VIP:84 rr -p 300: two rogues (c3 .66 with 90, .67 with 60 connections)
 #                 pinned to r1 while r2 is at weight 0, then r2 to weight 1 and 20 ordinary
 #                 clients: imbalance on r1 names both rogues (culprits_sufficient yes)
+#   fwmark        iptables marks c3's traffic to :85 :86 :87 for FWM 1 2 3 (r2:0) while c1's
+#                 goes to the TCP services: every per-destination aggregate of ipvstop's
+#                 clients equals ipvsadm -Ln's ActiveConn/InActConn where the kernel's
+#                 counters decide (:85, whose TCP service lacks r2; :87, whose r2 is at weight
+#                 0), the FWM 1 /24 group and template hold the marked connections, and :86
+#                 (r2 reached both ways) is said undecided
 #   quiescent N   VIP:443 wlc -p 300, 10 clients with templates on both servers, r2 to weight
 #                 0; 10 runs of `check --for 14s` while the same clients open k connections
 #                 each: quiescent_fed's count must equal r2's Conns delta (ipvsadm --stats
@@ -60,7 +66,7 @@ lab_network
 
 log "servers"
 for k in 1 2; do
-  LAB_NAME=r$k ip netns exec r$k python3 "$LIB/server.py" --tcp 80,82,83,84,443 \
+  LAB_NAME=r$k ip netns exec r$k python3 "$LIB/server.py" --tcp 80,82,83,84,85,86,87,443 \
     --ready "$RUN/r$k.ready" > "$RES/server-r$k.log" 2>&1 &
 done
 for k in 1 2; do
@@ -146,6 +152,43 @@ ipvsadm -Ln > "$RES/rogues-ipvsadm-Ln.txt"
 check rogues-root
 ipvsadm -D -t $VIP:84
 
+# ---- fwmark over TCP services -------------------------------------------------------------
+# iptables marks c3's (172.16.3.0/24) traffic: to :85 with mark 1 (FWM 1 over r2 only, which
+# tcp:85 lacks), to :86 with mark 2 (FWM 2 over r2, which tcp:86 has too: unmarked c1 clients
+# also reach it, so the table cannot tell), to :87 with mark 3 (FWM 3 over r2, which tcp:87
+# has at weight 0: the kernel counts nothing there, so its entries are FWM 3's).
+log "fwmark"
+for m in 1 2 3; do
+  iptables -t mangle -A PREROUTING -d $VIP/32 -s 172.16.3.0/24 -p tcp --dport $((84 + m)) -j MARK --set-mark $m
+done
+ipvsadm -R <<RULES
+-A -t $VIP:85 -s rr
+-a -t $VIP:85 -r $R1:85 -m -w 1
+-A -f 1 -s rr -p 300 -M 255.255.255.0
+-a -f 1 -r $R2:0 -m -w 1
+-A -t $VIP:86 -s rr
+-a -t $VIP:86 -r $R1:86 -m -w 1
+-a -t $VIP:86 -r $R2:86 -m -w 1
+-A -f 2 -s rr -p 300 -M 255.255.255.0
+-a -f 2 -r $R2:0 -m -w 1
+-A -t $VIP:87 -s rr
+-a -t $VIP:87 -r $R1:87 -m -w 1
+-a -t $VIP:87 -r $R2:87 -m -w 0
+-A -f 3 -s rr -p 300 -M 255.255.255.0
+-a -f 3 -r $R2:0 -m -w 1
+RULES
+client fw-marked c3 --job tcp-hold $VIP 85 20 172.16.3.66,172.16.3.67 --job tcp-hold $VIP 86 12 172.16.3.66,172.16.3.67 \
+  --job tcp-hold $VIP 87 16 172.16.3.66,172.16.3.67
+client fw-plain c1 --job tcp-hold $VIP 85 10 172.16.1.10+10 --job tcp-hold $VIP 86 10 172.16.1.10+10 \
+  --job tcp-hold $VIP 87 8 172.16.1.10+8
+ipvsadm -Ln > "$RES/fwmark-ipvsadm-before.txt"
+ipvsadm -Lcn > "$RES/fwmark-ipvsadm-Lcn.txt"
+"$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-root.json"
+nobody "$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-nobody.json"
+ipvsadm -Ln > "$RES/fwmark-ipvsadm-after.txt"
+for p in 85 86 87; do ipvsadm -D -t $VIP:$p; done
+for m in 1 2 3; do ipvsadm -D -f $m; done
+
 # ---- quiescent fed N, check --for ---------------------------------------------------------
 log "quiescent"
 ipvsadm -A -t $VIP:443 -s wlc -p 300
@@ -158,13 +201,14 @@ conns_r2() { ipvsadm -Ln --stats --exact -t $VIP:443 | awk -v rs="$R2:443" '$1 =
 for run in $(seq 1 "$RUNS"); do
   k=$(( 1 + run % 3 ))
   before=$(conns_r2)
-  "$IPVSTOP" check --json --for 14s > "$RES/q$run.json" 2> "$RES/q$run.stderr" &
+  "$IPVSTOP" check --json --for 30s > "$RES/q$run.json" 2> "$RES/q$run.stderr" &
   checker=$!
-  sleep 4
+  sleep 3
   client "q$run" c1 --job tcp-close $VIP 443 $((10 * k)) 172.16.1.10+10
   kill "$CLIENT_PID" 2>/dev/null || true
   rc=0; wait $checker || rc=$?
   echo $rc > "$RES/q$run.exitcode"
+  sleep 3   # the kernel's estimator folds the per-CPU counters into Conns every 2 s
   after=$(conns_r2)
   echo "$run $k $before $after" >> "$RES/quiescent-conns.txt"
   log "run $run: r2 Conns $before -> $after"
