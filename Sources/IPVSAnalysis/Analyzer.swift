@@ -35,6 +35,9 @@ public enum Analysis {
         if agg.hasTable && s.source.servicesIncomplete {
             out.append("the service table was not read whole (see the warnings): entries whose service or real server is not listed may point at one that was skipped, so dead_destination is not judged")
         }
+        for a in agg.attribution where a.how == .undecided {
+            if case .address = s.services[a.service].key { out += a.notes }
+        }
         if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")
         }

@@ -120,7 +120,7 @@ struct History {
                     }
                 }
                 if let previousConsumed, changes.previousReadAt > previousConsumed {
-                    countSkippedReads(changes, since: previousConsumed, before: readAt, s)
+                    countSkippedReads(changes, since: previousConsumed, before: readAt, s, moves: agg.routeMoves)
                 }
                 if let n = agg.newFromSync, n > 0 { lastNewFromSync = readAt }
                 if let n = agg.newLocal, n > 0 { lastNewLocal = readAt }
@@ -137,7 +137,8 @@ struct History {
     /// later snapshot only), from the poller's record of them: counted like the current
     /// read's, resolved to real servers the way the aggregation does. A gap the record does
     /// not cover is counted in `uncountedReads`.
-    private mutating func countSkippedReads(_ changes: ConnectionChanges, since last: Date, before readAt: Date, _ s: Snapshot) {
+    private mutating func countSkippedReads(_ changes: ConnectionChanges, since last: Date, before readAt: Date, _ s: Snapshot,
+                                            moves: [RouteMove: Int]) {
         let skipped = changes.earlier.filter { $0.readAt > last && $0.readAt < readAt }.sorted { $0.readAt < $1.readAt }
         // The chain must start at the last read taken in and end at this one's previous.
         if skipped.first.map({ $0.previousReadAt > last }) ?? true { uncountedReads += 1 }
@@ -145,7 +146,7 @@ struct History {
             uncountedReads += skipped.filter { !$0.complete }.count
             return
         }
-        var resolver = Resolver(services: s.services)
+        var resolver = Resolver(services: s.services, moves: moves)
         for r in skipped {
             if !r.complete { uncountedReads += 1 }
             for e in r.newEntries where !e.isTemplate && !e.isFromSync {

@@ -38,7 +38,12 @@ import IPVSModel
 ///   "advice": "The scheduler cannot move a pinned group: ..."
 /// }],
 /// "analysis": { "pending": 0, "worst_severity": "warning",
-///               "limitations": ["one read of the connection table: ..."] }   // what was not judged
+///               "limitations": ["one read of the connection table: ..."],   // what was not judged
+///               "attribution": [{ "service": "tcp:10.0.0.1:80", "entries": "address",
+///                                 "shares_real_servers_with": [], "notes": [] }] }
+///               // entries: address | real_server (fwmark: by real server) | kernel_counts
+///               // (a real server shared with an fwmark service, decided by the kernel's
+///               // per-destination counters) | undecided (the table cannot tell)
 /// ```
 public enum AnalysisJSON {
     /// Writes `clients`, `groups`, `findings` and `analysis` into the object being written,
@@ -57,6 +62,23 @@ public enum AnalysisJSON {
             w.int("pending", r.pending.count)
             w.string("worst_severity", r.worstSeverity?.description)
             w.array("limitations") { w in for l in r.limitations { w.string(nil, l) } }
+            attribution(&w, r.aggregates, s)
+        }
+    }
+
+    /// How each service's entries in the table were attributed (`ServiceAttribution`):
+    /// `address`, `real_server` (fwmark), `kernel_counts` or `undecided`, with what it shares.
+    static func attribution(_ w: inout JSONWriter, _ a: Aggregates, _ s: Snapshot) {
+        guard a.hasTable else { w.null("attribution"); return }
+        w.array("attribution") { w in
+            for x in a.attribution where x.service < s.services.count {
+                w.object { w in
+                    w.string("service", s.services[x.service].id)
+                    w.string("entries", x.how.rawValue)
+                    w.array("shares_real_servers_with") { w in for o in x.sharedWith { w.string(nil, s.services[o].id) } }
+                    w.array("notes") { w in for n in x.notes { w.string(nil, n) } }
+                }
+            }
         }
     }
 

@@ -330,6 +330,13 @@ public struct Aggregates: Sendable {
     /// Destination index per service and real server: `liveDestination[s][r]`, nil when
     /// the table has no entry for it.
     public var liveDestination: [[Int?]] = []
+    /// How each service's entries were told apart (by `Snapshot.services` index): where an
+    /// fwmark service shares a real server with an address service, decided by the kernel's
+    /// counters or said undecided (`ServiceAttribution`).
+    public var attribution: [ServiceAttribution] = []
+    /// The routes moved to an fwmark service (what `attribution` decided), for resolving
+    /// entries of other reads the same way.
+    var routeMoves: [RouteMove: Int] = [:]
     /// New connections (not templates) per destination since the previous table read,
     /// when the snapshot says which entries are new; nil otherwise.
     public var newConnections: [Int]?

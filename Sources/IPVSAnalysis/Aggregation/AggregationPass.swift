@@ -349,13 +349,31 @@ extension Aggregates {
     /// (the settings' `rogueFloor`; at least 1, and at most the histogram's last bucket,
     /// whose loads the medians need one by one).
     init(_ snapshot: Snapshot, buffers: BufferPool?, identities: Bool, heavyFrom floor: Int) {
+        self.init(snapshot, buffers: buffers, identities: identities, heavyFrom: floor, moves: [:])
+        guard hasTable else {
+            attribution = Self.attribution(snapshot, [], liveDestination, moved: [:]).attribution
+            return
+        }
+        // Routes the kernel's counters give to an fwmark service: aggregate again with them
+        // moved (only where an address and an fwmark service share a real server).
+        let (moves, attribution) = Self.attribution(snapshot, destinations, liveDestination, moved: [:])
+        if moves.isEmpty {
+            self.attribution = attribution
+        } else {
+            self = Aggregates(snapshot, buffers: buffers, identities: identities, heavyFrom: floor, moves: moves)
+            routeMoves = moves
+            self.attribution = Self.attribution(snapshot, destinations, liveDestination, moved: moves).attribution
+        }
+    }
+
+    private init(_ snapshot: Snapshot, buffers: BufferPool?, identities: Bool, heavyFrom floor: Int, moves: [RouteMove: Int]) {
         self.init()
         let services = snapshot.services
         liveDestination = services.map { [Int?](repeating: nil, count: $0.realServers.count) }
         guard let table = snapshot.connections else { return }
         hasTable = true
         knowsOrigin = table.file.hasSuffix("_sync")
-        var resolver = Resolver(services: services)
+        var resolver = Resolver(services: services, moves: moves)
         var cache = RouteCache()
         defer { cache.free() }
         let entries = table.entries

@@ -329,6 +329,9 @@ struct Resolver {
     var destIndex: [DestKey: Int32] = [:]
     /// Whether a destination's service groups clients with a netmask.
     var grouping: [Bool] = []
+    /// Routes of an address service to a real server that are an fwmark service's, as the
+    /// kernel's counters decided (`Aggregates.attribution`).
+    var moves: [RouteMove: Int] = [:]
 
     struct DestKey: Hashable {
         var service: Int
@@ -338,8 +341,9 @@ struct Resolver {
         var named: String?
     }
 
-    init(services: [VirtualService]) {
+    init(services: [VirtualService], moves: [RouteMove: Int] = [:]) {
         self.services = services
+        self.moves = moves
         for (i, s) in services.enumerated() {
             switch s.key {
             case .address: byAddress[s.key] = i
@@ -360,6 +364,8 @@ struct Resolver {
                 svc = fwmark.first { i in
                     services[i].key.family == e.client.family && services[i].realServers.contains { $0.address == e.destination }
                 }
+            } else if !moves.isEmpty, let m = moves[RouteMove(service: svc!, address: e.destination)] {
+                svc = m
             }
         }
         guard let s = svc else {
