@@ -125,6 +125,8 @@ public final class FeedLoop: Sendable {
     private let source: Mutex<any SnapshotSource>
     private let wake: NSCondition
     private let stopping = Atomic<Bool>(false)
+    /// The source's clock minus wall time, as of the loop's last turn.
+    private let clockOffset: Mutex<Double>
 
     /// Opens the spec's source (fails as `FeedSpec.open` does).
     public init(spec: FeedSpec, interval: Double, settings: AnalysisSettings = AnalysisSettings()) throws(FeedError) {
@@ -134,13 +136,16 @@ public final class FeedLoop: Sendable {
         self.interval = interval
         self.settings = settings
         wake = cond
+        clockOffset = Mutex(src.now().timeIntervalSinceNow)
         source = Mutex(src)
     }
 
     public var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
     /// The source's clock: wall time for a director, simulated or recorded time otherwise.
-    public func now() -> Date { source.withLock { $0.now() } }
+    /// Read from the offset the loop last saw, never through the source's lock: a request
+    /// must not wait while the loop is in `take()` (the demo builds its snapshots there).
+    public func now() -> Date { Date().addingTimeInterval(clockOffset.withLock { $0 }) }
 
     /// Stops the loop (its thread ends after the snapshot in hand) and the source's polls.
     public func stop() {
@@ -162,7 +167,8 @@ public final class FeedLoop: Sendable {
         let analyzer = Analyzer(settings: settings)
         var lastError: String?
         while !isStopping {
-            let (snaps, error) = source.withLock { s in (s.take(), s.lastError) }
+            let (snaps, error, offset) = source.withLock { s in (s.take(), s.lastError, s.now().timeIntervalSinceNow) }
+            clockOffset.withLock { $0 = offset }
             if let error, error != lastError { log("poll: \(error)") }
             lastError = error
             for s in snaps where !isStopping {
