@@ -3,6 +3,7 @@ import IPVSModel
 import Testing
 @testable import IPVSDashboard
 @testable import IPVSDemo
+@testable import IPVSFeed
 
 /// Plays `path` the way `ipvstop --replay` does, unpaused from its last frame and paused
 /// at its first, and draws every screen of every frame at two sizes; returns the error
