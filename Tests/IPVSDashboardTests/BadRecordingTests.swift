@@ -175,6 +175,22 @@ enum Forge {
         #expect(Self.plays(bytes) == nil)
     }
 
+    /// A frame two days after the one before would stall the replay: left out. A clock
+    /// stepping back ten seconds (NTP) is no damage: kept.
+    @Test func frameTimeJumpsAreJudgedByTheirSize() throws {
+        var frames = Forge.snaps.enumerated().map { Forge.frame($1, table: $0 + 1) }
+        let t1 = Forge.snaps[1].takenAt.timeIntervalSince1970
+        frames[1] = Forge.splice(frames[1], at: 0, count: 8, with: Forge.double(t1 + 2 * 86_400))
+        var c = try Self.read(Forge.file(frames: frames))
+        #expect(c.frames.count == 2)
+        #expect(c.rejected.first?.contains("a day away from the frame before") == true)
+        frames[1] = Forge.splice(frames[1], at: 0, count: 8, with: Forge.double(Forge.snaps[0].takenAt.timeIntervalSince1970 - 10))
+        c = try Self.read(Forge.file(frames: frames))
+        #expect(c.frames.count == 3)
+        #expect(c.rejected.isEmpty)
+        #expect(Self.plays(Forge.file(frames: frames)) == nil)
+    }
+
     // allframes-takenAt-1e300: nothing left to play, said so.
     @Test func everyFrameTimeImpossibleIsRefused() throws {
         let frames = Forge.snaps.enumerated().map { Forge.splice(Forge.frame($1, table: $0 + 1), at: 0, count: 8, with: Forge.double(1e300)) }
