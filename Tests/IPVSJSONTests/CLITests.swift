@@ -326,6 +326,17 @@ struct CLI {
         #expect(r.err.contains("threshold rogue_min_conns: '1e30' is out of range (0 to 1000000000)"))
     }
 
+    /// `record --demo --demo-start 1e300` (or NaN) trapped in the simulated director, and
+    /// `--duration 1e300` turning into a frame count: refused with the range.
+    @Test func recordOptionsOutOfRangeAreRefused() throws {
+        for (args, words) in [(["--demo-start", "1e300"], "--demo-start must be between"), (["--demo-start", "nan"], "--demo-start must be between"),
+                              (["--duration", "1e300"], "--duration must be at most a year")] {
+            let r = try CLI.run(["record", "--demo", "-n", "1", NSTemporaryDirectory() + "/never-\(UUID().uuidString).rec"] + args)
+            #expect(r.status == 64)
+            #expect(r.err.contains(words), "\(r.err)")
+        }
+    }
+
     @Test func fifoInTheTreeEndsWithAMessage() throws {
         let root = try Self.tree("proc-inactconn-400000000")
         defer { try? FileManager.default.removeItem(atPath: root) }
