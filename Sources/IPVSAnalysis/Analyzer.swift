@@ -32,8 +32,9 @@ public enum Analysis {
         } else if agg.unattributedEntries > 0 {
             out.append("\(agg.unattributedEntries) entries name more destinations than the per-client sort holds: they count for their real server but are missing from clients, groups and template attribution")
         }
+        var said = Set<String>()
         for a in agg.attribution where a.how == .undecided {
-            if case .address = s.services[a.service].key { out += a.notes }
+            for n in a.notes where said.insert(n).inserted { out.append(n) }
         }
         if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")

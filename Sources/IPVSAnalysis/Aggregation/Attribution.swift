@@ -149,6 +149,19 @@ extension Aggregates {
                 for m in sharing { mark(m, .undecided, with: si, text) }
             }
         }
+        // An fwmark service's real server given more entries than its counters hold: some
+        // are another's (the fallback gives it the entries of services that are gone, to an
+        // address it has), and the table cannot tell which.
+        for f in fwmarks {
+            for (fi, rs) in s.services[f].realServers.enumerated() {
+                guard f < live.count, let d = live[f][fi] else { continue }
+                let t = destinations[d].connections.total, k = Int(rs.activeConns) + Int(rs.inactiveConns)
+                guard t > k else { continue }
+                let text = "the table gives \(s.services[f].id) -> \(rs.id) \(t) connections, its kernel counters \(k): \(t - k) are another service's (one deleted, or one that shares the real server), which the table cannot tell apart"
+                mark(f, .undecided, with: f, text)
+                out[f].sharedWith.removeAll { $0 == f }
+            }
+        }
         return (moves, out)
     }
 }

@@ -24,7 +24,9 @@
 #                 clients equals ipvsadm -Ln's ActiveConn/InActConn where the kernel's
 #                 counters decide (:85, whose TCP service lacks r2; :87, whose r2 is at weight
 #                 0), the FWM 1 /24 group and template hold the marked connections, and :86
-#                 (r1 reached both ways) is said undecided
+#                 (r1 reached both ways) is said undecided; run right after healthy, before any service
+#                 is deleted (entries of a deleted service to a real server an fwmark service
+#                 has are still counted under that fwmark service: not judged by counters)
 #   quiescent N   VIP:443 wlc -p 300, 10 clients with templates on both servers, r2 to weight
 #                 0; 10 runs of `check --for 14s` while the same clients open k connections
 #                 each: quiescent_fed's count must equal r2's Conns delta (ipvsadm --stats
@@ -117,41 +119,6 @@ ipvsadm -Ln > "$RES/healthy-ipvsadm-Ln.txt"
 check healthy-root
 check healthy-nobody nobody
 
-# ---- service_down -------------------------------------------------------------------------
-log "service_down"
-ipvsadm -A -t $VIP:81 -s rr
-ipvsadm -A -t $VIP:82 -s rr
-ipvsadm -a -t $VIP:82 -r $R1:82 -m -w 1
-ipvsadm -a -t $VIP:82 -r $R2:82 -m -w 1
-ipvsadm -A -t $VIP:83 -s rr
-ipvsadm -a -t $VIP:83 -r $R1:83 -m -w 1 -x 3
-ipvsadm -a -t $VIP:83 -r $R2:83 -m -w 1 -x 3
-client down c1 --job tcp-hold $VIP 82 4 172.16.1.30+4 --job tcp-hold $VIP 83 6 172.16.1.30+6
-ipvsadm -e -t $VIP:82 -r $R1:82 -m -w 0
-ipvsadm -e -t $VIP:82 -r $R2:82 -m -w 0
-for p in 81 82 83; do echo "$p $(attempt c1 172.16.1.36 $p)"; done > "$RES/down-attempts.txt"
-ipvsadm -Ln > "$RES/down-ipvsadm-Ln.txt"
-ipvsadm -Ln --thresholds > "$RES/down-ipvsadm-thresholds.txt"
-check down-root
-check down-nobody nobody
-"$IPVSTOP" snapshot --json --no-connections > "$RES/down-snapshot-root.json"
-nobody "$IPVSTOP" snapshot --json --no-connections > "$RES/down-snapshot-nobody.json"
-ls /sys/kernel/slab/ip_vs_conn/slab_size > "$RES/sysfs-slab.txt" 2>&1 || true
-# The service_down services go, so that the later phases judge only their own.
-for p in 81 82 83; do ipvsadm -D -t $VIP:$p; done
-
-# ---- two rogues ---------------------------------------------------------------------------
-log "two rogues"
-ipvsadm -A -t $VIP:84 -s rr -p 300
-ipvsadm -a -t $VIP:84 -r $R1:84 -m -w 1
-ipvsadm -a -t $VIP:84 -r $R2:84 -m -w 0
-client rogues c3 --job tcp-hold $VIP 84 90 172.16.3.66 --job tcp-hold $VIP 84 60 172.16.3.67
-ipvsadm -e -t $VIP:84 -r $R2:84 -m -w 1
-client ordinary c1 --job tcp-hold $VIP 84 20 172.16.1.10+20
-ipvsadm -Ln > "$RES/rogues-ipvsadm-Ln.txt"
-check rogues-root
-ipvsadm -D -t $VIP:84
-
 # ---- fwmark over TCP services -------------------------------------------------------------
 # iptables marks c3's (172.16.3.0/24) traffic: to :85 with mark 1 (FWM 1 over r2, which tcp:85
 # lacks), to :86 with mark 2 (FWM 2 over r1, which tcp:86 has too: unmarked c1 clients also
@@ -188,6 +155,41 @@ nobody "$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-nobody.json"
 ipvsadm -Ln > "$RES/fwmark-ipvsadm-after.txt"
 for p in 85 86 87; do ipvsadm -D -t $VIP:$p; done
 for m in 1 2 3; do ipvsadm -D -f $m; done
+
+# ---- service_down -------------------------------------------------------------------------
+log "service_down"
+ipvsadm -A -t $VIP:81 -s rr
+ipvsadm -A -t $VIP:82 -s rr
+ipvsadm -a -t $VIP:82 -r $R1:82 -m -w 1
+ipvsadm -a -t $VIP:82 -r $R2:82 -m -w 1
+ipvsadm -A -t $VIP:83 -s rr
+ipvsadm -a -t $VIP:83 -r $R1:83 -m -w 1 -x 3
+ipvsadm -a -t $VIP:83 -r $R2:83 -m -w 1 -x 3
+client down c1 --job tcp-hold $VIP 82 4 172.16.1.30+4 --job tcp-hold $VIP 83 6 172.16.1.30+6
+ipvsadm -e -t $VIP:82 -r $R1:82 -m -w 0
+ipvsadm -e -t $VIP:82 -r $R2:82 -m -w 0
+for p in 81 82 83; do echo "$p $(attempt c1 172.16.1.36 $p)"; done > "$RES/down-attempts.txt"
+ipvsadm -Ln > "$RES/down-ipvsadm-Ln.txt"
+ipvsadm -Ln --thresholds > "$RES/down-ipvsadm-thresholds.txt"
+check down-root
+check down-nobody nobody
+"$IPVSTOP" snapshot --json --no-connections > "$RES/down-snapshot-root.json"
+nobody "$IPVSTOP" snapshot --json --no-connections > "$RES/down-snapshot-nobody.json"
+ls /sys/kernel/slab/ip_vs_conn/slab_size > "$RES/sysfs-slab.txt" 2>&1 || true
+# The service_down services go, so that the later phases judge only their own.
+for p in 81 82 83; do ipvsadm -D -t $VIP:$p; done
+
+# ---- two rogues ---------------------------------------------------------------------------
+log "two rogues"
+ipvsadm -A -t $VIP:84 -s rr -p 300
+ipvsadm -a -t $VIP:84 -r $R1:84 -m -w 1
+ipvsadm -a -t $VIP:84 -r $R2:84 -m -w 0
+client rogues c3 --job tcp-hold $VIP 84 90 172.16.3.66 --job tcp-hold $VIP 84 60 172.16.3.67
+ipvsadm -e -t $VIP:84 -r $R2:84 -m -w 1
+client ordinary c1 --job tcp-hold $VIP 84 20 172.16.1.10+20
+ipvsadm -Ln > "$RES/rogues-ipvsadm-Ln.txt"
+check rogues-root
+ipvsadm -D -t $VIP:84
 
 # ---- quiescent fed N, check --for ---------------------------------------------------------
 log "quiescent"
