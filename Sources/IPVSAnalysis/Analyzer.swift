@@ -35,8 +35,9 @@ public enum Analysis {
         if agg.hasTable && s.source.servicesIncomplete {
             out.append("the service table was not read whole (see the warnings): entries whose service or real server is not listed may point at one that was skipped, so dead_destination is not judged")
         }
+        var said = Set<String>()
         for a in agg.attribution where a.how == .undecided {
-            if case .address = s.services[a.service].key { out += a.notes }
+            for n in a.notes where said.insert(n).inserted { out.append(n) }
         }
         if agg.hasTable && s.connectionChanges == nil {
             out.append("one read of the connection table: new connections cannot be told, so quiescent_fed is not judged (poll twice: ipvstop check --for 10s)")

@@ -14,7 +14,8 @@ import Testing
     /// tcp:VIP:80 rr over RIP:80 and OTHER:80; FWM 1 rr -p 300 -M /24 over RIP:0. `tcpCounts`
     /// and `fwCounts`: the kernel's ActiveConn/InActConn of RIP in each. The farm
     /// 172.16.2.10-29 (20 ESTABLISHED, marked) and 5 unmarked clients on OTHER.
-    static func snapshot(tcpCounts: (Int, Int), fwCounts: (Int, Int), unmarkedOnRIP: Int = 0, ripInTCP: Bool = true) throws -> Snapshot {
+    static func snapshot(tcpCounts: (Int, Int), fwCounts: (Int, Int), unmarkedOnRIP: Int = 0, ripInTCP: Bool = true,
+                         deletedServiceToRIP: Int = 0) throws -> Snapshot {
         var services = KernelText.service("TCP", vip, 80, "rr")
         if ripInTCP { services += KernelText.dest(rip, 80, "Masq", 1, tcpCounts.0, tcpCounts.1) }
         services += KernelText.dest(other, 80, "Masq", 1, 5, 0)
@@ -23,6 +24,7 @@ import Testing
         var conns = KernelText.conn("IP", 0xAC10_0200, 0, 1, 0, rip, 0, "NONE", 280)   // the /24's fwmark template
         for i in 0..<20 { conns += KernelText.conn("TCP", 0xAC10_020A + UInt32(i), UInt16(40000 + i), vip, 80, rip, 80, "ESTABLISHED", 890) }
         for i in 0..<5 { conns += KernelText.conn("TCP", 0xAC10_010A + UInt32(i), UInt16(41000 + i), vip, 80, other, 80, "ESTABLISHED", 890) }
+        for i in 0..<deletedServiceToRIP { conns += KernelText.conn("TCP", 0xAC10_0120 + UInt32(i), UInt16(43000 + i), vip, 99, rip, 99, "ESTABLISHED", 890) }
         for i in 0..<unmarkedOnRIP { conns += KernelText.conn("TCP", 0xAC10_0110 + UInt32(i), UInt16(42000 + i), vip, 80, rip, 80, "ESTABLISHED", 890) }
         let tree = try ProcTree(["net/ip_vs": KernelText.ipvsHeader + services, "net/ip_vs_conn": KernelText.connHeader + conns])
         return try SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)).snapshot()
@@ -69,6 +71,19 @@ import Testing
         let b = Aggregates(m)
         #expect(how(b, m, "tcp:10.0.0.100:80") == .undecided)
         #expect(Analysis.analyze(m).of(.deadDestination).map(\.key) == ["dead_destination/tcp:10.0.0.100:80/192.168.10.1:80"])
+    }
+
+    /// Entries of a service that is gone, to the fwmark service's real server: the fallback
+    /// gives them to it; its counters show they are not all its own, and that is said.
+    @Test func entriesOfAGoneServiceBesideTheFwmarkOnesAreSaidUndecided() throws {
+        // Only the gone service's 3 (the farm's 20 are the TCP service's by the counters).
+        let s = try Self.snapshot(tcpCounts: (20, 0), fwCounts: (0, 0), deletedServiceToRIP: 3)
+        let a = Aggregates(s)
+        #expect(how(a, s, "fwmark:1") == .undecided)
+        #expect(Analysis.analyze(s).limitations.contains { $0.contains("the table gives fwmark:1 -> 192.168.10.1:0 3 connections, its kernel counters 0") })
+        // Near miss: the fwmark counters hold them: nothing to say about fwmark:1's own.
+        let t = try Self.snapshot(tcpCounts: (20, 0), fwCounts: (3, 0), deletedServiceToRIP: 3)
+        #expect(!Analysis.analyze(t).limitations.contains { $0.contains("the table gives fwmark:1") })
     }
 
     @Test func countsThatMatchTheTableKeepTheEntriesWhereTheyAre() throws {

@@ -32,6 +32,23 @@ import Testing
         (0..<n).map { KernelText.conn("TCP", 0xAC10_010A, port + UInt16($0), Self.vip, 443, Self.r2, 443, "ESTABLISHED", 890) }.joined()
     }
 
+    /// The first read (from `base`) taken in by `analyzer`, then one read per step of `plan`
+    /// (`n` new connections from `port` on) that it does not take in: the last snapshot.
+    func feed(_ poller: DirectorPoller, _ analyzer: Analyzer, _ tree: ProcTree, _ base: String, _ plan: [(Int, UInt16)]) throws -> Snapshot {
+        try tree.write("net/ip_vs_conn", base)
+        poller.pollServices()
+        poller.pollConnections()
+        #expect(analyzer.update(with: try #require(poller.latest())).findings.isEmpty)
+        var conn = base
+        for (n, port) in plan {
+            Thread.sleep(forTimeInterval: 0.01)   // each read its own time
+            conn += fed(n, from: port)
+            try tree.write("net/ip_vs_conn", conn)
+            poller.pollConnections()
+        }
+        return try #require(poller.latest())
+    }
+
     func settings() -> AnalysisSettings {
         var s = AnalysisSettings()
         s.raiseAfter = 1
@@ -42,18 +59,9 @@ import Testing
         let (tree, base) = try tree()
         let poller = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)))
         let analyzer = Analyzer(settings: settings())
-        poller.pollServices()
-        poller.pollConnections()
-        #expect(analyzer.update(with: try #require(poller.latest())).findings.isEmpty)
         // Two reads the face does not take in (5 new, then 4 more), then one it does (3).
-        var conn = base
-        for (n, port) in [(5, 40000), (4, 41000), (3, 42000)] as [(Int, UInt16)] {
-            Thread.sleep(forTimeInterval: 0.01)   // each read its own time
-            conn += fed(n, from: port)
-            try tree.write("net/ip_vs_conn", conn)
-            poller.pollConnections()
-        }
-        let r = analyzer.update(with: try #require(poller.latest()))
+        let plan: [(Int, UInt16)] = [(5, 40000), (4, 41000), (3, 42000)]
+        let r = analyzer.update(with: try feed(poller, analyzer, tree, base, plan))
         let f = try #require(r.finding("quiescent_fed/tcp:10.0.0.100:443/192.168.2.2:443"))
         #expect(f.evidence("new_conns_since_quiescent")?.int == 12)
         #expect(f.evidence("table_reads_not_counted")?.int == 0)
@@ -63,18 +71,7 @@ import Testing
         // Near miss: the same without the poller's record counts only the last read's 3.
         let plain = Analyzer(settings: settings())
         let p2 = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)))
-        try tree.write("net/ip_vs_conn", base)
-        p2.pollServices()
-        p2.pollConnections()
-        _ = plain.update(with: try #require(p2.latest()))
-        conn = base
-        for (n, port) in [(5, 40000), (4, 41000), (3, 42000)] as [(Int, UInt16)] {
-            Thread.sleep(forTimeInterval: 0.01)
-            conn += fed(n, from: port)
-            try tree.write("net/ip_vs_conn", conn)
-            p2.pollConnections()
-        }
-        var snap = try #require(p2.latest())
+        var snap = try feed(p2, plain, tree, base, plan)
         snap.connectionChanges?.earlier = []
         let g = try #require(plain.update(with: snap).finding("quiescent_fed/tcp:10.0.0.100:443/192.168.2.2:443"))
         #expect(g.evidence("new_conns_since_quiescent")?.int == 3)
@@ -85,17 +82,7 @@ import Testing
         let (tree, base) = try tree()
         let poller = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)))
         let analyzer = Analyzer(settings: settings())
-        poller.pollServices()
-        poller.pollConnections()
-        _ = analyzer.update(with: try #require(poller.latest()))
-        var conn = base
-        for k in 0..<10 {
-            Thread.sleep(forTimeInterval: 0.01)
-            conn += fed(1, from: UInt16(40000 + k))
-            try tree.write("net/ip_vs_conn", conn)
-            poller.pollConnections()
-        }
-        let r = analyzer.update(with: try #require(poller.latest()))
+        let r = analyzer.update(with: try feed(poller, analyzer, tree, base, (0..<10).map { (1, UInt16(40000 + $0)) }))
         let f = try #require(r.finding("quiescent_fed/tcp:10.0.0.100:443/192.168.2.2:443"))
         // The poller keeps 8 reads: the current one and 7 before it; 2 are lost.
         #expect(f.evidence("new_conns_since_quiescent")?.int == 8)

@@ -97,10 +97,10 @@ if os.path.exists(os.path.join(res, "fwmark-root.json")):
            "fwmark (%s): attribution %s" % (who, {k: v for k, v in how.items() if k.startswith("fwmark") or k.endswith((":85", ":86", ":87"))}))
         ok(how.get("tcp:%s:86" % vip) == "undecided" and how.get("fwmark:2") == "undecided", "fwmark (%s): :86 / FWM 2 said undecided" % who)
         ok(any("cannot tell which scheduled" in l for l in j["analysis"]["limitations"]), "fwmark (%s): a limitation says what the table cannot tell" % who)
-        g = [x for x in j["groups"] if x["service"] == "fwmark:1"]
+        g = [x for x in j["groups"] if x["service"] == "fwmark:1" and x["group"] == "172.16.3.0/24"]
         ok(len(g) == 1 and g[0]["active_conns"] == before["fwmark:1"]["%s:0" % r2][0],
            "fwmark (%s): FWM 1's /24 group holds %s active, ipvsadm %s" % (who, g and g[0]["active_conns"], before["fwmark:1"]["%s:0" % r2][0]))
-        t = [x for x in j["templates"] if x["service"] == "fwmark:1"]
+        t = [x for x in j["templates"] if x["service"] == "fwmark:1" and x["client"] == "172.16.3.0"]
         ok(len(t) == 1 and t[0]["controlled_conns"] == before["fwmark:1"]["%s:0" % r2][0],
            "fwmark (%s): FWM 1's template controls %s, ipvsadm %s" % (who, t and t[0]["controlled_conns"], before["fwmark:1"]["%s:0" % r2][0]))
         dead = [f["key"] for f in load("fwmark-" + who)["findings"] if f["kind"] == "dead_destination" and ":85/" in f["key"]]

@@ -54,6 +54,13 @@ extension Aggregates {
         let fwmarks = s.services.indices.filter { if case .fwmark = s.services[$0].key { true } else { false } }
         guard !fwmarks.isEmpty else { return ([:], out) }
         var moves: [RouteMove: Int] = [:]
+        /// The entries the table already gives fwmark service `f`'s real server at `address`:
+        /// its kernel counters must hold those and the ones to move.
+        func ownEntries(_ f: Int, _ address: IPAddress) -> Int {
+            guard let fi = s.services[f].realServers.firstIndex(where: { $0.address == address }), f < live.count,
+                  let d = live[f][fi] else { return 0 }
+            return destinations[d].connections.total
+        }
         /// A service's how, never weakened: undecided over kernel_counts over the rest.
         func rank(_ h: ServiceAttribution.How) -> Int { h == .undecided ? 2 : h == .kernelCounts ? 1 : 0 }
         func mark(_ i: Int, _ how: ServiceAttribution.How, with other: Int, _ note: String) {
@@ -79,10 +86,16 @@ extension Aggregates {
                 }
                 continue
             }
-            if Int(fws.activeConns) + Int(fws.inactiveConns) >= d.connections.total && d.templates == 0 {
+            let fwTotal = Int(fws.activeConns) + Int(fws.inactiveConns), own = ownEntries(sharing[0], d.address)
+            if fwTotal >= d.connections.total + own && d.templates == 0 {
                 moves[key] = sharing[0]
+            } else if fwTotal <= own {
+                // The fwmark service's counters hold only its own entries: these are not its.
+                let text = "\(d.connections.total) entries through \(svc.id) to \(d.address.endpoint(port: d.port)), not one of its real servers, are not \(s.services[sharing[0]].id)'s (its counters hold only its own \(own)): a deleted real server's"
+                mark(si, .kernelCounts, with: sharing[0], text)
+                mark(sharing[0], .kernelCounts, with: si, text)
             } else {
-                let text = "\(d.connections.total) entries through \(svc.id) to \(d.address.endpoint(port: d.port)), not one of its real servers, are more than \(s.services[sharing[0]].id) -> \(fws.id) counts (\(fws.activeConns) active, \(fws.inactiveConns) inactive): counted as a deleted real server's, which they may not be"
+                let text = "\(d.connections.total) entries through \(svc.id) to \(d.address.endpoint(port: d.port)), not one of its real servers, are more than \(s.services[sharing[0]].id) -> \(fws.id) counts beside its own \(ownEntries(sharing[0], d.address)) (\(fws.activeConns) active, \(fws.inactiveConns) inactive): counted as a deleted real server's, which they may not be"
                 mark(si, .undecided, with: sharing[0], text)
                 mark(sharing[0], .undecided, with: si, text)
             }
@@ -121,7 +134,7 @@ extension Aggregates {
                 if table.total == 0 { continue }
                 // No template of its own either: a persistent service's PersistConn is netlink's.
                 let noTemplates = svc.persistence == nil || rs.persistentConns == 0
-                if kernelTotal == 0 && sharing.count == 1 && noTemplates && fwTotal >= table.total {
+                if kernelTotal == 0 && sharing.count == 1 && noTemplates && fwTotal >= table.total + ownEntries(f, rs.address) {
                     moves[key] = f
                     continue
                 }
@@ -134,6 +147,19 @@ extension Aggregates {
                 let text = "\(rs.id) is a real server of both \(svc.id) and \(sharing.map { s.services[$0].id }.joined(separator: ", ")); the table cannot tell which scheduled its \(table.total) connections through \(svc.id)'s address and port (the fwmark is not shown); counted under \(svc.id), whose kernel counters say \(rs.activeConns) active and \(rs.inactiveConns) inactive against the table's \(table.active) and \(table.inactive) (\(fid) -> \(fws.id): \(fws.activeConns) and \(fws.inactiveConns))"
                 mark(si, .undecided, with: f, text)
                 for m in sharing { mark(m, .undecided, with: si, text) }
+            }
+        }
+        // An fwmark service's real server given more entries than its counters hold: some
+        // are another's (the fallback gives it the entries of services that are gone, to an
+        // address it has), and the table cannot tell which.
+        for f in fwmarks {
+            for (fi, rs) in s.services[f].realServers.enumerated() {
+                guard f < live.count, let d = live[f][fi] else { continue }
+                let t = destinations[d].connections.total, k = Int(rs.activeConns) + Int(rs.inactiveConns)
+                guard t > k else { continue }
+                let text = "the table gives \(s.services[f].id) -> \(rs.id) \(t) connections, its kernel counters \(k): \(t - k) are another service's (one deleted, or one that shares the real server), which the table cannot tell apart"
+                mark(f, .undecided, with: f, text)
+                out[f].sharedWith.removeAll { $0 == f }
             }
         }
         return (moves, out)

@@ -19,12 +19,14 @@
 #   two rogues    VIP:84 rr -p 300: two rogues (c3 .66 with 90, .67 with 60 connections)
 #                 pinned to r1 while r2 is at weight 0, then r2 to weight 1 and 20 ordinary
 #                 clients: imbalance on r1 names both rogues (culprits_sufficient yes)
-#   fwmark        iptables marks c3's traffic to :85 :86 :87 for FWM 1 2 3 (r2:0) while c1's
+#   fwmark        iptables marks c3's traffic to :85 :86 :87 for FWM 1 2 3 (r2, r1, r3) while c1's
 #                 goes to the TCP services: every per-destination aggregate of ipvstop's
 #                 clients equals ipvsadm -Ln's ActiveConn/InActConn where the kernel's
 #                 counters decide (:85, whose TCP service lacks r2; :87, whose r2 is at weight
 #                 0), the FWM 1 /24 group and template hold the marked connections, and :86
-#                 (r2 reached both ways) is said undecided
+#                 (r1 reached both ways) is said undecided; run right after healthy, before any service
+#                 is deleted (entries of a deleted service to a real server an fwmark service
+#                 has are still counted under that fwmark service: not judged by counters)
 #   quiescent N   VIP:443 wlc -p 300, 10 clients with templates on both servers, r2 to weight
 #                 0; 10 runs of `check --for 14s` while the same clients open k connections
 #                 each: quiescent_fed's count must equal r2's Conns delta (ipvsadm --stats
@@ -47,13 +49,13 @@ log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
 RUNS=${TRUTHS_RUNS:-10}
 
 VIP=10.0.0.100
-R1=192.168.1.2 R2=192.168.2.2
+R1=192.168.1.2 R2=192.168.2.2 R3=192.168.3.2
 
 log "network"
 for m in ip_vs ip_vs_rr ip_vs_wlc veth dummy; do modprobe "$m"; done
 sysctl -qw net.ipv4.ip_forward=1
-NSES="c1 c3 r1 r2"
-declare -A N4=([c1]=172.16.1 [c3]=172.16.3 [r1]=192.168.1 [r2]=192.168.2)
+NSES="c1 c3 r1 r2 r3"
+declare -A N4=([c1]=172.16.1 [c3]=172.16.3 [r1]=192.168.1 [r2]=192.168.2 [r3]=192.168.3)
 lab_ns_extra() {
   case $1 in
     c1) for i in $(seq 10 39); do echo "addr add 172.16.1.$i/24 dev eth0"; done ;;
@@ -65,11 +67,11 @@ LVS_ADDRS="$VIP/32"
 lab_network
 
 log "servers"
-for k in 1 2; do
+for k in 1 2 3; do
   LAB_NAME=r$k ip netns exec r$k python3 "$LIB/server.py" --tcp 80,82,83,84,85,86,87,443 \
     --ready "$RUN/r$k.ready" > "$RES/server-r$k.log" 2>&1 &
 done
-for k in 1 2; do
+for k in 1 2 3; do
   n=600; while [ ! -s "$RUN/r$k.ready" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n-1)); done
   [ -s "$RUN/r$k.ready" ] || { echo "truths: server r$k did not start" >&2; cat "$RES/server-r$k.log" >&2; exit 1; }
 done
@@ -117,6 +119,43 @@ ipvsadm -Ln > "$RES/healthy-ipvsadm-Ln.txt"
 check healthy-root
 check healthy-nobody nobody
 
+# ---- fwmark over TCP services -------------------------------------------------------------
+# iptables marks c3's (172.16.3.0/24) traffic: to :85 with mark 1 (FWM 1 over r2, which tcp:85
+# lacks), to :86 with mark 2 (FWM 2 over r1, which tcp:86 has too: unmarked c1 clients also
+# reach it, so the table cannot tell), to :87 with mark 3 (FWM 3 over r3, which tcp:87 has at
+# weight 0: the kernel counts nothing there, so its entries are FWM 3's).
+log "fwmark"
+for m in 1 2 3; do
+  iptables -t mangle -A PREROUTING -d $VIP/32 -s 172.16.3.0/24 -p tcp --dport $((84 + m)) -j MARK --set-mark $m
+done
+ipvsadm -R <<RULES
+-A -t $VIP:85 -s rr
+-a -t $VIP:85 -r $R1:85 -m -w 1
+-A -f 1 -s rr -p 300 -M 255.255.255.0
+-a -f 1 -r $R2:0 -m -w 1
+-A -t $VIP:86 -s rr
+-a -t $VIP:86 -r $R1:86 -m -w 1
+-a -t $VIP:86 -r $R2:86 -m -w 1
+-A -f 2 -s rr -p 300 -M 255.255.255.0
+-a -f 2 -r $R1:0 -m -w 1
+-A -t $VIP:87 -s rr
+-a -t $VIP:87 -r $R1:87 -m -w 1
+-a -t $VIP:87 -r $R3:87 -m -w 0
+-A -f 3 -s rr -p 300 -M 255.255.255.0
+-a -f 3 -r $R3:0 -m -w 1
+RULES
+client fw-marked c3 --job tcp-hold $VIP 85 20 172.16.3.66,172.16.3.67 --job tcp-hold $VIP 86 12 172.16.3.66,172.16.3.67 \
+  --job tcp-hold $VIP 87 16 172.16.3.66,172.16.3.67
+client fw-plain c1 --job tcp-hold $VIP 85 10 172.16.1.10+10 --job tcp-hold $VIP 86 10 172.16.1.10+10 \
+  --job tcp-hold $VIP 87 8 172.16.1.10+8
+ipvsadm -Ln > "$RES/fwmark-ipvsadm-before.txt"
+ipvsadm -Lcn > "$RES/fwmark-ipvsadm-Lcn.txt"
+"$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-root.json"
+nobody "$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-nobody.json"
+ipvsadm -Ln > "$RES/fwmark-ipvsadm-after.txt"
+for p in 85 86 87; do ipvsadm -D -t $VIP:$p; done
+for m in 1 2 3; do ipvsadm -D -f $m; done
+
 # ---- service_down -------------------------------------------------------------------------
 log "service_down"
 ipvsadm -A -t $VIP:81 -s rr
@@ -152,43 +191,6 @@ ipvsadm -Ln > "$RES/rogues-ipvsadm-Ln.txt"
 check rogues-root
 ipvsadm -D -t $VIP:84
 
-# ---- fwmark over TCP services -------------------------------------------------------------
-# iptables marks c3's (172.16.3.0/24) traffic: to :85 with mark 1 (FWM 1 over r2 only, which
-# tcp:85 lacks), to :86 with mark 2 (FWM 2 over r2, which tcp:86 has too: unmarked c1 clients
-# also reach it, so the table cannot tell), to :87 with mark 3 (FWM 3 over r2, which tcp:87
-# has at weight 0: the kernel counts nothing there, so its entries are FWM 3's).
-log "fwmark"
-for m in 1 2 3; do
-  iptables -t mangle -A PREROUTING -d $VIP/32 -s 172.16.3.0/24 -p tcp --dport $((84 + m)) -j MARK --set-mark $m
-done
-ipvsadm -R <<RULES
--A -t $VIP:85 -s rr
--a -t $VIP:85 -r $R1:85 -m -w 1
--A -f 1 -s rr -p 300 -M 255.255.255.0
--a -f 1 -r $R2:0 -m -w 1
--A -t $VIP:86 -s rr
--a -t $VIP:86 -r $R1:86 -m -w 1
--a -t $VIP:86 -r $R2:86 -m -w 1
--A -f 2 -s rr -p 300 -M 255.255.255.0
--a -f 2 -r $R2:0 -m -w 1
--A -t $VIP:87 -s rr
--a -t $VIP:87 -r $R1:87 -m -w 1
--a -t $VIP:87 -r $R2:87 -m -w 0
--A -f 3 -s rr -p 300 -M 255.255.255.0
--a -f 3 -r $R2:0 -m -w 1
-RULES
-client fw-marked c3 --job tcp-hold $VIP 85 20 172.16.3.66,172.16.3.67 --job tcp-hold $VIP 86 12 172.16.3.66,172.16.3.67 \
-  --job tcp-hold $VIP 87 16 172.16.3.66,172.16.3.67
-client fw-plain c1 --job tcp-hold $VIP 85 10 172.16.1.10+10 --job tcp-hold $VIP 86 10 172.16.1.10+10 \
-  --job tcp-hold $VIP 87 8 172.16.1.10+8
-ipvsadm -Ln > "$RES/fwmark-ipvsadm-before.txt"
-ipvsadm -Lcn > "$RES/fwmark-ipvsadm-Lcn.txt"
-"$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-root.json"
-nobody "$IPVSTOP" snapshot --json --top 0 > "$RES/fwmark-nobody.json"
-ipvsadm -Ln > "$RES/fwmark-ipvsadm-after.txt"
-for p in 85 86 87; do ipvsadm -D -t $VIP:$p; done
-for m in 1 2 3; do ipvsadm -D -f $m; done
-
 # ---- quiescent fed N, check --for ---------------------------------------------------------
 log "quiescent"
 ipvsadm -A -t $VIP:443 -s wlc -p 300
@@ -197,6 +199,7 @@ ipvsadm -a -t $VIP:443 -r $R2:443 -m -w 1
 client q0 c1 --job tcp-close $VIP 443 10 172.16.1.10+10
 kill "$CLIENT_PID" 2>/dev/null || true
 ipvsadm -e -t $VIP:443 -r $R2:443 -m -w 0
+sleep 3   # the kernel's estimator folds the per-CPU counters into Conns every 2 s
 conns_r2() { ipvsadm -Ln --stats --exact -t $VIP:443 | awk -v rs="$R2:443" '$1 == "->" && $2 == rs { print $3 }'; }
 for run in $(seq 1 "$RUNS"); do
   k=$(( 1 + run % 3 ))
