@@ -22,6 +22,22 @@ public final class ExporterState: Sendable {
     /// and a replay (so that their ages are the ones a live director would show).
     let clock: @Sendable () -> Date
     private let latest = Mutex<Rendered?>(nil)
+    /// The table's families and the read they were made from (the feed's thread only).
+    private let tableCache = Mutex<TableCache?>(nil)
+
+    struct TableCache {
+        var readAt: Date?
+        var families: [MetricFamily]
+        /// Not made again before this, however often the table is read: their cost paces
+        /// them, as the pacer paces the table's reads (`tableShare` of a core at most).
+        var notBefore: Double
+    }
+
+    /// The most of one core that making the table's families may take.
+    public static let tableShare = 0.02
+    /// The last snapshot published while its table's families waited for their pace: made
+    /// by `refresh()` once the pace allows, if no newer snapshot came first.
+    private let waiting = Mutex<(Snapshot, AnalysisResult)?>(nil)
     private let scrapes = Atomic<Int>(0)
     private let openMetricsScrapes = Atomic<Int>(0)
     private let refused = Atomic<Int>(0)
@@ -36,15 +52,44 @@ public final class ExporterState: Sendable {
     /// Builds the exposition of a new snapshot (the feed's thread calls this).
     public func publish(_ s: Snapshot, _ r: AnalysisResult) {
         let started = ProcessInfo.processInfo.systemUptime
-        let families = Metrics.families(s, r, settings: settings, source: source)
+        // The table's families are made again only when the table was read again (a services
+        // poll brings a new snapshot every --interval; the table comes as its cost allows).
+        let readAt = s.connections?.readAt
+        let cached = tableCache.withLock { c -> TableCache? in
+            guard let c, readAt != nil, c.readAt != nil, c.readAt == readAt || started < c.notBefore else { return nil }
+            return c
+        }
+        let table: TableCache
+        if let cached {
+            table = cached
+            waiting.withLock { $0 = cached.readAt == readAt ? nil : (s, r) }
+        } else {
+            waiting.withLock { $0 = nil }
+            let families = Metrics.tableFamilies(s, r, settings: settings)
+            let cost = ProcessInfo.processInfo.systemUptime - started
+            table = TableCache(readAt: readAt, families: families, notBefore: started + cost / Self.tableShare)
+            tableCache.withLock { $0 = table }
+        }
+        let families = Metrics.families(s, r, settings: settings, source: source, table: table.families)
         var text = "", om = ""
         text.reserveCapacity(64 << 10)
         Exposition.write(families, .text, into: &text)
         Exposition.write(families, .openMetrics, into: &om)
-        let rendered = Rendered(text: text, openMetrics: om, takenAt: s.takenAt, tableReadAt: s.connections?.readAt,
+        // The table served is the one its families were made of (ages included).
+        let rendered = Rendered(text: text, openMetrics: om, takenAt: s.takenAt, tableReadAt: table.readAt,
                                 renderSeconds: ProcessInfo.processInfo.systemUptime - started,
                                 series: families.reduce(0) { $0 + $1.samples.count })
         latest.withLock { $0 = rendered }
+    }
+
+    /// Publishes the snapshot whose table's families waited, once their pace allows (the
+    /// feed's thread calls this when no new snapshot came: a recording that ended, a
+    /// director whose services poll failed).
+    public func refresh() {
+        let now = ProcessInfo.processInfo.systemUptime
+        guard let due = tableCache.withLock({ $0.map { now >= $0.notBefore } }), due,
+              let (s, r) = waiting.withLock({ $0 }) else { return }
+        publish(s, r)
     }
 
     /// True once a snapshot has been published.

@@ -155,15 +155,17 @@ public final class FeedLoop: Sendable {
         wake.unlock()
     }
 
-    /// Starts the loop on a thread named `name`; `log` hears each new poll error once.
+    /// Starts the loop on a thread named `name`; `log` hears each new poll error once;
+    /// `idle` is called on a turn that brought no new snapshot.
     public func start(name: String = "ipvstop-feed", log: @escaping @Sendable (String) -> Void = { _ in },
+                      idle: @escaping @Sendable () -> Void = {},
                       deliver: @escaping @Sendable (Snapshot, AnalysisResult) -> Void) {
-        let t = Thread { [self] in run(log: log, deliver: deliver) }
+        let t = Thread { [self] in run(log: log, idle: idle, deliver: deliver) }
         t.name = name
         t.start()
     }
 
-    func run(log: @Sendable (String) -> Void, deliver: @Sendable (Snapshot, AnalysisResult) -> Void) {
+    func run(log: @Sendable (String) -> Void, idle: @Sendable () -> Void, deliver: @Sendable (Snapshot, AnalysisResult) -> Void) {
         let analyzer = Analyzer(settings: settings)
         var lastError: String?
         while !isStopping {
@@ -174,6 +176,7 @@ public final class FeedLoop: Sendable {
             for s in snaps where !isStopping {
                 deliver(s, analyzer.update(with: s))
             }
+            if snaps.isEmpty { idle() }
             if isStopping { break }
             wake.lock()
             _ = wake.wait(until: Date().addingTimeInterval(interval))

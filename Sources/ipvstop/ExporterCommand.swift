@@ -63,7 +63,7 @@ struct ExporterCommand: ParsableCommand {
         let server = ExporterServer(settings: ServerSettings(host: host, port: port, maxConnections: maxConnections), state: state)
         let bound: String
         do { bound = try server.start() } catch { fail("cannot listen on \(listen): \(error)") }
-        feed.start(name: "ipvstop-exporter-feed", log: log) { s, r in state.publish(s, r) }
+        feed.start(name: "ipvstop-exporter-feed", log: log, idle: { state.refresh() }) { s, r in state.publish(s, r) }
         log("serving \(feed.label) on http://\(bound)/metrics")
 
         // SIGTERM (systemd's stop) and SIGINT: stop serving, exit 0. SIGPIPE: a scraper that

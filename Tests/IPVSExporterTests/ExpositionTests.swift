@@ -103,6 +103,34 @@ import Testing
         #expect(count(scale: 1, clients: 1, groups: 0).clients <= realServers)
     }
 
+    /// The table's families are made again at their own pace: a table read again at once
+    /// is served when the pace allows, by the next snapshot or by `refresh()`, and the
+    /// table's read time served is always the one its figures were made of.
+    @Test func tableFamiliesArePacedByTheirCost() throws {
+        let d = DemoDirector()
+        let a = d.snapshot(at: DemoDirector.warmTime), b = d.snapshot(at: DemoDirector.warmTime + 1)
+        let readA = try #require(a.connections?.readAt), readB = try #require(b.connections?.readAt)
+        #expect(readA != readB)
+        let state = ExporterState(source: "t")
+        func servedRead() -> String? {
+            state.scrape(.text).split(separator: "\n").first { $0.hasPrefix("ipvstop_connection_table_read_timestamp_seconds ") }.map(String.init)
+        }
+        state.publish(a, Analysis.analyze(a))
+        let first = servedRead()
+        #expect(first == "ipvstop_connection_table_read_timestamp_seconds \(Exposition.number(.init(labels: [], value: readA.timeIntervalSince1970, exact: nil)))")
+        state.publish(b, Analysis.analyze(b))
+        // Within the pace (the first cost some ms, so the next may come ~50 times later).
+        let second = servedRead()
+        let deadline = Date().addingTimeInterval(60)
+        let wantB = "ipvstop_connection_table_read_timestamp_seconds \(Exposition.number(.init(labels: [], value: readB.timeIntervalSince1970, exact: nil)))"
+        while servedRead() != wantB && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            state.refresh()
+        }
+        #expect(servedRead() == "ipvstop_connection_table_read_timestamp_seconds \(Exposition.number(.init(labels: [], value: readB.timeIntervalSince1970, exact: nil)))")
+        #expect(second == first || second == servedRead())
+    }
+
     @Test func listenAddresses() {
         #expect(ServerSettings.parse(listen: "127.0.0.1:18440")! == ("127.0.0.1", 18440))
         #expect(ServerSettings.parse(listen: ":9999")! == ("::", 9999))
