@@ -40,12 +40,7 @@ func pct(_ x: Double) -> String { "\(wholeNumber((x * 100).rounded()))%" }
 
 /// A figure derived from outside data (a share, seconds between two recorded times) as an
 /// Int for a sentence or evidence: saturates at Int's ends, NaN as 0, never traps.
-func wholeNumber(_ d: Double) -> Int {
-    guard !d.isNaN else { return 0 }
-    if d >= 9.2e18 { return Int.max }
-    if d <= -9.2e18 { return Int.min }
-    return Int(d)
-}
+func wholeNumber(_ d: Double) -> Int { d.saturatedInt }
 func plural(_ n: Int, _ one: String, _ many: String? = nil) -> String { "\(n) " + (n == 1 ? one : (many ?? one + "s")) }
 
 /// Lower medians of counts per service in linear time: a histogram of the usual small

@@ -23,12 +23,7 @@ public enum Format {
 
     /// `d` as an Int, saturating: NaN is 0, anything past Int's range its nearest end.
     /// Figures on screen come from files and recordings; converting one must never trap.
-    public static func int(_ d: Double) -> Int {
-        guard !d.isNaN else { return 0 }
-        if d >= 9.2e18 { return Int.max }
-        if d <= -9.2e18 { return Int.min }
-        return Int(d)
-    }
+    public static func int(_ d: Double) -> Int { d.saturatedInt }
 
     /// A rate: rounded to an integer, then as `count`; saturates at 2^64-1 (the kernel's
     /// rates are u64); "?" when it is not a number.

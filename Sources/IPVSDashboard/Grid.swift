@@ -1,3 +1,5 @@
+import IPVSModel
+
 // The in-memory screen: a grid of cells that screens draw into and tests read back.
 // The ncurses backend only copies it to the terminal (Terminal.swift).
 
@@ -105,18 +107,13 @@ public struct Grid: Sendable, Equatable {
                 // Text from the kernel's files or a recording may hold control characters
                 // (ESC, C1): never handed to the terminal, one "?" cell each so the layout
                 // measured in scalars holds. Warnings are escaped readably before this.
-                cells[i].scalar = Self.isControl(s) ? "?" : s
+                cells[i].scalar = TerminalText.isControl(s) ? "?" : s
                 if let role { cells[i].role = role }
                 cells[i].bold = bold
             }
             cx += 1
         }
         return max(0, cx - x)
-    }
-
-    @inline(__always)
-    static func isControl(_ s: Unicode.Scalar) -> Bool {
-        s.value < 0x20 || (0x7F...0x9F).contains(s.value)
     }
 
     /// Writes spans one after another; returns the columns written.

@@ -116,14 +116,14 @@ public final class Terminal {
     /// Waits up to `milliseconds` for a key (0: only what is already there).
     public func readKey(milliseconds: Int) -> Key? {
         wtimeout(ipvstop_stdscr(), Int32(milliseconds))
-        let started = CostClockLite.now()
+        let started = MonotonicClock.now()
         var ch: wint_t = 0
         let r = ipvstop_get(&ch)
         if r == ERR {
             // A wait that should have lasted `milliseconds` came back at once: at the end of
             // input, or on a signal (a resize). Three in a row with input polling as ended
             // are the end, not a signal.
-            if milliseconds >= 50, CostClockLite.now() - started < Double(milliseconds) / 4000, Self.standardInputEnded() {
+            if milliseconds >= 50, MonotonicClock.now() - started < Double(milliseconds) / 4000, Self.standardInputEnded() {
                 earlyEmptyWaits += 1
                 if earlyEmptyWaits >= 3 { inputEnded = true }
             } else {
@@ -179,7 +179,7 @@ extension Terminal {
 }
 
 /// A monotonic clock in seconds, for telling a wait that returned at once.
-enum CostClockLite {
+enum MonotonicClock {
     static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)

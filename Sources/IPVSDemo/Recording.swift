@@ -75,7 +75,7 @@ public enum Recording {
     /// negative) did not come from a clock and would trap or stall whatever computes with it.
     static let plausibleTimes: ClosedRange<Double> = 0...7_258_118_400
     /// The longest gap between two frames kept: a frame further on would stall a replay
-    /// waiting for its time to come.
+    /// waiting for its time to come (`record -d` takes an hour at most).
     static let maxFrameGap: Double = 86_400
 
     // MARK: - Writing
@@ -282,8 +282,10 @@ public enum Recording {
                     frameNumber += 1
                     let at = snap.takenAt.timeIntervalSince1970
                     let previous = frames.last?.takenAt.timeIntervalSince1970
-                    guard plausibleTimes.contains(at), previous.map({ at >= $0 && at - $0 <= maxFrameGap }) ?? true else {
-                        rejected.append("frame \(frameNumber): time \(at) is impossible or out of order; left out")
+                    // A clock may step back a little (NTP): only a jump of more than a day
+                    // either way is taken for damage.
+                    guard plausibleTimes.contains(at), previous.map({ abs(at - $0) <= maxFrameGap }) ?? true else {
+                        rejected.append("frame \(frameNumber): time \(at) is impossible or a day away from the frame before; left out")
                         continue
                     }
                     let unsound = snap.sanitize()

@@ -32,6 +32,11 @@ public enum TerminalText {
         s.unicodeScalars.contains { isControl($0.value, keepLineBreaks) }
     }
 
+    /// True for a C0 control, DEL or a C1 control: what `escaped` rewrites (with line
+    /// feed and tab) and what the dashboard never puts in a cell.
+    @inline(__always)
+    public static func isControl(_ s: Unicode.Scalar) -> Bool { isControl(s.value, false) }
+
     @inline(__always)
     static func isControl(_ v: UInt32, _ keep: Bool) -> Bool {
         if v == 0x0A || v == 0x09 { return !keep }

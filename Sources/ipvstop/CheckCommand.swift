@@ -104,7 +104,7 @@ struct CheckCommand: ParsableCommand {
             print(AnalysisJSON.check(result))
         } else {
             // Subjects and explanations quote names from the files: escaped.
-            print(TerminalText.escaped(Self.render(result, verbose: verbose)), terminator: "")
+            print(TerminalText.escaped(Self.render(result, verbose: verbose, inputWarnings: warnings.count)), terminator: "")
             // What the findings rest on was degraded: said beside them, as `snapshot` does.
             warn(warnings)
         }
@@ -139,19 +139,24 @@ struct CheckCommand: ParsableCommand {
         return (last, lastWarnings)
     }
 
-    static func render(_ r: AnalysisResult, verbose: Bool) -> String {
+    /// The findings as text; the first line is the status line. `inputWarnings` (the
+    /// snapshot's warnings, printed on stderr) are counted on it: findings drawn from
+    /// degraded input are said to be so where a monitoring system looks.
+    static func render(_ r: AnalysisResult, verbose: Bool, inputWarnings: Int = 0) -> String {
         let worst = r.worstSeverity
         let status = worst.map { $0 == .info ? "OK" : $0.description.uppercased() } ?? "OK"
         var out = "IPVS \(status) - "
         if r.findings.isEmpty {
-            out += "no findings\n"
+            out += "no findings"
         } else {
             let bySeverity = Severity.allCases.reversed().compactMap { sev -> String? in
                 let n = r.findings.filter { $0.severity == sev }.count
                 return n > 0 ? "\(n) \(sev)" : nil
             }
-            out += "\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", ")))\n"
+            out += "\(r.findings.count) finding\(r.findings.count == 1 ? "" : "s") (\(bySeverity.joined(separator: ", ")))"
         }
+        if inputWarnings > 0 { out += "; \(inputWarnings) input warning\(inputWarnings == 1 ? "" : "s") (on stderr)" }
+        out += "\n"
         for f in r.findings {
             out += "\n\(f.severity.description.uppercased()) \(f.kind.rawValue) #\(f.id): \(f.subject)\n"
             out += "  \(f.explanation)\n"

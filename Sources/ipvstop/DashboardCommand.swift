@@ -153,6 +153,12 @@ struct RecordCommand: ParsableCommand {
     func validate() throws {
         if !(0.1...3600).contains(delay) { throw ValidationError("-d/--delay must be between 0.1 and 3600 seconds") }
         if count < 0 || duration < 0 || maxEntries < 0 || maxBytes < 1024 { throw ValidationError("limits must be positive") }
+        // The simulated clock starts within a century: its seconds become the demo's Ints.
+        if !(demoStart.isFinite && (0...3_153_600_000).contains(demoStart)) {
+            throw ValidationError("--demo-start must be between 0 and 3153600000 seconds (a century)")
+        }
+        // A year at most: --demo turns the duration into a frame count (an Int).
+        if !(duration.isFinite && duration <= 31_536_000) { throw ValidationError("--duration must be at most a year (31536000 s)") }
         if demo && count == 0 && duration == 0 { throw ValidationError("--demo records at once: give --count or --duration") }
     }
 

@@ -177,6 +177,8 @@ struct CLI {
         let check = try CLI.run(["check", "--proc-root", root])
         #expect(check.out.components(separatedBy: "dead_destination").count - 1 == 1)
         #expect(check.err.contains("CR LF"))
+        // Counted on the status line, where a monitoring system looks.
+        #expect(check.out.split(separator: "\n").first?.hasSuffix("; 2 input warnings (on stderr)") == true, "\(check.out.prefix(200))")
     }
 
     @Test func impossibleValuesAreWarned() throws {
@@ -196,6 +198,17 @@ struct CLI {
         let r = try CLI.run(["check", "--proc-root", Self.fixtures + "/proc-vm-6.1", "--threshold", "rogue_min_conns=1e30"])
         #expect(r.status == 64)
         #expect(r.err.contains("threshold rogue_min_conns: '1e30' is out of range (0 to 1000000000)"))
+    }
+
+    /// `record --demo --demo-start 1e300` (or NaN) trapped in the simulated director, and
+    /// `--duration 1e300` turning into a frame count: refused with the range.
+    @Test func recordOptionsOutOfRangeAreRefused() throws {
+        for (args, words) in [(["--demo-start", "1e300"], "--demo-start must be between"), (["--demo-start", "nan"], "--demo-start must be between"),
+                              (["--duration", "1e300"], "--duration must be at most a year")] {
+            let r = try CLI.run(["record", "--demo", "-n", "1", NSTemporaryDirectory() + "/never-\(UUID().uuidString).rec"] + args)
+            #expect(r.status == 64)
+            #expect(r.err.contains(words), "\(r.err)")
+        }
     }
 
     @Test func fifoInTheTreeEndsWithAMessage() throws {

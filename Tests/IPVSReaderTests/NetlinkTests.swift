@@ -768,3 +768,25 @@ private final class RecordedKernel: NetlinkTransport {
         }
     }
 }
+
+extension NetlinkBadInputTests {
+    /// A persistent IPv6 service whose prefix the kernel would never give: malformed.
+    @Test(arguments: [UInt32(0), 129, UInt32.max])
+    func ipv6PrefixOutside1To128IsMalformed(_ prefix: UInt32) throws {
+        let p = genl(IPVSNL.cmdNewService) { w in
+            w.putNested(IPVSNL.cmdAttrService) { s in
+                s.putU16(IPVSNL.svcAF, NL.afInet6)
+                s.putU16(IPVSNL.svcProtocol, 17)
+                s.put(IPVSNL.svcAddr, v6DocPrefix + [1])
+                s.putBE16(IPVSNL.svcPort, 53)
+                s.putString(IPVSNL.svcSchedName, "rr")
+                s.put(IPVSNL.svcFlags, hostBytes(UInt32(0x1)) + hostBytes(UInt32.max))
+                s.putU32(IPVSNL.svcTimeout, 600)
+                s.putU32(IPVSNL.svcNetmask, prefix)
+            }
+        }
+        #expect(throws: NetlinkError.malformed("SVC_ATTR_NETMASK: IPv6 prefix \(prefix) is not 1-128")) {
+            _ = try IPVSDecode.service(GenericMessage(payload: p[...]))
+        }
+    }
+}

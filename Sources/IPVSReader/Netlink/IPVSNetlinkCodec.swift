@@ -247,6 +247,11 @@ enum IPVSDecode {
                 // IPv4: the mask itself, network order (a __be32). IPv6: the prefix length,
                 // a plain host-order integer in the same 4 bytes.
                 netmask = af == NL.afInet ? .ipv4(networkU32(nm, 0)) : .prefix(Int(hostU32(nm, 0)))
+                // The kernel takes an IPv6 prefix of 1 to 128 only: anything else is a
+                // malformed reply, not a fact (it would group clients by no real mask).
+                if case .prefix(let p) = netmask, !(1...128).contains(p) {
+                    throw NetlinkError.malformed("SVC_ATTR_NETMASK: IPv6 prefix \(p) is not 1-128")
+                }
             } else {
                 netmask = af == NL.afInet ? .ipv4(0xFFFF_FFFF) : .prefix(128)
             }
