@@ -101,7 +101,7 @@ import Testing
         for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 8080, "Masq", 1, 0, 0) }
         services += KernelText.service("TCP", 0x0A00_0001, 80, "rr")
         for r in 0..<3 { services += KernelText.dest(0x0A00_0102 + UInt32(r), 80, "Masq", 1, 0, 0) }
-        services += KernelText.service6("TCP", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, "rr", persistent: (75000, 0xFFFF_FFFF))
+        services += KernelText.service6("TCP", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, "rr", persistent: (75000, UInt32(128).byteSwapped))  // the kernel prints ntohl(plen)
         for r in 0..<2 { services += KernelText.dest6("2001:0db8:0000:0000:0000:0000:0001:000\(r + 1)", 443, "Masq", 1, 0, 0) }
         services += KernelText.fwmark(7, "sh", persistent: (225_000, 0xFFFF_FFFF))
         for r in 0..<2 { services += KernelText.dest(0x0A00_0202 + UInt32(r), 0, "Route", 1, 0, 0) }
