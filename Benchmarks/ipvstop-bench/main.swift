@@ -37,26 +37,44 @@ if args.first == "--child-mem", args.count == 2 {
         exit(1)
     }
 }
-/// `--child-mem-pipe FILE`: the same, with the table arriving through a FIFO, so the reader
-/// has no file size to reserve from (as for /proc when the services give no count).
+/// `--child-mem-pipe FILE`: the same, with the table arriving through a pipe, so the parser
+/// has no file size to reserve from (as for /proc when the services give no count). The
+/// reader itself refuses a FIFO in a tree (hardening: a FIFO hangs a reader), so the child
+/// reads the pipe and feeds the reader's parser as `ProcFile.streamLines` does: whole lines,
+/// the partial last line carried to the next read.
 if args.first == "--child-mem-pipe", args.count == 2 {
-    let dir = NSTemporaryDirectory() + "ipvstop-bench-pipe-\(getpid())"
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    do {
-        try FileManager.default.createDirectory(atPath: dir + "/net", withIntermediateDirectories: true)
-        guard mkfifo(dir + "/net/ip_vs_conn", 0o600) == 0 else { throw BenchError.harness("mkfifo failed") }
-        let writer = try Spawn.start(["/bin/sh", "-c", "exec cat \"$1\" > \"$2\"", "sh", args[1], dir + "/net/ip_vs_conn"])
-        let hwm0 = ProcStatus.kib("VmHWM"), rss0 = ProcStatus.kib("VmRSS")
-        let t = try SnapshotReader(options: ReaderOptions(procRoot: dir, useNetlink: false)).readConnections()
-        let hwm1 = ProcStatus.kib("VmHWM"), rss1 = ProcStatus.kib("VmRSS")
-        var status: Int32 = 0
-        waitpid(writer, &status, 0)
-        print("\(hwm0) \(rss0) \(hwm1) \(rss1) \(t.entries.count)")
-        withExtendedLifetime(t) {}
-    } catch {
-        FileHandle.standardError.write(Data("\(error)\n".utf8))
+    let cat = Process()
+    cat.executableURL = URL(fileURLWithPath: "/bin/cat")
+    cat.arguments = [args[1]]
+    let pipe = Pipe()
+    cat.standardOutput = pipe
+    do { try cat.run() } catch {
+        FileHandle.standardError.write(Data("cat: \(error)\n".utf8))
         exit(1)
     }
+    let fd = pipe.fileHandleForReading.fileDescriptor
+    let hwm0 = ProcStatus.kib("VmHWM"), rss0 = ProcStatus.kib("VmRSS")
+    var parser = ConnectionTableParser(expectedEntries: 0)
+    let chunk = 1 << 16
+    var buf = [UInt8](repeating: 0, count: chunk * 2)
+    var held = 0   // bytes of a partial line kept at the start of buf
+    while true {
+        if held == buf.count { buf.append(contentsOf: [UInt8](repeating: 0, count: buf.count)) }
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + held, $0.count - held) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        let filled = held + n
+        let lastNL = buf[..<filled].lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
+        buf.withUnsafeBufferPointer { parser.consume(UnsafeBufferPointer(rebasing: $0[..<lastNL])) }
+        held = filled - lastNL
+        if held > 0 { buf.withUnsafeMutableBufferPointer { b in for i in 0..<held { b[i] = b[lastNL + i] } } }
+    }
+    if held > 0 { buf.withUnsafeBufferPointer { parser.consume(UnsafeBufferPointer(rebasing: $0[..<held]), unterminated: true) } }
+    cat.waitUntilExit()
+    let t = parser.table(file: "ip_vs_conn", readAt: Date(), cost: ReadCost(seconds: 0, cpuSeconds: 0, bytes: 0, readCalls: 0))
+    let hwm1 = ProcStatus.kib("VmHWM"), rss1 = ProcStatus.kib("VmRSS")
+    print("\(hwm0) \(rss0) \(hwm1) \(rss1) \(t.entries.count)")
+    withExtendedLifetime(t) {}
     exit(0)
 }
 
