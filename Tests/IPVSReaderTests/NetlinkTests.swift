@@ -79,8 +79,8 @@ private func serviceTCPPersistent() -> [UInt8] {
     }
 }
 
-/// IPv6 UDP [2001:db8::1]:53 rr, persistent 600 s with a /64 prefix; STATS only.
-private func serviceUDP6() -> [UInt8] {
+/// IPv6 UDP [2001:db8::1]:53 rr, persistent 600 s with a /64 prefix (or `prefix`); STATS only.
+private func serviceUDP6(prefix: UInt32 = 64) -> [UInt8] {
     genl(IPVSNL.cmdNewService) { w in
         w.putNested(IPVSNL.cmdAttrService) { s in
             s.putU16(IPVSNL.svcAF, NL.afInet6)
@@ -91,7 +91,7 @@ private func serviceUDP6() -> [UInt8] {
             s.putString(IPVSNL.svcPEName, "sip")
             s.put(IPVSNL.svcFlags, hostBytes(UInt32(0x3)) + hostBytes(UInt32.max))
             s.putU32(IPVSNL.svcTimeout, 600)
-            s.putU32(IPVSNL.svcNetmask, 64)  // a prefix length, host order
+            s.putU32(IPVSNL.svcNetmask, prefix)  // a prefix length, host order
             putStats(&s, IPVSNL.svcStats, wide: false, base: 100)
         }
     }
@@ -773,18 +773,7 @@ extension NetlinkBadInputTests {
     /// A persistent IPv6 service whose prefix the kernel would never give: malformed.
     @Test(arguments: [UInt32(0), 129, UInt32.max])
     func ipv6PrefixOutside1To128IsMalformed(_ prefix: UInt32) throws {
-        let p = genl(IPVSNL.cmdNewService) { w in
-            w.putNested(IPVSNL.cmdAttrService) { s in
-                s.putU16(IPVSNL.svcAF, NL.afInet6)
-                s.putU16(IPVSNL.svcProtocol, 17)
-                s.put(IPVSNL.svcAddr, v6DocPrefix + [1])
-                s.putBE16(IPVSNL.svcPort, 53)
-                s.putString(IPVSNL.svcSchedName, "rr")
-                s.put(IPVSNL.svcFlags, hostBytes(UInt32(0x1)) + hostBytes(UInt32.max))
-                s.putU32(IPVSNL.svcTimeout, 600)
-                s.putU32(IPVSNL.svcNetmask, prefix)
-            }
-        }
+        let p = serviceUDP6(prefix: prefix)
         #expect(throws: NetlinkError.malformed("SVC_ATTR_NETMASK: IPv6 prefix \(prefix) is not 1-128")) {
             _ = try IPVSDecode.service(GenericMessage(payload: p[...]))
         }
