@@ -190,8 +190,8 @@ public final class ViewBuilder {
             v[14] = svc.persistenceEngine.map { .text($0) }
             v[15] = .gauge(svc.realServers.count)
             v[16] = .gauge(svc.totalWeight)
-            v[17] = .gauge(svc.realServers.reduce(0) { $0 + Int64($1.activeConns) })
-            v[18] = .gauge(svc.realServers.reduce(0) { $0 + Int64($1.inactiveConns) })
+            v[17] = .gauge(Int64(svc.activeConns))
+            v[18] = .gauge(Int64(svc.inactiveConns))
             if svc.realServers.allSatisfy({ $0.persistentConns != nil }) {
                 v[19] = .gauge(svc.realServers.reduce(0) { $0 + Int64($1.persistentConns ?? 0) })
             }
@@ -210,7 +210,7 @@ public final class ViewBuilder {
         var rows: [MIBRow] = []
         for svc in s.services {
             guard let sIdx = services.index(of: svc.key), let alloc = realServers[svc.key] else { continue }
-            let conns = svc.realServers.reduce(Int64(0)) { $0 + Int64($1.activeConns) + Int64($1.inactiveConns) }
+            let conns = Int64(svc.activeConns + svc.inactiveConns)
             let weight = svc.totalWeight
             for rs in svc.realServers {
                 guard let rIdx = alloc.index(of: RealServerKey(address: rs.address, port: rs.port)) else { continue }

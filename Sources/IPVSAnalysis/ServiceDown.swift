@@ -125,7 +125,7 @@ extension Detectors {
                 Evidence("maybe_over_threshold", .texts(maybeOver)),
                 Evidence("thresholds_unknown", .int(unknown)),
                 Evidence("min_servers", .int(st.serviceMinServers)), Evidence("min_share", .number(st.serviceMinShare)),
-                Evidence("active_conns", .int(svc.realServers.reduce(0) { $0 + Int($1.activeConns) })),
+                Evidence("active_conns", .int(svc.activeConns)),
                 Evidence("drain_intent", .unknown),
             ]
             let what = severity == .critical ? "no real server can take a new connection" : "\(available) of \(n) real servers can take new connections"

@@ -306,8 +306,8 @@ public final class Dashboard {
         // (priority, label, value, role): shown in this order, the least important left out
         // first when the line is full.
         var items: [(Int, String, String, Role)] = []
-        let act = s.services.reduce(0) { $0 + $1.realServers.reduce(0) { $0 + Int($1.activeConns) } }
-        let inact = s.services.reduce(0) { $0 + $1.realServers.reduce(0) { $0 + Int($1.inactiveConns) } }
+        let act = s.services.reduce(0) { $0 + $1.activeConns }
+        let inact = s.services.reduce(0) { $0 + $1.inactiveConns }
         items.append((10, "Active", Format.count(act, exact: x), .normal))
         items.append((9, "InAct", Format.count(inact, exact: x), .normal))
         if let t = s.connections {

@@ -115,8 +115,8 @@ public enum Metrics {
             info.append(("pe_name", svc.persistenceEngine ?? ""))
             svcInfo.add(info, 1)
             if let t = svc.persistence?.timeoutSeconds { svcTimeout.add(sl, t) }
-            svcActive.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.activeConns) })
-            svcInactive.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.inactiveConns) })
+            svcActive.add(sl, UInt64(svc.activeConns))
+            svcInactive.add(sl, UInt64(svc.inactiveConns))
             if svc.realServers.allSatisfy({ $0.persistentConns != nil }) {
                 svcPersistent.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.persistentConns ?? 0) })
             }

@@ -79,8 +79,8 @@ public enum SnapshotJSON {
                 w.null("persistence")
             }
             w.string("pe_name", svc.persistenceEngine)
-            w.int("active_conns", svc.realServers.reduce(0) { $0 + Int($1.activeConns) })
-            w.int("inactive_conns", svc.realServers.reduce(0) { $0 + Int($1.inactiveConns) })
+            w.int("active_conns", svc.activeConns)
+            w.int("inactive_conns", svc.inactiveConns)
             w.int("persistent_conns", svc.persistentConns)
             stats(&w, "stats", svc.stats)
             rates(&w, "rates", svc.rates)

@@ -274,6 +274,12 @@ public struct VirtualService: Hashable, Sendable {
     public var id: String { key.description }
     public var totalWeight: Int64 { realServers.reduce(0) { $0 + Int64(max(0, $1.weight)) } }
 
+    /// ActiveConn summed over the real servers, as ipvsadm's faces show a service's (UInt32
+    /// counters summed in Int: no real count overflows it).
+    public var activeConns: Int { realServers.reduce(0) { $0 + Int($1.activeConns) } }
+    /// InActConn summed over the real servers.
+    public var inactiveConns: Int { realServers.reduce(0) { $0 + Int($1.inactiveConns) } }
+
     /// PersistConn summed over the real servers: netlink only, so nil when any real server
     /// lacks it, and for a service without real servers nil unless its own netlink-only
     /// figures (stats) are there: a sum over nothing is 0 only where the source gives it.

@@ -216,8 +216,8 @@ struct CheckCommand: ParsableCommand {
             items.append("'" + label.replacingOccurrences(of: "'", with: "''") + "'=" + value + uom + ";;;0")
         }
         for svc in s.services {
-            add(svc.id + " active", "\(svc.realServers.reduce(0) { $0 + UInt64($1.activeConns) })")
-            add(svc.id + " inactive", "\(svc.realServers.reduce(0) { $0 + UInt64($1.inactiveConns) })")
+            add(svc.id + " active", "\(svc.activeConns)")
+            add(svc.id + " inactive", "\(svc.inactiveConns)")
         }
         if let t = s.connections {
             add("entries", "\(t.counts.connections)")

@@ -62,8 +62,8 @@ public final class ServicesScreen: Screen {
                 let hay = ([name, svc.id, svc.scheduler] + svc.realServers.map(\.id)).joined(separator: " ").lowercased()
                 if !hay.contains(f) { continue }
             }
-            let act = svc.realServers.reduce(0) { $0 + Int($1.activeConns) }
-            let inact = svc.realServers.reduce(0) { $0 + Int($1.inactiveConns) }
+            let act = svc.activeConns
+            let inact = svc.inactiveConns
             let pers: UInt32? = svc.persistentConns.map { UInt32(clamping: $0) }
             var serviceCells: [Content] = [
                 .spans([Span(name, .group, bold: true)]), .styled(svc.scheduler, .group), .text(""),
