@@ -46,7 +46,17 @@ public final class DirectorPoller: Sendable {
         /// The new entries of the last reads (the current one last), handed with every
         /// snapshot so that a face that skipped a read still counts its new entries.
         var recent: [ReadChanges] = []
-        var lastError: String?
+        /// The last services poll's error and the last table read's error, apart: a services
+        /// poll that succeeds must not clear a table read that keeps failing (a FIFO, a
+        /// table over its cap), or the table's error would flicker out of every face.
+        var servicesError: String?
+        var tableError: String?
+        var lastError: String? {
+            switch (servicesError, tableError) {
+            case let (s?, t?): "\(s); \(t)"
+            case let (s, t): s ?? t
+            }
+        }
         var running = false
         var nextTableRead: Date = .distantPast
         var generation = 0
@@ -70,10 +80,10 @@ public final class DirectorPoller: Sendable {
             state.withLock {
                 $0.previousServices = $0.services
                 $0.services = part
-                $0.lastError = nil
+                $0.servicesError = nil
             }
         } catch {
-            state.withLock { $0.lastError = "\(error)" }
+            state.withLock { $0.servicesError = "\(error)" }
         }
         onUpdate()
     }
@@ -109,10 +119,11 @@ public final class DirectorPoller: Sendable {
                     $0.recent = []
                 }
                 $0.nextTableRead = next
+                $0.tableError = nil
             }
         } catch {
             state.withLock {
-                $0.lastError = "connection table: \(error)"
+                $0.tableError = "connection table: \(error)"
                 $0.nextTableRead = Date().addingTimeInterval(pacer.minimumInterval)
             }
         }
@@ -135,7 +146,8 @@ public final class DirectorPoller: Sendable {
         if let prev = s.previousServices {
             Self.fillMissingRates(&snap.services, previous: prev.services, seconds: snap.takenAt.timeIntervalSince(prev.takenAt))
         }
-        if let e = s.lastError { snap.source.warnings.append(e) }
+        if let e = s.servicesError { snap.source.warnings.append(e) }
+        if let e = s.tableError { snap.source.warnings.append(e) }
         if s.table == nil { snap.source.unavailable.append("connections (not read yet)") }
         snap.connections = s.table
         snap.connectionChanges = s.changes

@@ -49,6 +49,29 @@ import Testing
         #expect(poller.latest()?.source.warnings.contains { $0.contains("does not exist") } == true)
     }
 
+    /// A table read that keeps failing stays said after a services poll that succeeds
+    /// (the services poll once cleared it, so faces and logs saw it only by luck).
+    @Test func aFailingTableReadOutlivesAGoodServicesPoll() throws {
+        let tree = try sampleTree()
+        try FileManager.default.removeItem(atPath: tree.root + "/net/ip_vs_conn")
+        #expect(mkfifo(tree.root + "/net/ip_vs_conn", 0o644) == 0)
+        let poller = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)))
+        poller.pollServices()
+        poller.pollConnections()
+        poller.pollServices()
+        #expect(poller.lastError?.contains("is a FIFO, not a regular file") == true)
+        let snap = try #require(poller.latest())
+        #expect(snap.services.count == 2)
+        #expect(snap.source.warnings.contains { $0.hasPrefix("connection table:") && $0.contains("FIFO") })
+
+        // Once the table reads again, its error goes; the services' own error is apart.
+        try FileManager.default.removeItem(atPath: tree.root + "/net/ip_vs_conn")
+        try tree.write("net/ip_vs_conn", KernelText.conn("TCP", 0xC0A8_0709, 0x8009, 0x0A00_0001, 443, 0x0A00_0102, 443, "SYN_RECV", 30))
+        poller.pollConnections()
+        #expect(poller.lastError == nil)
+        #expect(poller.latest()?.connections?.entries.count == 1)
+    }
+
     @Test func ratesFromCountersWhereTheKernelGaveNone() {
         let key = ServiceKey.address(.tcp, IPAddress("10.0.0.1")!, 80)
         func svc(_ conns: UInt64, _ bytes: UInt64) -> VirtualService {
