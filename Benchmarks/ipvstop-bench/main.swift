@@ -1,14 +1,15 @@
 // ipvstop-bench: how fast and how lean ipvstop reads a connection table, against cat and awk.
 //
 //   swift run -c release ipvstop-bench [--sizes 10000,100000,1000000] [--dir DIR] [--quick]
-//                                      [--runs N] [--ipvstop PATH] [--show-rounds]
+//                                      [--runs N] [--ipvstop PATH] [--show-rounds] [--verify]
 //
 // Generates kernel-format /proc/net/ip_vs_conn files (seeded, reused when present), times
 // SnapshotReader.readConnections() in this process, `cat FILE > /dev/null` and an awk
 // per-client count in child processes, measures the table's peak memory in a child of its
 // own, times the analysis of the largest table in rounds each paired with a read of it,
 // and prints the figures and a pass/fail line per target. Exit status 0 even when a
-// target fails (this is a report); 1 when the harness itself broke.
+// target fails (this is a report); 1 when the harness itself broke, or when `--verify`
+// found the fast aggregation and its plain reference apart (a wrong figure, not a slow one).
 
 import Foundation
 import IPVSAnalysis
@@ -118,6 +119,31 @@ if args.first == "--profile-analysis", args.count == 3 || args.count == 4, let r
     }
 }
 
+/// `--verify ROOT`: the fast aggregation of ROOT's snapshot (with a poller's list of new
+/// entries) against its plain reference (`ReferenceAggregates`), every aggregate; prints each
+/// difference, exits 1 when there is one.
+if args.first == "--verify", args.count == 2 {
+    do {
+        let read = try SnapshotReader(options: ReaderOptions(procRoot: args[1], useNetlink: false, hz: 250)).snapshot()
+        let snapshot = AnalysisBench.poll(read, secondsLater: 1)
+        let c0 = Clock.cpu
+        let fast = Aggregates(snapshot)
+        let c1 = Clock.cpu
+        let reference = ReferenceAggregates(snapshot)
+        let c2 = Clock.cpu
+        let differences = reference.differences(from: fast)
+        let n = snapshot.connections?.entries.count ?? 0
+        print("verify \(sizeLabel(n)) entries: fast \(ms(c1 - c0)) ms, reference \(ms(c2 - c1)) ms; \(fast.destinations.count) destinations, "
+              + "\(fast.clients.count) clients, \(fast.heavyLoads.count) heavy loads, \(fast.groups.count) groups, "
+              + "\(fast.templates.count) templates: \(differences.isEmpty ? "every aggregate agrees" : "\(differences.count) differences")")
+        for d in differences { print("  " + d) }
+        exit(differences.isEmpty ? 0 : 1)
+    } catch {
+        FileHandle.standardError.write(Data("\(error)\n".utf8))
+        exit(1)
+    }
+}
+
 // MARK: - Options
 
 struct Options {
@@ -127,17 +153,19 @@ struct Options {
     var runs: Int?
     var ipvstop: String?
     var showRounds = false
+    var verify = false
 }
 
 func usage() -> Never {
     print("""
-        usage: ipvstop-bench [--sizes N,N,...] [--dir DIR] [--quick] [--runs N] [--ipvstop PATH] [--show-rounds]
+        usage: ipvstop-bench [--sizes N,N,...] [--dir DIR] [--quick] [--runs N] [--ipvstop PATH] [--show-rounds] [--verify]
           --sizes    entries per generated table (default 10000,100000,1000000)
           --dir      where the generated proc trees live, reused between runs (default \(Options().dir))
           --quick    10^4 and 10^5 only (CI)
           --runs     timed runs per size for ipvstop (default: more for small tables)
           --ipvstop  the ipvstop binary, to time `snapshot --json` end to end (default: next to this one)
           --show-rounds  every round of the analysis target (a read, then an analysis), not only its figure
+          --verify   also compare the fast aggregation of the largest table with its plain reference (exit 1 when they differ)
         """)
     exit(0)
 }
@@ -169,6 +197,7 @@ func parseOptions(_ args: [String]) -> Options {
             o.runs = n
         case "--ipvstop": o.ipvstop = value()
         case "--show-rounds": o.showRounds = true
+        case "--verify": o.verify = true
         case "-h", "--help": usage()
         default:
             FileHandle.standardError.write(Data("ipvstop-bench: unknown argument \(args[i]) (try --help)\n".utf8))
@@ -229,6 +258,8 @@ let ipvstopBinary: String? = {
 
 var results: [SizeResult] = []
 var harnessBroke = false
+/// `--verify` found the fast aggregation and its reference apart.
+var verifyFailed = false
 
 struct MemoryResult {
     var size: Int
@@ -260,6 +291,12 @@ do {
     // exec replaces the parent's mm, and the kernel keeps that mm's peak), so the figures
     // that depend on it are taken before the timings below grow this process.
     let largest = opts.sizes.last!, largestRoot = roots.last!
+    if opts.verify {
+        // In a child: the reference's dictionaries would weigh on this process' figures.
+        let v = try Spawn.run([me, "--verify", largestRoot])
+        out(v.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        if v.status != 0 { verifyFailed = true }
+    }
     let child = try Spawn.run([me, "--child-mem", largestRoot])
     let v = child.output.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     guard child.status == 0, v.count == 5, v[4] == largest else {
@@ -431,7 +468,8 @@ if let largest = results.last {
     out("  [info] vs cat at \(sizeLabel(largest.size)): ipvstop takes \(f(largest.ipvstop.cpu / largest.cat.cpu, 1))× cat's CPU time (a figure, not a target)")
 }
 out("bench: \(passed) passed, \(failed) failed")
-exit(harnessBroke ? 1 : 0)
+if verifyFailed { out("bench: the fast aggregation and its reference disagree (--verify)") }
+exit(harnessBroke || verifyFailed ? 1 : 0)
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }

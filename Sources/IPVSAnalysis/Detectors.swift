@@ -19,10 +19,12 @@ struct Context {
 
     func sysctl(_ name: String) -> Int64? { snapshot.sysctl(name)?.integerValue }
 
-    func finding(_ kind: FindingKind, _ key: String, _ severity: Severity, subject: String, explanation: String,
+    /// A finding about `about`, its key `kind/service/real server/client`.
+    func finding(_ kind: FindingKind, about: FindingSubject, _ severity: Severity, subject: String, explanation: String,
                  evidence: [Evidence], advice: String) -> Finding {
-        Finding(key: kind.rawValue + "/" + key, kind: kind, severity: severity, subject: subject,
-                since: kind.source == .table ? tableTime : now, explanation: explanation, evidence: evidence, advice: advice)
+        Finding(key: kind.rawValue + "/" + about.keyPath, kind: kind, severity: severity, subject: subject,
+                since: kind.source == .table ? tableTime : now, explanation: explanation, evidence: evidence, advice: advice,
+                about: about)
     }
 
     func rsName(_ d: Destination) -> String { agg.realServerName(d, in: snapshot) }
@@ -172,8 +174,8 @@ enum Detectors {
                     whoKey = address.description
                     extra = [Evidence("client", .text(address.description))]
                 }
-                let key = "\(svc.id)/\(rs)/\(whoKey)"
-                let r = c.relax(FindingKind.rogueClient.rawValue + "/" + key)
+                let about = FindingSubject(service: svc.id, realServer: rs, client: whoKey)
+                let r = c.relax(FindingKind.rogueClient.rawValue + "/" + about.keyPath)
                 let total = d.connections.total
                 let share = total > 0 ? Double(u.count) / Double(total) : 0
                 guard Double(u.count) >= Double(st.rogueMinConnections) * r,
@@ -194,7 +196,7 @@ enum Detectors {
                     Evidence("share", .number(share)), Evidence("median_client_connections", .int(median)),
                     Evidence("units_in_service", .int(unitCount)),
                 ] + (svc.persistence.map { [Evidence("persistence_timeout_s", $0.timeoutSeconds.map { .int(Int($0)) } ?? .unknown)] } ?? [])
-                out.append(c.finding(.rogueClient, key, .warning, subject: "\(who) on \(rs) of \(svc.id)",
+                out.append(c.finding(.rogueClient, about: about, .warning, subject: "\(who) on \(rs) of \(svc.id)",
                                      explanation: text, evidence: ev, advice: advice))
             }
         }
@@ -271,7 +273,7 @@ enum Detectors {
                 // yes: without the culprits the server is within tolerance (the fewest that
                 // do); no: the top imbalance_max_culprits are named and do not suffice.
                 ev.append(Evidence("culprits_sufficient", sufficient.map { .text($0 ? "yes" : "no") } ?? .unknown))
-                out.append(c.finding(.imbalance, "\(svc.id)/\(rs.id)", .warning,
+                out.append(c.finding(.imbalance, about: FindingSubject(service: svc.id, realServer: rs.id), .warning,
                                      subject: "\(rs.id) of \(svc.id) (\(o.over ? "over" : "under") its weight)",
                                      explanation: text, evidence: ev, advice: advice))
             }
@@ -433,7 +435,7 @@ enum Detectors {
                     Evidence("controlled_conns", .int(controlled)),
                     Evidence("expire_quiescent_template", eqt.map { .int(Int($0)) } ?? .unknown),
                 ]
-                out.append(c.finding(.quiescentFed, "\(svc.id)/\(rs.id)", .warning, subject: "\(rs.id) of \(svc.id) (weight 0)",
+                out.append(c.finding(.quiescentFed, about: FindingSubject(service: svc.id, realServer: rs.id), .warning, subject: "\(rs.id) of \(svc.id) (weight 0)",
                                      explanation: text, evidence: ev,
                                      advice: "sysctl -w net.ipv4.vs.expire_quiescent_template=1 to send those clients elsewhere at their next connection, or remove the real server (ipvsadm -d) once its connections end."))
             }
@@ -485,7 +487,7 @@ enum Detectors {
                 Evidence("templates", .int(d.templates)), Evidence("max_expires_s", .int(Int(d.maxExpires))),
                 Evidence("expire_nodest_conn", nodest.map { .int(Int($0)) } ?? .unknown),
             ]
-            out.append(c.finding(.deadDestination, "\(svc)/\(rs)", severity, subject: "\(rs) of \(svc) (\(d.service != nil ? "real server deleted" : "service deleted"))",
+            out.append(c.finding(.deadDestination, about: FindingSubject(service: svc, realServer: rs), severity, subject: "\(rs) of \(svc) (\(d.service != nil ? "real server deleted" : "service deleted"))",
                                  explanation: text, evidence: ev, advice: advice))
         }
         return out
@@ -531,7 +533,7 @@ enum Detectors {
                 Evidence("longest_past_timeout_s", a.longest.map { .int(wholeNumber($0)) } ?? .unknown),
                 Evidence("real_server_weight_zero", .text(quiescent ? "yes" : "no")),
             ]
-            out.append(c.finding(.templateOverstay, "\(svc)/\(rs)", quiescent ? .warning : .info,
+            out.append(c.finding(.templateOverstay, about: FindingSubject(service: svc, realServer: rs), quiescent ? .warning : .info,
                                  subject: "templates on \(rs) of \(svc)", explanation: text, evidence: ev,
                                  advice: quiescent ? "To drain now: sysctl -w net.ipv4.vs.expire_quiescent_template=1 (clients move at their next connection), or wait for their connections to close."
                                                    : "Nothing to do if intended; the clients are released when their connections close (shorter TCP timeouts, ipvsadm --set, release them sooner)."))

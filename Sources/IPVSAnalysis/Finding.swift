@@ -79,6 +79,34 @@ public struct Evidence: Hashable, Sendable {
     }
 }
 
+/// What a finding is about, in ipvsadm's words: the service, the real server and the client
+/// (an address, or a persistence group such as `172.16.2.0/24`), each nil where the finding
+/// is not about one. The parts of a finding's key, typed: a face that needs the service or
+/// the client of a finding reads them here, never by splitting the key.
+public struct FindingSubject: Hashable, Sendable {
+    /// The service's identity as `VirtualService.id` gives it (`tcp:10.0.0.1:80`,
+    /// `fwmark:3`), or as the entries of a deleted one name it.
+    public var service: String?
+    /// The real server's identity (`10.0.1.2:80`, `[fd00::2]:443`).
+    public var realServer: String?
+    /// A client address, or a persistence group's `address/prefix`.
+    public var client: String?
+
+    public init(service: String? = nil, realServer: String? = nil, client: String? = nil) {
+        self.service = service
+        self.realServer = realServer
+        self.client = client
+    }
+
+    /// The key's path after the kind: `service/real server/client`, as far as there are parts
+    /// (a missing real server before a client is an empty part).
+    var keyPath: String {
+        var parts = [service ?? "", realServer ?? "", client ?? ""]
+        while let last = parts.last, last.isEmpty { parts.removeLast() }
+        return parts.joined(separator: "/")
+    }
+}
+
 /// A finding: what, about whom, since when, the evidence, and what to do.
 public struct Finding: Hashable, Sendable, Identifiable {
     /// A small integer given when the finding is raised and never reused in this process:
@@ -92,6 +120,8 @@ public struct Finding: Hashable, Sendable, Identifiable {
     public var severity: Severity
     /// Who or what, in words: `client 192.168.1.5 on 10.0.1.2:80 of tcp:10.0.0.1:80`.
     public var subject: String
+    /// Who or what, typed: the service, real server and client the key names.
+    public var about: FindingSubject
     /// When the condition was first seen in the run that raised it.
     public var since: Date
     /// When it was last seen (equal to `since` on a one-shot analysis).
@@ -104,12 +134,14 @@ public struct Finding: Hashable, Sendable, Identifiable {
     public var advice: String
 
     public init(id: Int = 0, key: String, kind: FindingKind, severity: Severity, subject: String, since: Date,
-                lastSeen: Date? = nil, explanation: String, evidence: [Evidence], advice: String) {
+                lastSeen: Date? = nil, explanation: String, evidence: [Evidence], advice: String,
+                about: FindingSubject = FindingSubject()) {
         self.id = id
         self.key = key
         self.kind = kind
         self.severity = severity
         self.subject = subject
+        self.about = about
         self.since = since
         self.lastSeen = lastSeen ?? since
         self.explanation = explanation

@@ -129,7 +129,7 @@ extension Detectors {
                 Evidence("drain_intent", .unknown),
             ]
             let what = severity == .critical ? "no real server can take a new connection" : "\(available) of \(n) real servers can take new connections"
-            out.append(c.finding(.serviceDown, key, severity, subject: "\(svc.id) (\(what))",
+            out.append(c.finding(.serviceDown, about: FindingSubject(service: key), severity, subject: "\(svc.id) (\(what))",
                                  explanation: text, evidence: ev, advice: advice))
         }
         return out

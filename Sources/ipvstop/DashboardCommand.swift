@@ -64,7 +64,6 @@ struct DashboardCommand: ParsableCommand {
             }
             fail(error.description)
         }
-        ProcessMemory.tune()
         let terminal = Terminal()
         let dashboard = Dashboard(source: snapshotSource, glyphs: terminal.utf8 && !ascii ? .unicode : .ascii)
         let end = DashboardRunner.run(dashboard, terminal: terminal)

@@ -22,7 +22,8 @@ enum EntryWord {
 
     @inline(__always)
     static func make(client: UInt64, destination: Int, template: Bool, groupTemplate: Bool, state: ConnectionState) -> UInt64 {
-        client << clientShift | UInt64(truncatingIfNeeded: destination) << destinationShift
+        assert(client >> 33 == 0 && destination >= 0 && destination < destinationLimit, "an entry word's fields overflow")
+        return client << clientShift | UInt64(truncatingIfNeeded: destination) << destinationShift
             | (template ? Self.template : 0) | (groupTemplate ? Self.groupTemplate : 0) | UInt64(state.rawValue)
     }
 
@@ -47,17 +48,15 @@ enum EntryWord {
 /// destination and the client's next 16 bits, in radix passes, then the blocks that hold
 /// more than one client) and handed to the client pass while it is still there.
 ///
-/// A bucket of thousands of words takes 11-bit digits, two passes where there are up to 64
-/// destinations: measured at 10^6 entries (36 destinations), 4.3-4.6 ms against 5.2 for
-/// three 8-bit passes. A smaller bucket keeps 8-bit digits (2,048 counters a digit, zeroed
-/// and summed, cost more than the pass they save there). Three 11-bit passes over all the
-/// client bits, with no blocks left to put in order, cost as much as two passes and the
-/// blocks (5.8 ms).
+/// A bucket of thousands of words takes 11-bit digits (two passes where there are up to 64
+/// destinations): one pass fewer than 8-bit digits. A smaller bucket keeps 8-bit digits:
+/// there 2,048 counters a digit, zeroed and summed, cost more than the pass they save.
+/// Sorting all the client bits in radix passes, with no blocks left to put in order, costs
+/// as much as two passes and the blocks.
 ///
-/// Against three radix passes over all the words and a fourth for the destinations (each
-/// reading and writing 8 MB at 10^6 entries), measured here: the first pass counts one
-/// digit per entry instead of three (-1.5 ms), and the passes cost ~8.4 ms instead of
-/// ~7.7, about 1 ms less in all.
+/// Against radix passes over all the words (each reading and writing all of them), the
+/// first pass counts one digit per entry instead of three, and each bucket's passes run in
+/// the cache. (The measurements behind these choices: `Benchmarks/ANALYSIS.md`.)
 ///
 /// The destination order makes each of a client's loads a run of words, which the client
 /// pass counts in registers; finding a word's load among its client's (a slot per
@@ -161,9 +160,8 @@ enum ClientOrder {
                 next[b] = at &+ 1
                 scratch[at] = w
                 // The bucket's line after next, asked for now: 256 streams of stores are
-                // more than the hardware follows, and each new line's store waited on
-                // memory (this pass 2.6-3.4 → 1.6-1.8 ms at 10^6 on an AMD EPYC host, per-step
-                // timers). A hint: past the buffer's end it does nothing.
+                // more than the hardware prefetcher follows, and each new line's store
+                // would wait on memory. A hint: past the buffer's end it does nothing.
                 ipvstop_prefetch_for_write(scratch + (at &+ 16))
             }
         }
@@ -172,10 +170,9 @@ enum ClientOrder {
         let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: most << Plan.wideBits)
         defer { counts.deallocate() }
         // Every bucket's spare is the start of `words`, free once the pass above has moved
-        // them: the same stretch bucket after bucket, so it stays in the L2 cache. Each
-        // bucket's own stretch of `words` had last been written by the first pass, and its
-        // scatter stores waited on memory (on an AMD EPYC host the stores took most of the
-        // bucket passes' samples; the analysis 1-2 ms faster in alternations of the two).
+        // them: the same stretch bucket after bucket, so it stays in the L2 cache (a
+        // bucket's own stretch of `words` was last written by the first pass, long out of
+        // the cache, and its scatter stores would wait on memory).
         for b in 0..<buckets where start[b + 1] > start[b] {
             let range = start[b]..<start[b + 1]
             sortBucket(scratch + range.lowerBound, spare: words, count: range.count,
@@ -272,9 +269,8 @@ enum ClientOrder {
     /// destination) order unless a word's key (client bits and destination) is below the
     /// one before it. Such a step is rare (most blocks hold one client), so the loop is a
     /// compare and a branch that is seldom taken; the block around a step is then sorted.
-    /// (Tracking each block's start word by word, with selects, cost ~1.6 ms at 10^6 words;
-    /// the sort and the client pass together now take ~0.7 ms less, the mixed blocks' own
-    /// sorting included.)
+    /// (Tracking each block's start word by word, with selects, cost more than this loop and
+    /// the mixed blocks' sorting together.)
     static func finishBlocks(_ w: UnsafeMutablePointer<UInt64>, count n: Int, scratch: UnsafeMutablePointer<UInt64>) {
         guard n > 1 else { return }
         var previous = w[0] >> EntryWord.destinationShift
@@ -494,19 +490,28 @@ extension Aggregates {
                        identities: identities, pool: buffers)
 
         if let changes = snapshot.connectionChanges {
-            var perDest = [Int](repeating: 0, count: destinations.count)
-            var sync = 0, local = 0
-            for i in changes.newEntryIndices where i < entries.count {
-                let e = entries[i]
-                if e.isFromSync { sync += 1 } else { local += 1 }
-                guard !e.isTemplate, !e.isFromSync else { continue }
-                let d = Int(cache.destination(of: e, &resolver))
-                if d < perDest.count { perDest[d] += 1 }
+            (newConnections, newFromSync, newLocal) = Self.newEntries(changes, entries, destinationCount: destinations.count,
+                                                                      knowsOrigin: knowsOrigin) {
+                Int(cache.destination(of: entries[$0], &resolver))
             }
-            newConnections = perDest
-            newFromSync = knowsOrigin ? sync : nil
-            newLocal = knowsOrigin ? local : (sync + local)
         }
+    }
+
+    /// What is new since the previous read: new connections (not templates, not from sync)
+    /// per destination (`destination` gives an entry's, by index), new entries from sync
+    /// (when the table tells) and local ones.
+    static func newEntries(_ changes: ConnectionChanges, _ entries: [ConnectionEntry], destinationCount: Int, knowsOrigin: Bool,
+                           destination: (Int) -> Int) -> (perDestination: [Int], fromSync: Int?, local: Int) {
+        var perDestination = [Int](repeating: 0, count: destinationCount)
+        var sync = 0, local = 0
+        for i in changes.newEntryIndices where i < entries.count {
+            let e = entries[i]
+            if e.isFromSync { sync += 1 } else { local += 1 }
+            guard !e.isTemplate, !e.isFromSync else { continue }
+            let d = destination(i)
+            if d < perDestination.count { perDestination[d] += 1 }
+        }
+        return (perDestination, knowsOrigin ? sync : nil, knowsOrigin ? local : sync + local)
     }
 
     /// For each destination that is not an address service's (a fwmark service's, or

@@ -14,9 +14,9 @@ import IPVSModel
 /// what only some services ask (groups, a fwmark service's templates) to a branch taken by
 /// those loads alone. The chunk's loads stay in the L2 cache between the loops.
 ///
-/// (Each load's states counted in the word loop, in a SIMD register per load, cost about
-/// as much: the sort and this pass took 15.3-15.5 ms at 10^6 entries, now 15.1; the word
-/// loop is lighter, the load loop has the clients to open.)
+/// (Counting each load's states in the word loop, in a SIMD register per load, was no
+/// faster: the word loop is kept light, the load loop has the clients to open. Figures in
+/// `Benchmarks/ANALYSIS.md`.)
 struct ClientPass {
     /// Per destination, what its loads ask, a bit each, in the byte at `bitsShift` of its
     /// `asks`.

@@ -11,9 +11,9 @@ struct DestinationTally {
     /// Lane of a state the reader does not make (it skips unknown ones): counted as OTHER.
     static let otherState = 29
     /// The most seconds any entry of the destination has left, kept for destinations that
-    /// are gone alone (`gone`): the dead-destination finding's one figure of them. For every
-    /// entry it was a load, a compare, a select and a store (~0.25 ms at 10^6 entries); now a
-    /// test of `gone`, which the common entry passes by.
+    /// are gone alone (`gone`): the dead-destination finding's one figure of them. Kept for
+    /// every entry it would be a load, a compare, a select and a store; this way it is a test
+    /// of `gone`, which the common entry passes by.
     static let maxExpires = 26
     /// 1 when the destination's service groups clients under a netmask (set once).
     static let grouping = 27
@@ -52,6 +52,7 @@ struct DestinationTally {
 
     /// `d` as the resolver made it, with the counts.
     func destination(_ d: Int, _ base: Destination) -> Destination {
+        assert(d >= 0 && d < count, "destination \(d) has no lanes")
         var out = base
         let t = lanes + d * Self.lanes
         for raw in Array(0..<Self.states) + [Self.otherState] where t[raw] > 0 {
@@ -70,9 +71,8 @@ struct DestinationTally {
 /// cache), its destination's counts, its template record, and its `EntryWord`, with the
 /// digit counts the sort needs.
 ///
-/// One entry in twenty is IPv6 on the benchmark's table; looking its client up in the
-/// IPv6 index within this loop waited on memory each time (the 64 MB stream of entries
-/// evicts the index from the caches), a fifth of the pass. Their words wait aside with the
+/// Looking an IPv6 client up in the IPv6 index within this loop would wait on memory each
+/// time (the stream of entries evicts the index from the caches). Their words wait aside with the
 /// client blank, and a loop over those rows alone fills it in after, where the lookups
 /// overlap, and appends them. The order of words with equal client bits is the entries'
 /// order either way, which is all the stable sort by client keeps.
@@ -80,10 +80,9 @@ struct DestinationTally {
 /// The pass is bound by its instruction count more than by the stream of entries: the
 /// common entry (an IPv4 client's connection) takes a path of its own that makes its word
 /// and goes on, the route cache's and the tally's pointers live in locals, and the sort's
-/// digit is counted at an index computed with a constant shift. Those three took it from
-/// 9.2 to 6.9 ms at 10^6 entries (best of 40, per-step timers). The other entries' work is
+/// digit is counted at an index computed with a constant shift. The other entries' work is
 /// a function out of line (`Uncommon`): inline, its values took registers the common path
-/// then reloaded from the stack every entry (7.16 → 6.71 ms).
+/// then reloaded from the stack every entry.
 struct FirstPass {
     let wordCount: Int
     /// The words' digit counts (owned: the caller deallocates it).
@@ -233,9 +232,9 @@ struct FirstPass {
         for k in 0..<v6.count {
             let r = v6[k]
             let a = r.address
-            var x = (a.high &* 0x9E37_79B9_7F4A_7C15) ^ (a.low &* 0xC2B2_AE3D_27D4_EB4F)
+            var x = (a.high &* Mixer.golden) ^ (a.low &* Mixer.prime2)
             x ^= x >> 29
-            var i = Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
+            var i = Int(truncatingIfNeeded: (x &* Mixer.finalizer1) >> UInt64(64 - bits))
             var o = -1
             while true {
                 let slot = Int(slots[i])

@@ -11,104 +11,9 @@ struct RouteKey: Equatable {
 
     @inline(__always)
     static func mix(_ v: IPAddress, _ d: IPAddress, _ ports: UInt64) -> UInt64 {
-        var x = v.low &* 0x9E37_79B9_7F4A_7C15 ^ d.low &* 0xC2B2_AE3D_27D4_EB4F ^ v.high ^ d.high >> 7 ^ ports &* 0x1656_67B1_9E37_79F9
+        var x = v.low &* Mixer.golden ^ d.low &* Mixer.prime2 ^ v.high ^ d.high >> 7 ^ ports &* Mixer.prime5
         x ^= x >> 29
-        return x &* 0xBF58_476D_1CE4_E5B9
-    }
-}
-
-/// (tag, address) → a non-negative Int32: open addressing with linear probing in raw
-/// memory. Templates by (destination, client as the template holds it), persistence groups
-/// by (service, masked address): hundreds of thousands of lookups a pass, so each must cost
-/// nanoseconds, not a SipHash and a Dictionary's bookkeeping.
-final class PairIndex {
-    struct Slot {
-        var high: UInt64
-        var low: UInt64
-        var tag: Int32
-        /// -1: empty.
-        var value: Int32
-    }
-    private var block: BufferPool.Block
-    private var slots: UnsafeMutablePointer<Slot>
-    private var bits: Int
-    private(set) var count = 0
-
-    init(expected: Int) {
-        var b = 6
-        while 1 << b < expected * 2 { b += 1 }
-        bits = b
-        (block, slots) = Self.allocate(1 << b)
-    }
-
-    deinit { block.release() }
-
-    /// Large indexes (megabytes at 10^5 templates or groups) in huge pages.
-    private static func allocate(_ n: Int) -> (BufferPool.Block, UnsafeMutablePointer<Slot>) {
-        let block = BufferPool.Block.allocate(n * MemoryLayout<Slot>.stride)
-        let p = block.typed(Slot.self)
-        p.initialize(repeating: Slot(high: 0, low: 0, tag: 0, value: -1), count: n)
-        return (block, p)
-    }
-
-    @inline(__always)
-    private static func home(_ tag: Int32, _ a: IPAddress, _ bits: Int) -> Int {
-        var x = a.low &* 0x9E37_79B9_7F4A_7C15 ^ a.high &* 0xC2B2_AE3D_27D4_EB4F ^ UInt64(UInt32(bitPattern: tag)) &* 0x1656_67B1_9E37_79F9
-        x ^= x >> 32
-        return Int(truncatingIfNeeded: (x &* 0xBF58_476D_1CE4_E5B9) >> UInt64(64 - bits))
-    }
-
-    /// The slot holding (tag, a), or the empty slot where it would go.
-    @inline(__always)
-    private func find(_ tag: Int32, _ a: IPAddress) -> Int {
-        let mask = (1 << bits) - 1
-        var i = Self.home(tag, a, bits)
-        while true {
-            let s = slots[i]
-            if s.value < 0 || (s.low == a.low && s.high == a.high && s.tag == tag) { return i }
-            i = (i + 1) & mask
-        }
-    }
-
-    /// The value stored for (tag, a), or -1.
-    @inline(__always)
-    func value(_ tag: Int32, _ a: IPAddress) -> Int32 { slots[find(tag, a)].value }
-
-    /// The value of (tag, a); when there is none, `next` after storing it.
-    @inline(__always)
-    func value(_ tag: Int32, _ a: IPAddress, orInsert next: Int32) -> Int32 {
-        let i = find(tag, a)
-        if slots[i].value >= 0 { return slots[i].value }
-        store(i, tag, a, next)
-        return next
-    }
-
-    /// Stores `v` (≥ 0) for (tag, a), replacing what was there.
-    @inline(__always)
-    func set(_ tag: Int32, _ a: IPAddress, _ v: Int32) {
-        let i = find(tag, a)
-        if slots[i].value >= 0 { slots[i].value = v } else { store(i, tag, a, v) }
-    }
-
-    @inline(__always)
-    private func store(_ i: Int, _ tag: Int32, _ a: IPAddress, _ v: Int32) {
-        slots[i] = Slot(high: a.high, low: a.low, tag: tag, value: v)
-        count += 1
-        if count * 2 > 1 << bits { grow() }
-    }
-
-    private func grow() {
-        let old = slots, oldBlock = block, n = 1 << bits
-        bits += 1
-        (block, slots) = Self.allocate(1 << bits)
-        let mask = (1 << bits) - 1
-        for j in 0..<n where old[j].value >= 0 {
-            let s = old[j]
-            var i = Self.home(s.tag, IPAddress(ipv6High: s.high, low: s.low), bits)
-            while slots[i].value >= 0 { i = (i + 1) & mask }
-            slots[i] = s
-        }
-        oldBlock.release()
+        return x &* Mixer.finalizer1
     }
 }
 
@@ -117,8 +22,8 @@ final class PairIndex {
 /// found with no probing: when a new route would share a slot, another multiplier of the
 /// home hash is sought under which none does (`rebuild`). An entry then costs a fold of its
 /// route's fields, one multiply and one slot read, compared with a single branch. (A
-/// stronger hash with a probing loop, comparing a field at a time, cost the first pass ~0.5
-/// ms more at 10^6 entries: 9.8 against 9.3.)
+/// stronger hash with a probing loop, comparing a field at a time, made the first pass
+/// slower.)
 struct RouteCache {
     struct Slot {
         var key: RouteKey
@@ -129,7 +34,7 @@ struct RouteCache {
     }
     private var slots: UnsafeMutablePointer<Slot>
     private var bits = 8
-    private var multiplier: UInt64 = 0x9E37_79B9_7F4A_7C15
+    private var multiplier = Mixer.golden
     /// Routes placed after their home slot, where no multiplier gave every route its own
     /// (routes whose folds are equal, or too many routes): `awayOrNew` probes for them.
     private var displaced = 0
@@ -272,12 +177,8 @@ struct RouteCache {
         var fallback = (misses: Int.max, multiplier: multiplier)
         search: for b in smallest...(smallest + 2) {
             for _ in 0..<16 {
-                // SplitMix64's step: odd multipliers, well spread.
-                seed = seed &+ 0x9E37_79B9_7F4A_7C15
-                var z = seed
-                z = (z ^ z >> 30) &* 0xBF58_476D_1CE4_E5B9
-                z = (z ^ z >> 27) &* 0x94D0_49BB_1331_11EB
-                let m = (z ^ z >> 31) | 1
+                // Odd multipliers, well spread.
+                let m = Mixer.splitMix(&seed) | 1
                 taken.withUnsafeMutableBufferPointer { $0.update(repeating: false) }
                 var misses = 0
                 for f in folds {

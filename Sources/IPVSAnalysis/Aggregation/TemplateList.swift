@@ -36,7 +36,7 @@ struct TemplateIdentity: Hashable {
 
         init(_ r: RouteKey) {
             mix = RouteKey.mix(r.virtual, r.destination, r.ports)
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            var h = Mixer.fnvBasis
             for v in [r.virtual.high, r.virtual.low, r.destination.high, r.destination.low, r.ports] { h = TemplateIdentity.fold(h, v) }
             check = h
         }
@@ -45,14 +45,14 @@ struct TemplateIdentity: Hashable {
     /// FNV-1a style, unrelated to the mix of `digest`.
     @inline(__always)
     static func fold(_ h: UInt64, _ v: UInt64) -> UInt64 {
-        let x = (h ^ v) &* 0x0000_0100_0000_01B3
+        let x = (h ^ v) &* Mixer.fnvPrime
         return x ^ x >> 31
     }
 
     init(client: IPAddress, route: RoutePart) {
-        var x = route.mix ^ client.low &* 0xD6E8_FEB8_6659_FD93 ^ client.high
+        var x = route.mix ^ client.low &* Mixer.digest ^ client.high
         x ^= x >> 32
-        x = x &* 0xD6E8_FEB8_6659_FD93
+        x = x &* Mixer.digest
         digest = x ^ x >> 29
         check = Self.fold(Self.fold(route.check, client.high), client.low)
     }

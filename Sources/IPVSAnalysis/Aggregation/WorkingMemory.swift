@@ -3,14 +3,15 @@ import CMalloc
 import Glibc
 #endif
 
-/// How a long-running poller (the dashboard, the subagent) treats the memory each poll
-/// frees.
+/// The process' one memory policy: how a long-running poller (the dashboard, the subagent,
+/// the exporter) treats the memory each poll frees. Nothing else in ipvstop calls `mallopt`.
 public enum WorkingMemory {
     /// Asks glibc's malloc to keep the memory one poll frees for the next, instead of
     /// returning it to the kernel and faulting it back in a second later: allocations up
-    /// to 32 MiB come from the heap, and up to 256 MiB freed at its top stay there. At
-    /// 10^6 entries the analysis' working memory is tens of megabytes, and a fresh page
-    /// costs a fault and a clearing: a quarter of the analysis' time went to them.
+    /// to 32 MiB come from the heap, up to 256 MiB freed at its top stay there, and at most
+    /// two arenas hold them (the pollers' threads would otherwise each pile up freed tables
+    /// in an arena of their own). At 10^6 entries the analysis' working memory is tens of
+    /// megabytes, and a fresh page costs a fault and a clearing: a quarter of the analysis.
     ///
     /// The price is that the process keeps its peak footprint, which a poller reaches
     /// again every poll anyway. Call once, early; `ipvstop check` and `snapshot` (one poll)
@@ -19,6 +20,7 @@ public enum WorkingMemory {
     public static func keepBetweenPolls() -> Bool {
         #if canImport(Glibc)
         return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1
+            && mallopt(M_ARENA_MAX, 2) == 1
         #else
         return false
         #endif

@@ -137,12 +137,9 @@ public final class ClientsScreen: Screen {
         return all
     }
 
-    /// Findings about a client or group (the last part of their keys).
+    /// Findings about a client or group.
     func findings(_ a: Analysed, _ name: String) -> [Finding] {
-        (a.findings ?? []).filter { f in
-            let parts = f.key.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
-            return parts.count == 4 && parts[3] == name
-        }
+        (a.findings ?? []).filter { $0.about.client == name }
     }
 
     public func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect) {

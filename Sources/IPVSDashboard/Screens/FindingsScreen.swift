@@ -122,10 +122,8 @@ public final class FindingsScreen: Screen {
 
     /// Where Enter takes a finding: its client, its real server or service, the kernel.
     func target(_ f: Finding, _ s: Snapshot?) -> Jump {
-        let parts = f.key.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-        let svc = parts.count > 1 ? parts[1] : ""
-        let rs = parts.count > 2 && !parts[2].isEmpty ? parts[2] : nil
-        let client = parts.count > 3 && !parts[3].isEmpty ? parts[3] : nil
+        let svc = f.about.service ?? ""
+        let rs = f.about.realServer, client = f.about.client
         switch f.kind {
         case .tablePressure, .sync:
             return .filtered(.kernel, "")

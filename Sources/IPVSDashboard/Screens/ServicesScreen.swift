@@ -161,15 +161,12 @@ public final class ServicesScreen: Screen {
     }
 
     /// Findings about a service (realServer nil: about the service itself) or one of its
-    /// real servers, from their keys (`kind/service/real server/client`).
+    /// real servers.
     func findings(_ a: Analysed?, service: String, realServer: String?) -> [Finding] {
         guard let fs = a?.findings else { return [] }
         var seen = Set<FindingKind>()
         return fs.filter { f in
-            let parts = f.key.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count >= 2, parts[1] == service else { return false }
-            let rs = parts.count >= 3 && !parts[2].isEmpty ? parts[2] : nil
-            guard rs == realServer else { return false }
+            guard f.about.service == service, f.about.realServer == realServer else { return false }
             return seen.insert(f.kind).inserted
         }
     }

@@ -6,14 +6,18 @@ import Glibc
 /// Large buffers kept between analyses.
 ///
 /// An analysis of 10^6 entries needs tens of megabytes of working memory; fresh from the
-/// kernel, every 4 KiB page of it costs a fault and a clearing, which at 1 Hz is a third of
-/// the analysis. An `Analyzer` keeps one pool: the aggregates of the previous poll give
+/// kernel, every 4 KiB page of it costs a fault and a clearing, a large share of the
+/// analysis when it runs every second. An `Analyzer` keeps one pool: the aggregates of the previous poll give
 /// their buffers back when the last face lets go of them, and the next poll takes them.
 ///
 /// Thread-safe: aggregates are released on whichever thread drops them last.
 public final class BufferPool: @unchecked Sendable {
     /// Raw memory, 16-byte aligned; a large block is its own mapping, in huge pages where
     /// the kernel has them.
+    ///
+    /// Invariants: `base` is 16-byte aligned and `bytes` long; a block is owned by one
+    /// holder at a time (the pool's free list, or one buffer) and released once. `typed`
+    /// checks alignment and size in debug builds.
     struct Block: @unchecked Sendable {
         let base: UnsafeMutableRawPointer
         let bytes: Int
@@ -24,9 +28,9 @@ public final class BufferPool: @unchecked Sendable {
         /// The analysis' large buffers are written once across and read once along: in 4 KiB
         /// pages, a fresh buffer costs a fault per page (a third of a one-poll analysis at
         /// 10^6 entries) and the radix sort's scattered writes miss the TLB; in 2 MiB pages,
-        /// a few faults, and a TLB entry covers a sort bucket's whole stretch. Measured here,
-        /// a fresh 4 KiB page costs ~0.37 ms a MiB and a huge page ~0.09 ms a MiB: from 1 MiB
-        /// on, a whole huge page costs less than the small pages it replaces.
+        /// a few faults, and a TLB entry covers a sort bucket's whole stretch. A fresh huge
+        /// page costs about a quarter of the small pages it replaces, so from 1 MiB on a whole
+        /// huge page costs less than the small pages of the block.
         static let mappedFrom = 1 << 20
         static let hugePage = 2 << 20
 
@@ -71,7 +75,8 @@ public final class BufferPool: @unchecked Sendable {
         }
 
         func typed<T>(_: T.Type) -> UnsafeMutablePointer<T> {
-            base.bindMemory(to: T.self, capacity: bytes / MemoryLayout<T>.stride)
+            assert(MemoryLayout<T>.alignment <= 16 && Int(bitPattern: base) % 16 == 0, "a block's alignment")
+            return base.bindMemory(to: T.self, capacity: bytes / MemoryLayout<T>.stride)
         }
     }
 
@@ -126,37 +131,3 @@ extension Optional where Wrapped == BufferPool {
     }
 }
 
-/// Working arrays of one analysis carved from one pooled block. Each alone is smaller than
-/// what gets huge pages, and in a one-poll analysis every fresh 4 KiB page costs a fault and
-/// a clearing (~0.37 ms a MiB here); together they fill a few huge pages, or come back from
-/// the pool warm.
-struct Arena {
-    private let block: BufferPool.Block
-    private var used = 0
-
-    /// Room for `bytes`, as `Arena.bytes(_:_:)` counts them.
-    init(bytes: Int, pool: BufferPool?) { block = pool.take(bytes: max(16, bytes)) }
-
-    /// What `take(n, T.self)` uses of an arena, alignment included.
-    static func bytes<T>(_ n: Int, _: T.Type) -> Int { max(1, n) * MemoryLayout<T>.stride + 16 }
-
-    /// `n` uninitialized values of `T`, valid until the arena is freed.
-    mutating func take<T>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-        let start = (used + 15) / 16 * 16
-        let size = max(1, n) * MemoryLayout<T>.stride
-        precondition(MemoryLayout<T>.alignment <= 16 && start + size <= block.bytes, "arena too small")
-        used = start + size
-        return (block.base + start).bindMemory(to: T.self, capacity: max(1, n))
-    }
-
-    /// Room for a radix sort of `n` keys with their 32-bit payload (`takeKeyedSort`).
-    static func keyedSortBytes(_ n: Int) -> Int { 2 * bytes(n, UInt64.self) + 2 * bytes(n, Int32.self) }
-
-    /// Keys, their scratch, payload and its scratch, `n` of each, for `RadixSort.sort`.
-    mutating func takeKeyedSort(_ n: Int) -> (keys: UnsafeMutablePointer<UInt64>, keyScratch: UnsafeMutablePointer<UInt64>,
-                                              payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>) {
-        (take(n, UInt64.self), take(n, UInt64.self), take(n, Int32.self), take(n, Int32.self))
-    }
-
-    func free(to pool: BufferPool?) { pool.give(block) }
-}
