@@ -375,8 +375,8 @@ extension Aggregates {
         let entries = table.entries
         let n = entries.count
 
-        // Pass 1: each entry's destination, the per-destination counts, the templates, and
-        // the entry's word, with the digit counts the sort needs.
+        // Pass `firstPass` (`FastCore.swift`): each entry's destination, the per-destination
+        // counts, the templates, and the entry's word, with the digit counts the sort needs.
         let wordBlock = buffers.take(bytes: max(1, n) * 8)
         let words = wordBlock.typed(UInt64.self)
         let first = entries.withUnsafeBufferPointer { FirstPass($0, words: words, cache: &cache, resolver: &resolver, pool: buffers) }
@@ -411,7 +411,7 @@ extension Aggregates {
         let alternates = Self.fwmarkAlternates(destinations, services)
         let hasAlternates = alternates.map { !$0.isEmpty }
 
-        // Passes 2 and 3: the words in client order, a bucket at a time (`ClientOrder`), each
+        // Passes `clientPass` and `groups`: the words in client order, a bucket at a time (`ClientOrder`), each
         // bucket taken by the client pass while it is in the cache: each client's
         // connections per destination, to the load totals, the persistence groups, and the
         // template that controls them. At most a client and a load per word: the capacity
@@ -430,13 +430,14 @@ extension Aggregates {
         let loadCounts = UnsafeMutablePointer<UInt32>.allocate(capacity: rowCount * LoadHistogram.buckets)
         loadCounts.initialize(repeating: 0, count: rowCount * LoadHistogram.buckets)
         defer { loadCounts.deallocate() }
-        let asks = UnsafeMutablePointer<UInt64>.allocate(capacity: max(1, dcount))
+        let asks = UnsafeMutablePointer<ClientPass.Asks>.allocate(capacity: max(1, dcount))
         defer { asks.deallocate() }
         heavyFrom = max(1, min(floor, LoadHistogram.buckets - 1))
         for d in 0..<dcount {
             let bits = (grouping[d] ? ClientPass.groupsBit : 0) | (!grouping[d] && netmask[d] != nil ? ClientPass.ownTemplateBit : 0)
                 | (hasAlternates[d] ? ClientPass.alternatesBit : 0)
-            asks[d] = ClientPass.ask(bits: bits, row: Int(rowOf[d]), slowFrom: grouping[d] ? 0 : hasAlternates[d] ? 1 : heavyFrom)
+            (asks + d).initialize(to: ClientPass.Asks(bits: bits, row: Int(rowOf[d]),
+                                                      slowFrom: grouping[d] ? 0 : hasAlternates[d] ? 1 : heavyFrom))
         }
         // Connections a template controls, by its place in the sorted run (`byClient`):
         // written in the order the pass meets them, not all over the table.
@@ -485,6 +486,7 @@ extension Aggregates {
         }
         groupLoadHistogram = LoadHistogram(rows: groupRowOf, counts: groupSizes)
 
+        // Pass `templates`.
         buildTemplates(services: services, records: records.buffer, byClient: byClient,
                        v6Clients: v6Clients, routes: cache.routes, controlled: UnsafeBufferPointer(start: controlled, count: records.count),
                        identities: identities, pool: buffers)

@@ -21,19 +21,49 @@ struct ClientPass {
     /// Per destination, what its loads ask, a bit each, in the byte at `bitsShift` of its
     /// `asks`.
     static let groupsBit: UInt8 = 1, ownTemplateBit: UInt8 = 2, alternatesBit: UInt8 = 4
-    /// A destination's `asks`: where its row of the load histogram starts in the low 32
-    /// bits (0 for none), the bits it asks above them, and from `slowShift` up how many
-    /// connections make its loads take the branch out of line (`ask`).
-    static let bitsShift: UInt64 = 32, slowShift: UInt64 = 40
+    /// What a destination's loads ask of the load loop, in one word: the loop reads one
+    /// value a load. Bits 0-31: where the destination's row of the load histogram starts (0
+    /// for none); 32-39: the bits it asks (`groupsBit`...); 40 up: from how many connections
+    /// its loads take the branch out of line (`slowFrom`).
+    struct Asks {
+        private let raw: UInt64
+        private static let bitsShift: UInt64 = 32, slowShift: UInt64 = 40
 
-    /// A destination's `asks`. `slowFrom`: 0 where every load goes out of line (its service
-    /// groups clients: even a load of templates alone), 1 where those with connections do (a
-    /// fwmark service's templates may be another's), else the heavy loads' floor. One
-    /// compare a load then decides it, where the three conditions took a dozen instructions
-    /// and a register in the load loop.
-    static func ask(bits: UInt8, row: Int, slowFrom: Int) -> UInt64 {
-        precondition(slowFrom < 1 << 24 && row * LoadHistogram.buckets < 1 << 32, "a destination's asks do not fit")
-        return UInt64(slowFrom) << slowShift | UInt64(bits) << bitsShift | UInt64(row * LoadHistogram.buckets)
+        /// `slowFrom`: 0 where every load goes out of line (its service groups clients: even
+        /// a load of templates alone), 1 where those with connections do (a fwmark service's
+        /// templates may be another's), else the heavy loads' floor. One compare a load then
+        /// decides it, where the three conditions took a dozen instructions and a register
+        /// in the load loop.
+        init(bits: UInt8, row: Int, slowFrom: Int) {
+            precondition(slowFrom >= 0 && slowFrom < 1 << 24 && row >= 0 && row * LoadHistogram.buckets < 1 << 32,
+                         "a destination's asks do not fit")
+            raw = UInt64(slowFrom) << Self.slowShift | UInt64(bits) << Self.bitsShift | UInt64(row * LoadHistogram.buckets)
+        }
+
+        /// The first of the destination's `LoadHistogram.buckets` counters.
+        @inline(__always) var histogramStart: Int { Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: raw)) }
+        /// What it asks: `groupsBit`, `ownTemplateBit`, `alternatesBit`.
+        @inline(__always) var bits: Int { Int(truncatingIfNeeded: raw >> Self.bitsShift) & 0xFF }
+        /// From how many connections a load goes out of line.
+        @inline(__always) var slowFrom: Int { Int(truncatingIfNeeded: raw >> Self.slowShift) }
+    }
+
+    /// Where a load ends, in one word: the index of the word after it (high 32 bits) and
+    /// the template words of the sorted run up to its end (low 32 bits). A load's words and
+    /// templates are then the differences of two ends.
+    struct LoadEnd {
+        fileprivate let raw: UInt64
+
+        @inline(__always) init(word: Int, templates: UInt64) {
+            assert(word >= 0 && word < 1 << 32 && templates < 1 << 32, "a load's end does not fit")
+            raw = UInt64(truncatingIfNeeded: word) << 32 | templates
+        }
+        static let start = LoadEnd(word: 0, templates: 0)
+
+        /// The index of the word after the load.
+        @inline(__always) var word: Int { Int(truncatingIfNeeded: raw >> 32) }
+        /// Template words of the sorted run up to the load's end.
+        @inline(__always) var templates: Int { Int(truncatingIfNeeded: raw & 0xFFFF_FFFF) }
     }
 
     /// Words a chunk; its loads (at most as many) fit the L2 cache.
@@ -42,11 +72,14 @@ struct ClientPass {
     private(set) var clientCount = 0
 
     /// A chunk's loads, in the order of their words: each one's key (its words' bits above
-    /// `EntryWord.destinationShift`: client bits and destination) and its end (the index of
-    /// the word after it << 32 | the template words up to its end).
+    /// `EntryWord.destinationShift`: client bits and destination) and its end (`LoadEnd`).
+    ///
+    /// Invariants: `capacity` slots each, all initialized; the word loop writes slot
+    /// `run.load` only, which stays below `capacity` (a chunk's words make at most a load
+    /// each, and one load is carried over: `take` checks it).
     private struct Loads {
         var key: UnsafeMutablePointer<UInt64>
-        var end: UnsafeMutablePointer<UInt64>
+        var end: UnsafeMutablePointer<LoadEnd>
         let capacity: Int
 
         init(capacity: Int) {
@@ -54,7 +87,7 @@ struct ClientPass {
             key = .allocate(capacity: capacity)
             key.initialize(repeating: 0, count: capacity)
             end = .allocate(capacity: capacity)
-            end.initialize(repeating: 0, count: capacity)
+            end.initialize(repeating: .start, count: capacity)
         }
 
         func free() {
@@ -75,7 +108,7 @@ struct ClientPass {
     /// What the load loop carries from load to load and chunk to chunk.
     private struct Settled {
         /// The end of the last load settled.
-        var end: UInt64 = 0
+        var end = LoadEnd.start
         /// The current client's index and client bits.
         var client = -1
         var clientBits = UInt64.max
@@ -137,7 +170,7 @@ struct ClientPass {
     }
 
     private let words: UnsafePointer<UInt64>
-    private let asks: UnsafePointer<UInt64>
+    private let asks: UnsafePointer<Asks>
     private let controlledInRun: UnsafeMutablePointer<Int>
     private let starts: UnsafeMutablePointer<Int32>
     private let histogram: UnsafeMutablePointer<UInt32>
@@ -151,7 +184,7 @@ struct ClientPass {
     private var settled = Settled()
 
     /// A pass over `words` (sorted by client then destination), taken a range at a time.
-    /// - `asks`: per destination, `ClientPass.ask`.
+    /// - `asks`: per destination, what its loads ask (`Asks`).
     /// - `byClient`: template ordinals in the order the sorted words meet them.
     /// - `controlledInRun`: per template word met, the connections of its own loads; slot
     ///   -1 takes the (zero) credits of loads without one.
@@ -164,7 +197,7 @@ struct ClientPass {
     /// (Spare slots at -1 instead of selects between a slot and a spare: every load writes
     /// both, and the load loop has more live values than registers.)
     init(words: UnsafePointer<UInt64>, v6Clients: PooledList<IPAddress>,
-         asks: UnsafePointer<UInt64>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
+         asks: UnsafePointer<Asks>, netmask: [PersistenceNetmask?], alternates: [[(Int, AddressFamily)]],
          lookup: TemplateLookup, byClient: UnsafeBufferPointer<Int32>,
          controlledInRun: UnsafeMutablePointer<Int>, controlled: UnsafeMutablePointer<Int>, groups: GroupBuilder,
          starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>, heavyFrom: Int, pool: BufferPool?) {
@@ -227,7 +260,7 @@ struct ClientPass {
             r.load &+= Int(truncatingIfNeeded: (diff | (0 &- diff)) >> 63)
             r.templates &+= w >> templateShift & 1
             loads.key[r.load] = key
-            loads.end[r.load] = UInt64(truncatingIfNeeded: k &+ 1) << 32 | r.templates
+            loads.end[r.load] = LoadEnd(word: k &+ 1, templates: r.templates)
         }
     }
 
@@ -236,23 +269,23 @@ struct ClientPass {
     /// service's templates and the heavy loads.
     @inline(never)
     private static func settle(_ loads: Loads, _ range: Range<Int>, _ settled: inout Settled,
-                               asks: UnsafePointer<UInt64>, controlledInRun: UnsafeMutablePointer<Int>,
+                               asks: UnsafePointer<Asks>, controlledInRun: UnsafeMutablePointer<Int>,
                                starts: UnsafeMutablePointer<Int32>, histogram: UnsafeMutablePointer<UInt32>,
                                rare: inout Rare) {
         var st = settled
         defer { settled = st }
         for s in range {
             let key = loads.key[s], end = loads.end[s]
-            let startWord = Int(truncatingIfNeeded: st.end >> 32)
-            let startTemplate = Int(truncatingIfNeeded: st.end & 0xFFFF_FFFF)
-            let endTemplate = Int(truncatingIfNeeded: end & 0xFFFF_FFFF)
+            let startWord = st.end.word
+            let startTemplate = st.end.templates
+            let endTemplate = end.templates
             let templates = endTemplate &- startTemplate
-            let total = Int(truncatingIfNeeded: end >> 32) &- startWord &- templates
+            let total = end.word &- startWord &- templates
             st.end = end
             let d = Int(truncatingIfNeeded: key) & (EntryWord.destinationLimit - 1)
             let bits = key >> (EntryWord.clientShift - EntryWord.destinationShift)
             let info = asks[d]
-            let a = Int(truncatingIfNeeded: info >> bitsShift) & 0xFF
+            let a = info.bits
             // A load opens a client where its client bits are not the current client's.
             // Selects by masks, not `?:`: a new client is a coin toss a load, and the
             // compiler made branches of those. The client starts at the load that opens it.
@@ -266,13 +299,13 @@ struct ClientPass {
             starts[st.client | (opens &- 1)] = Int32(truncatingIfNeeded: startWord)
             // A load of no connection (a template's alone) counts in bucket 0, which no one
             // reads: an add, not a branch.
-            histogram[Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: info)) &+ min(total, LoadHistogram.buckets &- 1)] &+= 1
+            histogram[info.histogramStart &+ min(total, LoadHistogram.buckets &- 1)] &+= 1
             // Its own template (a netmask that does not group), met in this run: of two,
             // the later entry (the kernel keeps one template per key).
             // (A load of no connection may count as crediting it: it adds 0.)
             let own = ((templates | (0 &- templates)) >> 63 & 1) & (a >> ownTemplateBit.trailingZeroBitCount) & 1
             controlledInRun[(endTemplate &- 1) | (own &- 1)] &+= total & (0 &- own)
-            guard total >= Int(truncatingIfNeeded: info >> slowShift) else { continue }
+            guard total >= info.slowFrom else { continue }
             if total == 0 && UInt8(truncatingIfNeeded: a) & groupsBit != 0 {
                 // A group's templates alone: the client they opened was none (the next
                 // client's start overwrites the one written). The group's templates in the
@@ -281,7 +314,7 @@ struct ClientPass {
                 st.clientBits = previous
             }
             rare.take(d: d, asks: a, clientBits: bits, client: st.client, total: total, own: own, startWord: startWord,
-                      endWord: Int(truncatingIfNeeded: end >> 32), startTemplate: startTemplate, endTemplate: endTemplate)
+                      endWord: end.word, startTemplate: startTemplate, endTemplate: endTemplate)
         }
     }
 }

@@ -26,6 +26,10 @@ import IPVSModel
 //   masked address, not a client's (`ClientStore.forEachWord` skips it).
 // - state: `ConnectionState.rawValue`.
 //
+// The other packed values have names of their own: what a destination's loads ask of the
+// load loop (`ClientPass.Asks`), where a load ends (`ClientPass.LoadEnd`), a load's figures
+// (`LoadTotal`), a group and its loads (`GroupAggregate`, `GroupLoad`).
+//
 // **The passes**, in order (`Aggregates.Pass` names them in the reference's reports):
 //
 // 1. `firstPass` (`FirstPass.swift`, `Resolver.swift`): each entry's destination through the
