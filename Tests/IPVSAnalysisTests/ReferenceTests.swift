@@ -35,11 +35,17 @@ import Testing
     }
 
     /// Fast and reference agree on `s`, and the table exercised what it was made for.
+    /// (Both ways the core is run: one-shot, and as an `Analyzer` runs it, with the templates'
+    /// identities and a pool that already holds a run's buffers.)
     static func agree(_ s: Snapshot, heavyFrom: Int) throws {
-        let fast = Aggregates(s, buffers: BufferPool(), identities: false, heavyFrom: heavyFrom)
         let reference = ReferenceAggregates(s, heavyFrom: heavyFrom)
-        let differences = reference.differences(from: fast)
-        #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
+        let pool = BufferPool()
+        var fast = Aggregates(s, buffers: pool, identities: false, heavyFrom: heavyFrom)
+        for identities in [false, true] {
+            fast = Aggregates(s, buffers: pool, identities: identities, heavyFrom: heavyFrom)
+            let differences = reference.differences(from: fast)
+            #expect(differences.isEmpty, "\(identities ? "with identities: " : "")\(differences.joined(separator: "\n"))")
+        }
         // Not a vacuous agreement: the table has what each pass makes.
         #expect(fast.clients.count > 10 && !fast.groups.isEmpty)
         if heavyFrom <= 3 { #expect(!fast.heavyLoads.isEmpty && !reference.heavyGroupLoads.isEmpty) }
