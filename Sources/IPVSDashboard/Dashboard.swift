@@ -244,9 +244,17 @@ public final class Dashboard {
             x += g.put(label, x: x, y: 0, role: id == current ? .tabActive : .tab, bold: id == current)
             x += 1
         }
-        let right = source.label
-        if x + right.columns + 2 <= g.width {
-            g.put(right, x: g.width - right.columns - 1, y: 0, role: .bar)
+        // The director's name and kernel beside the source, as long as they fit whole:
+        // the kernel goes first, then the name; the source stays.
+        let host = ctx.snapshot?.host
+        let dot = " \(glyphs.dot) "
+        let choices = [[host?.hostname, host?.kernelRelease, source.label], [host?.hostname, source.label], [source.label]]
+        for parts in choices {
+            let right = TerminalText.escaped(parts.compactMap { $0 }.joined(separator: dot), keepLineBreaks: false)
+            if x + right.columns + 2 <= g.width {
+                g.put(right, x: g.width - right.columns - 1, y: 0, role: .bar)
+                return
+            }
         }
     }
 
