@@ -211,6 +211,9 @@ public struct SnapshotReader: Sendable {
         }
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
+        } else if slab == nil, capture != nil, let size = Self.sysfsSlabSize(path(CaptureWriter.sysfsSlabDir)) {
+            // What sysfs said when the capture was taken (slabinfo is root's only).
+            slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         }
         if slab == nil {
             // Say why: the cache exists but may not be read, or it is not there to read.
@@ -368,13 +371,6 @@ public struct SnapshotReader: Sendable {
             }
             snap.connections = t
         } catch {
-            // A copied tree or a capture without its table is not the director it copied.
-            // (A plain tree with no table file at all is read without one, as before.)
-            var missing = false
-            if case .missing? = error as? ProcReadError { missing = true }
-            if !options.isLive && !missing {
-                throw SnapshotError.unreadable("\(options.procRoot): connection table: \(error)")
-            }
             snap.source.warnings.append("connection table: \(error)")
             snap.source.unavailable.append("connections")
         }

@@ -95,6 +95,9 @@ public struct CaptureWriter: Sendable {
         "sys/kernel/osrelease", "sys/kernel/hostname",
     ]
     static let tableFiles = ["net/ip_vs_conn", "net/ip_vs_conn_sync"]
+    /// Where a capture keeps `/sys/kernel/slab/ip_vs_conn/slab_size` (the entry size anyone
+    /// may read when slabinfo is root's only): not under /proc, so beside it.
+    static let sysfsSlabDir = "sysfs/kernel/slab/ip_vs_conn"
 
     /// Writes the capture to `dir` (a new or empty directory), then reads it back as every
     /// command would and returns that snapshot: a capture that cannot be read is an error
@@ -133,6 +136,20 @@ public struct CaptureWriter: Sendable {
         for f in Self.smallFiles { try copy(f, limit: f.hasPrefix("sys/") ? ProcFile.Limit.small : ProcFile.Limit.text) }
         for name in CaptureFiles.list(root + "/sys/net/ipv4/vs") ?? [] where CaptureManifest.isSafePath(name) {
             try copy("sys/net/ipv4/vs/" + name, limit: ProcFile.Limit.small)
+        }
+
+        if options.isLive {
+            var d = dir
+            for part in Self.sysfsSlabDir.split(separator: "/") {
+                d += "/" + part
+                try CaptureFiles.makeDirectory(d)
+            }
+            let rel = Self.sysfsSlabDir + "/slab_size"
+            if let n = try? CaptureFiles.copy(from: "/sys/kernel/slab/ip_vs_conn/slab_size", to: dir + "/" + rel, limit: ProcFile.Limit.small) {
+                files.append((rel, n))
+            } else {
+                _ = unlink(dir + "/" + rel)
+            }
         }
 
         // Netlink, recorded as it is read: only from this machine's own kernel.
