@@ -276,11 +276,12 @@ public final class Dashboard {
         // The director's name before the clock when the tab bar had no room for it.
         let host = hostInTabs ? nil : ctx.snapshot?.host?.hostname.map { TerminalText.escaped($0, keepLineBreaks: false) }
         let clock = ctx.snapshot.map { Format.localTime($0.takenAt) } ?? ""
-        // Narrower: the name with the time of day only, then the clock alone.
+        // Narrower: the name with the time of day only, then the name alone (the age is
+        // on the left), then the clock alone for a name too long to fit.
         var rights = [clock]
         if let host {
             let time = clock.split(separator: " ").last.map(String.init) ?? clock
-            rights = [host + "  " + clock, host + "  " + time, clock]
+            rights = [host + "  " + clock, host + "  " + time, host, clock]
         }
         // The long form when it fits beside the clock, else the short one.
         for long in [true, false] {

@@ -209,6 +209,10 @@ public struct SnapshotReader: Sendable {
         } catch {
             warnings.append("\(error)")
         }
+        // A capture taken by a user who could not read slabinfo says so in its manifest.
+        if let capture, capture.notCopied.contains(where: { $0.hasPrefix("slabinfo:") && $0.contains("permission denied") }) {
+            slabDenied = true
+        }
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         } else if slab == nil, capture != nil, let size = Self.sysfsSlabSize(path(CaptureWriter.sysfsSlabDir)) {
