@@ -202,6 +202,15 @@ import Glibc
         #expect(throws: CaptureError.self) { try CaptureWriter(options: ReaderOptions(procRoot: Self.fixture)).write(to: dir) }
     }
 
+    @Test func thisMachinesHostIsUnamesAndTheTreesIsItsFiles() throws {
+        // uname(2) and /proc/sys/kernel agree on a live machine: both are the UTS namespace's.
+        let live = try #require(Uname.host())
+        #expect(live == Uname.host(root: "/proc"))
+        #expect(live.hostname?.isEmpty == false && live.kernelRelease?.isEmpty == false)
+        let tree = try #require(Uname.host(root: Self.fixture))
+        #expect(tree == HostInfo(hostname: nil, kernelRelease: "6.1.0-56-amd64"))
+    }
+
     @Test func sequenceNumbersArePatchedInEveryMessageAndDamageIsLeftToTheDecoder() {
         // Two 16-byte messages, then a length of 3 (cannot be a message): patched up to it.
         var d = [UInt8](repeating: 0, count: 40)
