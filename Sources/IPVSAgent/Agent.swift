@@ -41,8 +41,10 @@ public final class AgentRunner: Sendable {
         // The feed's thread is the builder's: one view per analysed snapshot (the lock is
         // never contended; it hands the builder's state to that thread).
         let builder = Mutex(ViewBuilder(settings: options.view))
-        feed.start(name: "ipvstop-agent-views", log: log) { [store] s, result in
-            let view = builder.withLock { $0.build(s, analysis: result) }
+        feed.start(name: "ipvstop-agent-views", log: log) { [store, feed] s, result in
+            // Ages on the source's clock: the demo's and a recording's are not wall time.
+            let offset = feed.now().timeIntervalSinceNow
+            let view = builder.withLock { $0.build(s, analysis: result, clockOffset: offset) }
             store.publish(view, events: result.events)
         }
         let agent = SubAgent(options: options.subagent, store: store, log: log)

@@ -62,6 +62,8 @@ public enum IPVSTopMIB {
         public static let warnings: UInt32 = 13
         public static let pollInterval: UInt32 = 14
         public static let topN: UInt32 = 15
+        public static let hostName: UInt32 = 16
+        public static let kernelRelease: UInt32 = 17
     }
 
     /// Tables: entry OID and the first and last accessible column (all columns in between
@@ -73,10 +75,10 @@ public enum IPVSTopMIB {
         public var columns: [UInt32] { Array(firstColumn...lastColumn) }
     }
 
-    public static let serviceTable = TableLayout(entry: [4, 1], firstColumn: 2, lastColumn: 29)
-    public static let realServerTable = TableLayout(entry: [5, 1], firstColumn: 2, lastColumn: 24)
-    public static let clientTable = TableLayout(entry: [6, 1], firstColumn: 3, lastColumn: 11)
-    public static let templateTable = TableLayout(entry: [7, 1], firstColumn: 4, lastColumn: 12)
+    public static let serviceTable = TableLayout(entry: [4, 1], firstColumn: 2, lastColumn: 30)
+    public static let realServerTable = TableLayout(entry: [5, 1], firstColumn: 2, lastColumn: 26)
+    public static let clientTable = TableLayout(entry: [6, 1], firstColumn: 3, lastColumn: 12)
+    public static let templateTable = TableLayout(entry: [7, 1], firstColumn: 4, lastColumn: 14)
     public static let findingTable = TableLayout(entry: [8, 1], firstColumn: 2, lastColumn: 8)
     public static let sysctlTable = TableLayout(entry: [9, 1], firstColumn: 2, lastColumn: 2)
 

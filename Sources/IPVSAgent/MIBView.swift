@@ -92,10 +92,15 @@ public enum GetResult: Equatable, Sendable {
 public final class MIBView: Sendable {
     public let regions: [MIBRegion]
     public let builtAt: Date
+    /// The source's clock minus wall time when the view was built: ages are measured on the
+    /// clock the snapshot was taken by (the demo's simulated time, a recording's recorded
+    /// time), not against wall time, which is months away from either.
+    public let clockOffset: Double
 
-    public init(regions: [MIBRegion], builtAt: Date = Date()) {
+    public init(regions: [MIBRegion], builtAt: Date = Date(), clockOffset: Double = 0) {
         self.regions = regions.sorted { $0.oid < $1.oid }
         self.builtAt = builtAt
+        self.clockOffset = clockOffset.isFinite ? clockOffset : 0
     }
 
     public static let empty = MIBView(regions: [])
@@ -113,7 +118,9 @@ public final class MIBView: Sendable {
         return lo - 1
     }
 
+    /// `now` is wall time; ages are resolved on the source's clock (`clockOffset`).
     public func get(_ oid: [UInt32], now: Date = Date()) -> GetResult {
+        let now = now.addingTimeInterval(clockOffset)
         let o = oid[...]
         guard let r = region(containing: o) else { return .noSuchObject }
         switch regions[r] {
@@ -135,6 +142,7 @@ public final class MIBView: Sendable {
     public func next(after oid: [UInt32], inclusive: Bool = false, now: Date = Date()) -> (OID, SNMPValue)? {
         let o = oid[...]
         if inclusive, case .value(let v) = get(oid, now: now) { return (OID(oid), v) }
+        let now = now.addingTimeInterval(clockOffset)
         // Start at the region holding `oid`, or the first one after it.
         var start = region(containing: o) ?? regions.count
         if start == regions.count {

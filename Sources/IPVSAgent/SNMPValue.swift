@@ -18,18 +18,31 @@ public enum SNMPValue: Hashable, Sendable {
 
     public static func string(_ s: String) -> SNMPValue { .octets(Array(s.utf8)) }
 
-    /// A DisplayString or SnmpAdminString, cut to its 255-byte limit without splitting a
-    /// UTF-8 sequence.
+    /// A DisplayString or SnmpAdminString within its 255-byte limit. A longer text is cut
+    /// at the last word that fits with `...` after it (ASCII: a DisplayString's manager
+    /// prints it as text), never in a word or a UTF-8 sequence; a text with no space in its
+    /// last `wordSearch` bytes is cut at a character instead.
     public static func text(_ s: String, limit: Int = 255) -> SNMPValue {
-        var b = Array(s.utf8)
-        if b.count > limit {
-            var n = limit
-            // Back up to the start of a character: continuation bytes are 10xxxxxx.
-            while n > 0 && b[n] & 0xC0 == 0x80 { n -= 1 }
-            b = Array(b[0..<n])
-        }
-        return .octets(b)
+        let b = Array(s.utf8)
+        guard b.count > limit else { return .octets(b) }
+        let mark = Array("...".utf8)
+        let room = max(0, limit - mark.count)
+        // Back up to the start of a character: continuation bytes are 10xxxxxx.
+        var n = room
+        while n > 0 && b[n] & 0xC0 == 0x80 { n -= 1 }
+        // Then to the end of the last whole word: the space before the word that was cut
+        // (b[n] is the first byte left out: when it is a space, the word before it is whole).
+        var w = n
+        while w > 0 && b[w] != 0x20 && n - w < wordSearch { w -= 1 }
+        if w > 0 && b[w] == 0x20 { n = w }
+        // No trailing spaces or separators before the mark.
+        while n > 0 && [0x20, 0x2C, 0x3B, 0x3A].contains(b[n - 1]) { n -= 1 }
+        return .octets(Array(b[0..<n]) + mark)
     }
+
+    /// How far back a cut looks for a space: a word longer than this (an address list)
+    /// is cut inside rather than losing most of the text.
+    static let wordSearch = 64
 
     /// TruthValue: true(1), false(2).
     public static func truth(_ v: Bool) -> SNMPValue { .integer(v ? 1 : 2) }

@@ -47,8 +47,9 @@ public final class ViewBuilder {
 
     /// Updates the indexes for the snapshot's services and real servers, then builds the
     /// view. `analysis` gives the clients, templates and findings; without it those tables
-    /// are empty.
-    public func build(_ s: Snapshot, analysis: AnalysisResult?) -> MIBView {
+    /// are empty. `clockOffset`: the source's clock minus wall time (0 for a live
+    /// director), so that the snapshot's age is measured on the clock that took it.
+    public func build(_ s: Snapshot, analysis: AnalysisResult?, clockOffset: Double = 0) -> MIBView {
         assignIndexes(s)
         var regions: [MIBRegion] = []
         regions += globalScalars(s, analysis)
@@ -60,7 +61,7 @@ public final class ViewBuilder {
         regions.append(.table(templateTable(s, analysis?.aggregates)))
         regions.append(.table(findingTable(analysis?.findings ?? [])))
         regions.append(.table(sysctlTable(s)))
-        return MIBView(regions: regions)
+        return MIBView(regions: regions, clockOffset: clockOffset)
     }
 
     func assignIndexes(_ s: Snapshot) {
@@ -138,6 +139,8 @@ public final class ViewBuilder {
             Self.scalar(g, S.warnings, .gauge(s.source.warnings.count)),
             Self.scalar(g, S.pollInterval, .unsigned(Int64((settings.interval * 1000).rounded()))),
             Self.scalar(g, S.topN, .unsigned(settings.top)),
+            Self.scalar(g, S.hostName, s.host?.hostname.map { .text($0) }),
+            Self.scalar(g, S.kernelRelease, s.host?.kernelRelease.map { .text($0) }),
         ]
     }
 
@@ -173,12 +176,14 @@ public final class ViewBuilder {
                 v[7] = .octets(InetAddress.bytes(addr))
                 v[8] = .unsigned32(UInt32(port))
                 v[9] = .unsigned32(0)
+                v[30] = .text(addr.description)
             case .fwmark(let mark, _):
                 v[3] = .integer(2)
                 v[6] = .integer(0)
                 v[7] = .octets([])
                 v[8] = .unsigned32(0)
                 v[9] = .unsigned32(mark)
+                v[30] = .text("")
             }
             v[4] = .integer(svc.key.family == .ipv4 ? 1 : 2)
             v[10] = .text(svc.scheduler)
@@ -233,6 +238,8 @@ public final class ViewBuilder {
                 v[22] = .unsigned32(ValueMapping.perMille(Int64(rs.activeConns) + Int64(rs.inactiveConns), of: conns))
                 v[23] = .unsigned32(ValueMapping.perMille(Int64(max(0, rs.weight)), of: weight))
                 v[24] = .text(rs.id)
+                v[25] = .text(svc.id)
+                v[26] = .text(rs.address.description)
                 rows.append(MIBRow(index: [sIdx, rIdx], values: v.values))
             }
         }
@@ -274,6 +281,7 @@ public final class ViewBuilder {
                 v[10] = .unsigned32(0)
                 v[11] = .gauge(0)
             }
+            v[12] = .text(c.address.description)
             rows.append(MIBRow(index: IndexEncoding.inetAddress(c.address), values: v.values))
         }
         return MIBTable(entry: layout.entry, columns: layout.columns, rows: rows)
@@ -311,6 +319,8 @@ public final class ViewBuilder {
             v[10] = .unsigned32(e.expires)
             v[11] = .text(e.state.name)
             v[12] = .gauge(t.summary.controlledConns)
+            v[13] = .text(e.client.description)
+            v[14] = .text(e.destination.description)
             rows.append(MIBRow(index: index, values: v.values))
         }
         return MIBTable(entry: layout.entry, columns: layout.columns, rows: rows)
@@ -432,6 +442,7 @@ public enum AgentViews {
     /// The view the agent would serve for `snapshot` alone (findings from a one-shot
     /// analysis, fresh indexes).
     public static func oneShot(_ snapshot: Snapshot, settings: ViewSettings) -> MIBView {
-        ViewBuilder(settings: settings).build(snapshot, analysis: Analysis.analyze(snapshot))
+        // The source's clock stands at the snapshot: its age counts from the view's making.
+        ViewBuilder(settings: settings).build(snapshot, analysis: Analysis.analyze(snapshot), clockOffset: snapshot.takenAt.timeIntervalSinceNow)
     }
 }

@@ -24,6 +24,8 @@ public final class Dashboard {
     /// Drill-downs to come back from with Esc.
     var back: [(from: ScreenID, to: ScreenID, filter: String?)] = []
     var analysisGeneration = -1
+    /// Whether the last tab bar drawn showed the director's name (else the status line does).
+    var hostInTabs = false
     /// The screen before the current one (Esc on Help goes back to it).
     var previous: ScreenID = .services
 
@@ -236,31 +238,58 @@ public final class Dashboard {
 
     func drawTabs(_ g: inout Grid, _ ctx: ViewContext) {
         g.fill(Rect(x: 0, y: 0, width: g.width, height: 1), role: .bar)
-        var x = g.put(" ipvstop ", x: 0, y: 0, role: .barKey, bold: true)
-        let full = ScreenID.allCases.reduce(0) { $0 + $1.title.count + 4 } + x
-        let short = full > g.width
+        // The director's name must show: short titles make room for it beside the tabs and,
+        // where even they leave none (80 columns), it takes the program's name's place.
+        let host = ctx.snapshot?.host
+        let name = TerminalText.escaped(host?.hostname ?? host?.kernelRelease ?? "", keepLineBreaks: false)
+        let tabs = { (short: Bool) in ScreenID.allCases.reduce(0) { $0 + (short ? $1.shortTitle : $1.title).count + 4 } }
+        let room = name.isEmpty ? 0 : name.columns + 2
+        let brand = !name.isEmpty && 9 + tabs(true) + room > g.width && name.columns + 2 + tabs(true) <= g.width ? " \(name) " : " ipvstop "
+        var x = g.put(brand, x: 0, y: 0, role: .barKey, bold: true)
+        let full = tabs(false) + x
+        let short = full + (brand == " ipvstop " ? room : 0) > g.width
         for id in ScreenID.allCases {
             let label = " \(id.rawValue) \(short ? id.shortTitle : id.title) "
             x += g.put(label, x: x, y: 0, role: id == current ? .tabActive : .tab, bold: id == current)
             x += 1
         }
-        let right = source.label
-        if x + right.columns + 2 <= g.width {
-            g.put(right, x: g.width - right.columns - 1, y: 0, role: .bar)
+        // The director's name and kernel beside the source, as long as they fit whole:
+        // the kernel goes first, then the source, then the name.
+        let dot = " \(glyphs.dot) "
+        let shown = brand == " ipvstop " ? host?.hostname : nil
+        let choices = [[shown, host?.kernelRelease, source.label], [shown, source.label],
+                       [shown ?? host?.kernelRelease], [source.label]]
+        hostInTabs = brand != " ipvstop "
+        for parts in choices {
+            let right = TerminalText.escaped(parts.compactMap { $0 }.joined(separator: dot), keepLineBreaks: false)
+            if x + right.columns + 2 <= g.width {
+                g.put(right, x: g.width - right.columns - 1, y: 0, role: .bar)
+                hostInTabs = hostInTabs || (shown != nil && parts.first == shown)
+                return
+            }
         }
     }
 
     func drawStatus(_ g: inout Grid, _ ctx: ViewContext) {
         let y = 1
         g.fill(Rect(x: 0, y: y, width: g.width, height: 1))
+        // The director's name before the clock when the tab bar had no room for it.
+        let host = hostInTabs ? nil : ctx.snapshot?.host?.hostname.map { TerminalText.escaped($0, keepLineBreaks: false) }
         let clock = ctx.snapshot.map { Format.localTime($0.takenAt) } ?? ""
+        // Narrower: the name with the time of day only, then the name alone (the age is
+        // on the left), then the clock alone for a name too long to fit.
+        var rights = [clock]
+        if let host {
+            let time = clock.split(separator: " ").last.map(String.init) ?? clock
+            rights = [host + "  " + clock, host + "  " + time, host, clock]
+        }
         // The long form when it fits beside the clock, else the short one.
         for long in [true, false] {
             let spans = statusSpans(ctx, long: long)
-            if !long || spans.width + clock.count + 4 <= g.width {
+            if !long || spans.width + rights[0].count + 4 <= g.width {
                 let w = g.put(spans, x: 1, y: y, limit: g.width - 2)
-                if 1 + w + clock.count + 2 <= g.width {
-                    g.put(clock, x: g.width - clock.count - 1, y: y, role: .dim)
+                if let right = rights.first(where: { 1 + w + $0.count + 2 <= g.width }) {
+                    g.put(right, x: g.width - right.count - 1, y: y, role: .dim)
                 }
                 return
             }

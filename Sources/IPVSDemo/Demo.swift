@@ -30,6 +30,8 @@ public struct DemoDirector: Sendable {
     public static let defaultEpoch = Date(timeIntervalSince1970: 1_767_225_600)
     /// A simulated time at which every client population has reached its steady state.
     public static let warmTime: Double = 3_600
+    /// The simulated director's host name and kernel: marked as the demo's.
+    public static let host = HostInfo(hostname: "demo-director", kernelRelease: "6.1.0-demo-amd64")
 
     let services: [ServiceSpec]
     let slots: [ClientSlot]
@@ -437,6 +439,8 @@ public struct DemoDirector: Sendable {
             source: SourceReport(procRoot: "demo", netlink: .used(readAt: takenAt, cost: ReadCost(seconds: 0.000_64, cpuSeconds: 0.000_31, bytes: 9_412, readCalls: 6)),
                                  files: files))
         snap.connectionChanges = ConnectionChanges(previousReadAt: takenAt.addingTimeInterval(-interval), newEntryIndices: newIndices, interval: interval)
+        // A name no machine has, so that the demo is never taken for this one.
+        snap.host = Self.host
         return snap
     }
 

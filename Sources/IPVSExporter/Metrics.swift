@@ -68,6 +68,12 @@ public enum Metrics {
             tableSize.add([], i.tableSize)
         }
         out += [ipvs, tableSize]
+        // node_exporter's node_uname_info label names, so that the two join on a dashboard.
+        var host = MetricFamily("ipvstop_host", .info, "The director's host name and kernel release (uname -n, uname -r; a capture's as it stored them).")
+        if let h = s.host, h.hostname != nil || h.kernelRelease != nil {
+            host.add([("nodename", h.hostname ?? ""), ("release", h.kernelRelease ?? "")], 1)
+        }
+        out.append(host)
 
         servicesAndBackends(s, r, &out)
         out += table ?? tableFamilies(s, r, settings: settings)

@@ -69,6 +69,16 @@ public enum FeedSpec: Sendable {
         return s
     }
 
+    /// `ipvstop capture DIR`: the director this spec names (this machine's, or a copied
+    /// tree) written to `dir` by `CaptureWriter`, and the capture read back as every command
+    /// will read it (`--proc-root DIR`).
+    public func capture(to dir: String) throws(FeedError) -> Snapshot {
+        guard case .director(let o) = self else {
+            throw FeedError(message: "capture copies a director (this machine's, or a tree given with --proc-root), not the \(label)", kind: .unreadable)
+        }
+        do { return try CaptureWriter(options: o).write(to: dir) } catch { throw FeedError(error, spec: self) }
+    }
+
     /// A recording's frames from the first to the one the spec names (the last by
     /// default), for a face that analyses them in order at once (`check --replay --for`).
     public func replayFrames() throws(FeedError) -> [Snapshot] {

@@ -96,7 +96,10 @@ public final class LiveSource: SnapshotSource {
         guard reader.options.isLive else { return reader.options.procRoot }
         return reader.options.useNetlink && netlinkUsed != false ? "/proc + netlink" : "/proc"
     }
-    public func now() -> Date { Date() }
+    /// Wall time for this machine's director; for a tree, the time of its last snapshot:
+    /// a capture is one moment (its templates do not tick down to zero while it is read
+    /// days later), and a copied tree has no time of its own.
+    public func now() -> Date { reader.options.isLive ? Date() : (lastTaken ?? Date()) }
     public var interval: Double { poller.interval }
 
     public func take() -> [Snapshot] {

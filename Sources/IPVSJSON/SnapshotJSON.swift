@@ -15,6 +15,11 @@ public enum SnapshotJSON {
         w.object { w in
             w.int("schema", schemaVersion)
             w.string("taken_at", timestamp(s.takenAt))
+            // The director's `uname -n` and `uname -r` (a capture's, as it stored them).
+            w.object("host") { w in
+                w.string("hostname", s.host?.hostname)
+                w.string("kernel_release", s.host?.kernelRelease)
+            }
             w.object("ipvs") { w in
                 w.string("version", s.info?.version)
                 w.int("table_size", s.info.flatMap { $0.tableSize > 0 ? $0.tableSize : nil })

@@ -115,6 +115,19 @@ public struct TickRate: Hashable, Sendable {
     }
 }
 
+/// The director's name and kernel, as `uname -n` and `uname -r` say (for a captured tree,
+/// its `sys/kernel/hostname` and `sys/kernel/osrelease`, or the capture's manifest).
+public struct HostInfo: Hashable, Sendable {
+    /// The UTS node name (the network namespace's host name, as the kernel keeps it).
+    public var hostname: String?
+    /// The kernel release (`6.1.0-28-amd64`).
+    public var kernelRelease: String?
+    public init(hostname: String?, kernelRelease: String?) {
+        self.hostname = hostname
+        self.kernelRelease = kernelRelease
+    }
+}
+
 /// How the netlink side of a snapshot went.
 public enum NetlinkStatus: Hashable, Sendable {
     case used(readAt: Date, cost: ReadCost)
@@ -177,6 +190,8 @@ public struct Snapshot: Sendable {
     public var syncDaemons: [SyncDaemon]?
     public var slab: SlabInfo?
     public var tickRate: TickRate?
+    /// The director's host name and kernel release, when known.
+    public var host: HostInfo?
     public var source: SourceReport
     /// Which connection entries are new since the previous table read, when the snapshot
     /// comes from a poller that has read the table twice.

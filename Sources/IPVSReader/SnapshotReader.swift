@@ -66,7 +66,7 @@ public struct SnapshotReader: Sendable {
     /// Everything but the connection table (`connections` is nil): the part that is
     /// cheap to read every interval.
     public func readServices() throws -> Snapshot {
-        let takenAt = Date()
+        var takenAt = Date()
         var files: [FileRead] = []
         var warnings: [String] = []
         var unavailable: [String] = []
@@ -84,9 +84,33 @@ public struct SnapshotReader: Sendable {
             throw SnapshotError.unreadable("\(error)")
         }
 
+        // A copied tree: refused when its files are the empty ones tar makes of /proc;
+        // a capture: its manifest checked against its files (none cut short).
+        let capture = try options.isLive ? nil : Self.loadCapture(options.procRoot)
+        if let capture { takenAt = capture.servicesReadAt }
+
         var netlink: NetlinkStatus
         var reading: NetlinkReading?
-        if options.useNetlink {
+        if let capture, case .recorded = capture.netlink {
+            // The capture's netlink answers, through the live path's own decoder.
+            do {
+                let r = try capture.replayNetlink(root: options.procRoot)
+                reading = r
+                netlink = .used(readAt: capture.servicesReadAt, cost: r.cost)
+            } catch {
+                throw SnapshotError.unreadable("\(options.procRoot): the capture's netlink answers cannot be read: \(error)")
+            }
+        } else if let capture {
+            switch capture.netlink {
+            case .unavailable(let why):
+                netlink = .off(reason: "the capture was taken without netlink (\(why))")
+                warnings.append("the capture was taken without netlink (\(why)): stats, rates, PersistConn and thresholds unavailable — capture as root")
+            case .off(let why):
+                netlink = .off(reason: "the capture holds no netlink answers (\(why))")
+            case .recorded:
+                netlink = .off(reason: "the capture holds no netlink answers")  // replayed above
+            }
+        } else if options.useNetlink {
             do {
                 let client = try IPVSNetlinkClient()
                 let r = try client.read()
@@ -102,7 +126,7 @@ public struct SnapshotReader: Sendable {
 
         // HZ: first from the kernel config, so /proc's jiffies can be turned into seconds
         // when netlink is missing; netlink's seconds, when there, settle it exactly.
-        var tick = options.hz.map { TickRate(hz: $0, origin: .option) }
+        var tick = options.hz.map { TickRate(hz: $0, origin: .option) } ?? capture?.tickRate
         if tick == nil {
             let (configured, why) = kernelConfigHZ()
             tick = configured
@@ -185,7 +209,14 @@ public struct SnapshotReader: Sendable {
         } catch {
             warnings.append("\(error)")
         }
+        // A capture taken by a user who could not read slabinfo says so in its manifest.
+        if let capture, capture.notCopied.contains(where: { $0.hasPrefix("slabinfo:") && $0.contains("permission denied") }) {
+            slabDenied = true
+        }
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
+            slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
+        } else if slab == nil, capture != nil, let size = Self.sysfsSlabSize(path(CaptureWriter.sysfsSlabDir)) {
+            // What sysfs said when the capture was taken (slabinfo is root's only).
             slab = SlabInfo(objectSize: size, activeObjects: nil, totalObjects: nil, origin: "sysfs")
         }
         if slab == nil {
@@ -196,10 +227,25 @@ public struct SnapshotReader: Sendable {
 
         var report = SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable)
         report.servicesIncomplete = servicesIncomplete
-        return Snapshot(
+        var snap = Snapshot(
             takenAt: takenAt, info: info, services: services, connections: nil, global: global, sysctls: sysctls,
             timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
             source: report)
+        snap.host = options.isLive ? Uname.host() : (capture?.host ?? Uname.host(root: options.procRoot))
+        return snap
+    }
+
+    /// A tree's capture manifest (nil for a plain copied tree), after checking that the
+    /// tree is not tar's empty copy of /proc and that no captured file was cut short.
+    static func loadCapture(_ root: String) throws -> CaptureManifest? {
+        do {
+            try TreeCheck.verify(root: root)
+            return try CaptureManifest.load(root: root)
+        } catch let e as CaptureError {
+            throw SnapshotError.unreadable(e.description)
+        } catch {
+            throw SnapshotError.unreadable("\(root)/\(CaptureManifest.fileName): \(error)")
+        }
     }
 
     /// `/sys/kernel/slab/ip_vs_conn/slab_size`: the cache's object size even when it is
@@ -309,7 +355,8 @@ public struct SnapshotReader: Sendable {
         }
         let full = path(file)
         var parser = ConnectionTableParser(expectedEntries: Self.reservation(expectedEntries: expectedEntries, fileSize: ProcFile.sizeHint(full)))
-        let readAt = Date()
+        // A capture's table was read when the capture says.
+        let readAt = (options.isLive ? nil : try Self.loadCapture(options.procRoot)?.tableReadAt) ?? Date()
         let cost = try ProcFile.streamLines(full) { lines, unterminated in
             parser.consume(lines, unterminated: unterminated)
         }

@@ -15,7 +15,7 @@ struct IPVSTop: ParsableCommand {
             Without root, stats, rates, PersistConn and thresholds are unavailable and shown as such.
             """,
         version: "0.1.0",
-        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, ExporterCommand.self, RecordCommand.self],
+        subcommands: [DashboardCommand.self, SnapshotCommand.self, CheckCommand.self, AgentCommand.self, ExporterCommand.self, RecordCommand.self, CaptureCommand.self],
         defaultSubcommand: DashboardCommand.self
     )
 
@@ -44,7 +44,7 @@ struct IPVSTop: ParsableCommand {
 /// once and handed to the face as a `FeedSpec`.
 struct SourceOptions: ParsableArguments {
     @Option(name: .customLong("proc-root"), help: ArgumentHelp(
-        "Read a captured /proc tree (DIR/net/ip_vs, DIR/net/ip_vs_conn, DIR/sys/net/ipv4/vs/...); netlink off.",
+        "Read a capture made by 'ipvstop capture DIR' (with its netlink answers, when taken as root), or a copied /proc tree (DIR/net/ip_vs, DIR/net/ip_vs_conn, DIR/sys/net/ipv4/vs/...).",
         valueName: "DIR"))
     var procRoot: String = "/proc"
 

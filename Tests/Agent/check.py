@@ -88,6 +88,10 @@ def compare(walk_path, json_path, tree):
     check("ipvsTimeoutTcp absent without netlink", (g["timeouts"] is None) == (scalar(w, "ipvsTimeoutTcp") is None))
     check("ipvsNetlinkUsed", scalar(w, "ipvsNetlinkUsed") == ("1" if s["source"]["netlink"]["used"] else "2"))
     check("ipvsProcRoot", scalar(w, "ipvsProcRoot") == s["source"]["proc_root"])
+    host = s.get("host") or {}
+    check("ipvsHostName", scalar(w, "ipvsHostName") == host.get("hostname"), f'{scalar(w, "ipvsHostName")!r} vs {host.get("hostname")!r}')
+    check("ipvsKernelRelease", scalar(w, "ipvsKernelRelease") == host.get("kernel_release") and host.get("kernel_release"),
+          f'{scalar(w, "ipvsKernelRelease")!r} vs {host.get("kernel_release")!r}')
     check("ipvsSnapshotAge", scalar(w, "ipvsSnapshotAge") is not None and int(scalar(w, "ipvsSnapshotAge")) < 60000)
     check("ipvsConnTableReadCalls", int(scalar(w, "ipvsConnTableReadCalls") or 0) >= 1)
     check("ipvsSnapshotTakenAt is a DateAndTime", (scalar(w, "ipvsSnapshotTakenAt") or "").count(",") == 2,
@@ -149,6 +153,8 @@ def compare(walk_path, json_path, tree):
         a = col("ipvsServiceAddress")
         if (inet(a) if a is not None else None) != (str(ipaddress.ip_address(svc["address"])) if svc["address"] else None):
             errors.append(f"{svc['id']} address {a!r}")
+        if col("ipvsServiceAddressText") != (svc["address"] or ""):
+            errors.append(f"{svc['id']} address text {col('ipvsServiceAddressText')!r}")
         flags = int((col("ipvsServiceFlags") or "00").split()[0], 16)
         if bool(flags & 0x80) != ("persistent" in svc["flags"]) or bool(flags & 0x20) != ("ops" in svc["flags"]):
             errors.append(f"{svc['id']} flags {col('ipvsServiceFlags')} vs {svc['flags']}")
@@ -195,6 +201,10 @@ def compare(walk_path, json_path, tree):
                     errors.append(f"{svc['id']} {r['id']} {k}: {got!r} != {v!r}")
             if inet(col("ipvsRealServerAddress") or "") != str(ipaddress.ip_address(r["address"])):
                 errors.append(f"{r['id']} address")
+            if col("ipvsRealServerAddressText") != r["address"]:
+                errors.append(f"{r['id']} address text {col('ipvsRealServerAddressText')!r}")
+            if col("ipvsRealServerServiceKey") != svc["id"]:
+                errors.append(f"{r['id']} service key {col('ipvsRealServerServiceKey')!r} != {svc['id']!r}")
     check(f"ipvsRealServerTable ({count} rows, every column)", not errors and count == len(rs_keys), errors[:5])
 
     # Templates (the agent runs with --top 0: all of them).
@@ -222,6 +232,8 @@ def compare(walk_path, json_path, tree):
         a, p = split_endpoint(t["real_server"])
         if inet(col("ipvsTemplateDestAddress") or "") != a:
             errors.append(f"rank {n}: dest {col('ipvsTemplateDestAddress')} != {a}")
+        if col("ipvsTemplateDestAddressText") != a or col("ipvsTemplateClientAddressText") != client:
+            errors.append(f"rank {n}: address texts {col('ipvsTemplateClientAddressText')!r} {col('ipvsTemplateDestAddressText')!r}")
         ri = int(col("ipvsTemplateRealServerIndex") or -1)
         if ri and rs_keys.get((si, ri)) is None:
             errors.append(f"rank {n}: real server index {ri} not a row")
@@ -256,6 +268,8 @@ def compare(walk_path, json_path, tree):
         idx, v = served[a]
         if v != tot or w["ipvsClientActiveConns"][idx] != str(est) or w["ipvsClientInactiveConns"][idx] != str(tot - est):
             errors.append(f"{a}: {v} {w['ipvsClientActiveConns'][idx]} vs {tot} {est}")
+        if w.get("ipvsClientAddressText", {}).get(idx) != a:
+            errors.append(f"{a}: address text {w.get('ipvsClientAddressText', {}).get(idx)!r}")
     ranks = sorted((int(w["ipvsClientRank"][i]), n) for _, (i, n) in served.items())
     if [n for _, n in ranks] != sorted((n for _, n in ranks), reverse=True):
         errors.append("ranks not by connections")
@@ -307,6 +321,16 @@ def demo(walk_path):
     for obj in ["ipvsRealServerStatsConns", "ipvsRealServerRateInBps", "ipvsRealServerPersistConns", "ipvsServiceStatsInBytes"]:
         check(f"demo: {obj} present", len(w.get(obj, {})) > 0)
     check("demo: templates served", len(w.get("ipvsTemplateRank", {})) > 0)
+    # Ages on the demo's own clock: a few seconds, never wall time against its 2026-01-01
+    # epoch (which saturated at 4294967295).
+    for obj in ["ipvsSnapshotAge", "ipvsConnTableAge"]:
+        v = scalar(w, obj)
+        check(f"demo: {obj} is a sane age ({v} ms)", v is not None and int(v) < 60000)
+    check("demo: ipvsHostName names the demo", scalar(w, "ipvsHostName") == "demo-director", scalar(w, "ipvsHostName"))
+    texts = list(w.get("ipvsFindingText", {}).values()) + list(w.get("ipvsFindingAdvice", {}).values())
+    # (Where a text is cut, at a word with '...', is the unit tests' to show.)
+    long = [t for t in texts if len(t.encode()) > 255]
+    check(f"demo: finding texts within 255 bytes ({len(texts)} texts)", texts and not long, long[:2])
     check("demo: clients served", len(w.get("ipvsClientRank", {})) > 0)
 
 

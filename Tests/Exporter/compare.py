@@ -98,6 +98,9 @@ same("ipvstop_backend_info", [(dict(be_labels(s, rs), forward=rs["forward"]), 1)
 same("ipvstop_service_backends", [(dict(svc_labels(s), state="all"), len(s["real_servers"])) for s in services]
      + [(dict(svc_labels(s), state="up"), sum(1 for rs in s["real_servers"] if rs["weight"] > 0)) for s in services])
 same("ipvstop_ipvs_table_size", [({}, snap["ipvs"]["table_size"])])
+host = snap.get("host") or {}
+same("ipvstop_host_info", [({"nodename": host.get("hostname") or "", "release": host.get("kernel_release") or ""}, 1)]
+     if host.get("hostname") or host.get("kernel_release") else [])
 
 want_kinds = {f["kind"] for f in snap["findings"]}
 

@@ -97,10 +97,13 @@ extension BadInputs {
         #expect(t.info == nil)
         #expect(t.services.isEmpty)
         #expect(t.skipped.total == 2)
-        let tree = try ProcTree(["net/ip_vs": "", "net/ip_vs_conn": ""])
+        let tree = try ProcTree(["net/ip_vs": "garbage\n", "net/ip_vs_conn": "garbage\n"])
         let s = try SnapshotReader(options: ReaderOptions(procRoot: tree.root, kernelConfigDirs: [])).snapshot()
         #expect(s.source.servicesIncomplete)
         #expect(s.source.warnings.contains { $0.contains("no 'IP Virtual Server version' header") })
+        // Empty files (what tar makes of /proc) are no director at all (issue 22).
+        let empty = try ProcTree(["net/ip_vs": "", "net/ip_vs_conn": ""])
+        #expect(throws: SnapshotError.self) { try SnapshotReader(options: ReaderOptions(procRoot: empty.root, kernelConfigDirs: [])).snapshot() }
     }
 
     // MARK: proc-ipv6-prefix-4294967295 (and the other impossible values of its row)

@@ -547,7 +547,7 @@ struct NetlinkErrorTests {
 // MARK: - The whole read, over a scripted transport
 
 /// Answers requests the way the kernel does, from a table of services and destinations.
-private final class FakeKernel: NetlinkTransport {
+final class FakeKernel: NetlinkTransport {  // also CaptureTests' kernel
     let portID: UInt32 = 4242
     var queue: [[UInt8]] = []
     var requests: [(command: UInt8, attributes: [UInt8])] = []
