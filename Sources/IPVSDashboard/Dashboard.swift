@@ -201,6 +201,7 @@ public final class Dashboard {
 
     public func render(width: Int, height: Int) -> Grid {
         var g = Grid(width: width, height: height)
+        g.ellipsis = glyphs.ellipsis
         if width < Self.minimumWidth || height < Self.minimumHeight {
             drawTooSmall(&g)
             return g
@@ -383,14 +384,19 @@ public final class Dashboard {
             g.put(" " + m.text, x: 0, y: y, role: m.role, limit: g.width)
             return
         }
-        let keys: [(String, String)] = [
-            ("1-7", "Screen"), ("/", "Filter"), ("s", "Sort"), ("Enter", "Drill"), ("Esc", "Back"),
-            ("p", source.isPaused ? "Resume" : "Pause"), ("d", "Delay"), ("x", exact ? "Scaled" : "Exact"), ("h", "Help"), ("q", "Quit"),
+        // (key, label, priority): when the bar is too narrow the lowest priority leaves
+        // first; Help and Quit never do.
+        var keys: [(String, String, Int)] = [
+            ("1-7", "Screen", 8), ("/", "Filter", 7), ("s", "Sort", 4), ("Enter", "Drill", 6), ("Esc", "Back", 5),
+            ("p", source.isPaused ? "Resume" : "Pause", 3), ("d", "Delay", 1), ("x", exact ? "Scaled" : "Exact", 2),
+            ("h", "Help", 100), ("q", "Quit", 100),
         ]
+        func need(_ ks: [(String, String, Int)]) -> Int { ks.reduce(0) { $0 + $1.0.count + $1.1.count + 2 } }
+        while need(keys) > g.width, let least = keys.filter({ $0.2 < 100 }).map(\.2).min() {
+            keys.removeAll { $0.2 == least }
+        }
         var x = 0
-        for (k, label) in keys {
-            let need = k.count + label.count + 2
-            if x + need > g.width { break }
+        for (k, label, _) in keys {
             x += g.put(k, x: x, y: y, role: .barKey, bold: true)
             x += g.put(label + " ", x: x, y: y, role: .bar)
             x += 1

@@ -147,10 +147,11 @@ func moveCursor(_ c: inout ListCursor, _ key: Key, count: Int, visible: Int) -> 
     return true
 }
 
-/// A one-line title over a panel: bold text, then dim details.
-func drawTitle(_ g: inout Grid, _ r: Rect, _ spans: [Span]) {
+/// A one-line title over a panel: bold text, then dim details; `reserve` columns at the
+/// right end are left for a scroll position (cut text ends with an ellipsis).
+func drawTitle(_ g: inout Grid, _ r: Rect, _ spans: [Span], reserve: Int = 0) {
     g.fill(r.row(0))
-    g.put(spans, x: r.x, y: r.y, limit: r.width)
+    g.put(spans, x: r.x, y: r.y, limit: r.width - reserve)
 }
 
 /// A message in the middle of an empty panel.

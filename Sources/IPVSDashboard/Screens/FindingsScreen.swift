@@ -85,7 +85,12 @@ public final class FindingsScreen: Screen {
         g.put(String(repeating: ctx.glyphs.hline, count: rect.width), x: rect.x, y: rect.y, role: .dim)
         var lines: [[Span]] = []
         let w = rect.width - 2
-        lines.append([Span(f.severity.description.uppercased() + " ", Self.role(f.severity), bold: true), Span(f.kind.rawValue + ": ", bold: true), Span(f.subject)])
+        // The subject wraps: an address or number at the edge is never cut.
+        let sev = f.severity.description.uppercased() + " "
+        let head = wrap(f.kind.rawValue + ": " + f.subject, w - sev.columns)
+        for (i, l) in head.enumerated() {
+            lines.append([Span(i == 0 ? sev : String(repeating: " ", count: sev.columns), Self.role(f.severity), bold: true), Span(l, bold: i == 0)])
+        }
         for l in wrap(f.explanation, w) { lines.append([Span(l)]) }
         if !f.evidence.isEmpty {
             var ev: [String] = []
@@ -172,9 +177,16 @@ func wrap(_ text: String, _ width: Int) -> [String] {
                 out.append(line)
                 line = String(word)
             }
+            // A word longer than the line (an IPv6 endpoint, a long key) breaks between
+            // its numbers, never inside one (see `String.cutPoint`).
             while line.columns > width {
-                out.append(String(String.UnicodeScalarView(line.unicodeScalars.prefix(width))))
-                line = String(String.UnicodeScalarView(line.unicodeScalars.dropFirst(width)))
+                let scalars = Array(line.unicodeScalars)
+                let n = String.cutPoint(scalars, width)
+                // A number wider than the line: whole on its own line, which the drawing
+                // then cuts to an ellipsis (shown whole or not at all).
+                if n == 0 { break }
+                out.append(String(String.UnicodeScalarView(scalars.prefix(n))))
+                line = String(String.UnicodeScalarView(scalars.dropFirst(n)))
             }
         }
         out.append(line)

@@ -25,20 +25,26 @@ public final class ServicesScreen: Screen {
 
     public init() {}
 
+    /// The columns, and the order they leave a narrow terminal in (the `priority`, lowest
+    /// first): bytes/s, packets/s, scheduler and forwarding method, PersistConn, CPS, Share.
+    /// The name (address), weight, ActiveConn, InActConn and Notes never leave. The name
+    /// column is as wide as its widest name, whatever the Notes hold, so that it does not
+    /// move when a badge appears. Number columns are wide enough for every digit of the
+    /// largest value (`x`): a number is shown whole or its column left out.
     static let columns: [Column] = [
-        Column("Service / real server", width: 21, maxWidth: 44, flex: true, flexMax: 10),
+        Column("Service / real server", width: 21, maxWidth: 60, flex: true, flexMax: 0, whole: true),
         Column("Sched", width: 5, maxWidth: 8, priority: 60),
-        Column("Wt", .right, width: 3, maxWidth: 6, priority: 90),
-        Column("ActConn", .right, width: 5, maxWidth: 12),
-        Column("InAct", .right, width: 5, maxWidth: 12, priority: 95),
-        Column("Persist", .right, width: 5, maxWidth: 12, priority: 70),
-        Column("CPS", .right, width: 4, maxWidth: 12, priority: 80),
-        Column("InPPS", .right, width: 5, maxWidth: 12, priority: 40),
-        Column("OutPPS", .right, width: 5, maxWidth: 12, priority: 39),
-        Column("InBPS", .right, width: 5, maxWidth: 14, priority: 38),
-        Column("OutBPS", .right, width: 5, maxWidth: 14, priority: 37),
+        Column("Wt", .right, width: 2, maxWidth: 6),
+        Column("ActConn", .right, width: 5, maxWidth: 20),
+        Column("InAct", .right, width: 5, maxWidth: 20),
+        Column("Persist", .right, width: 5, maxWidth: 20, priority: 70),
+        Column("CPS", .right, width: 4, maxWidth: 20, priority: 80),
+        Column("InPPS", .right, width: 5, maxWidth: 20, priority: 40),
+        Column("OutPPS", .right, width: 5, maxWidth: 20, priority: 39),
+        Column("InBPS", .right, width: 5, maxWidth: 20, priority: 38),
+        Column("OutBPS", .right, width: 5, maxWidth: 20, priority: 37),
         Column("Share", width: 10, maxWidth: 12, priority: 85),
-        Column("Notes", width: 14, maxWidth: 40, flex: true),
+        Column("Notes", width: 12, maxWidth: 40, flex: true),
     ]
 
     func rows(_ ctx: ViewContext) -> [(RowKind, TableRow)] {
@@ -47,7 +53,7 @@ public final class ServicesScreen: Screen {
         let g = ctx.glyphs
         let f = (filter ?? "").lowercased()
         var out: [(RowKind, TableRow)] = []
-        func num(_ v: UInt32?) -> Content {
+        func num<I: BinaryInteger>(_ v: I?) -> Content {
             guard let v else { return .styled("-", .dim) }
             return .text(Format.count(v, exact: ctx.exact))
         }
@@ -64,10 +70,10 @@ public final class ServicesScreen: Screen {
             }
             let act = svc.activeConns
             let inact = svc.inactiveConns
-            let pers: UInt32? = svc.persistentConns.map { UInt32(clamping: $0) }
+            let pers = svc.persistentConns
             var serviceCells: [Content] = [
                 .spans([Span(name, .group, bold: true)]), .styled(svc.scheduler, .group), .text(""),
-                num(UInt32(clamping: act)), num(UInt32(clamping: inact)), num(pers),
+                num(act), num(inact), num(pers),
                 rate(svc.rates, \.cps), rate(svc.rates, \.inPPS), rate(svc.rates, \.outPPS), rate(svc.rates, \.inBPS), rate(svc.rates, \.outBPS),
             ]
             var notes = [Span(Format.serviceFlags(svc), .info)]
@@ -105,8 +111,9 @@ public final class ServicesScreen: Screen {
                 let dest = a!.aggregates.destinations[d]
                 let last = svc.realServers.count + k == n - 1
                 var cells: [Content] = [
-                    .spans([Span((last ? g.lastBranch : g.branch), .dim), Span(dest.address.endpoint(port: dest.port), .crit)]),
-                    .styled("gone", .crit), .text(""),
+                    // "gone" beside the address: the Sched column may have left.
+                    .spans([Span((last ? g.lastBranch : g.branch), .dim), Span(dest.address.endpoint(port: dest.port) + " gone", .crit)]),
+                    .text(""), .text(""),
                     .text(Format.count(dest.connections.active, exact: ctx.exact)),
                     .text(Format.count(dest.connections.inactive, exact: ctx.exact)),
                     .text(Format.count(dest.templates, exact: ctx.exact)),
