@@ -64,6 +64,14 @@ public final class Dashboard {
         return changed
     }
 
+    /// True when what is shown is the simulated director (live, or a recording of it):
+    /// every screen says DEMO.
+    public var isDemo: Bool {
+        if source is DemoSource { return true }
+        if let r = source as? ReplaySource, r.contents.header?.source.hasPrefix("demo seed ") == true { return true }
+        return false
+    }
+
     public var context: ViewContext {
         ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning)
     }
@@ -227,7 +235,7 @@ public final class Dashboard {
             "ipvstop needs at least \(Self.minimumWidth)x\(Self.minimumHeight)",
             "this terminal is \(g.width)x\(g.height)",
             "enlarge it, or q to quit",
-        ]
+        ] + (isDemo ? ["DEMO: a simulated director, not this machine"] : [])
         let top = max(0, (g.height - lines.count) / 2)
         for (i, l) in lines.enumerated() {
             let t = l.clipped(g.width, glyphs)
@@ -257,7 +265,9 @@ public final class Dashboard {
         let clock = ctx.snapshot.map { Format.localTime($0.takenAt) } ?? ""
         // The long form when it fits beside the clock, else the short one.
         for long in [true, false] {
-            let spans = statusSpans(ctx, long: long)
+            var spans = statusSpans(ctx, long: long)
+            // Still too wide (DEMO, PAUSED and a replay's position): without the interval.
+            if !long && spans.width > g.width - 2 { spans = statusSpans(ctx, long: false, interval: false) }
             if !long || spans.width + clock.count + 4 <= g.width {
                 let w = g.put(spans, x: 1, y: y, limit: g.width - 2)
                 if 1 + w + clock.count + 2 <= g.width {
@@ -268,9 +278,12 @@ public final class Dashboard {
         }
     }
 
-    func statusSpans(_ ctx: ViewContext, long: Bool) -> [Span] {
+    func statusSpans(_ ctx: ViewContext, long: Bool, interval: Bool = true) -> [Span] {
         var spans: [Span] = []
         let dot = Span(" \(glyphs.dot) ", .dim)
+        // First on the line, so that no width hides it: a simulation is never taken for
+        // the machine.
+        if isDemo { spans += [Span("DEMO", .crit, bold: true), dot] }
         if source.isPaused { spans += [Span("PAUSED", .crit, bold: true), dot] }
         guard let s = ctx.snapshot else {
             spans.append(Span("waiting for the first poll", .dim))
@@ -288,7 +301,7 @@ public final class Dashboard {
         } else {
             spans += [dot, Span(long ? "table not read yet" : "no table yet", .warn)]
         }
-        spans += [dot, Span((long ? "every " : "") + "\(Self.seconds(source.interval))s", .dim)]
+        if interval { spans += [dot, Span((long ? "every " : "") + "\(Self.seconds(source.interval))s", .dim)] }
         if let n = source.note { spans += [dot, Span(n, .info)] }
         if ctx.analysing {
             spans += [dot, Span("analysing" + glyphs.ellipsis, .dim)]
