@@ -20,6 +20,8 @@ public final class Dashboard {
 
     let screenList: [Screen]
     var prompt: Prompt?
+    /// A filter refused (an unknown key): offered again by the next `/`.
+    var rejectedFilter: String?
     var message: Span?
     /// Drill-downs to come back from with Esc.
     var back: [(from: ScreenID, to: ScreenID, filter: String?)] = []
@@ -115,7 +117,8 @@ public final class Dashboard {
                 message = Span("no filter on this screen", .warn)
                 return
             }
-            prompt = Prompt(kind: .filter(current), text: f, help: s.filterHelp)
+            prompt = Prompt(kind: .filter(current), text: rejectedFilter ?? f, help: s.filterHelp)
+            rejectedFilter = nil
             return
         case .escape:
             if let b = back.popLast() {
@@ -176,7 +179,15 @@ public final class Dashboard {
             prompt = nil
             switch p.kind {
             case .filter(let id):
-                screen(id).filter = p.text.trimmingCharacters(in: .whitespaces)
+                let text = p.text.trimmingCharacters(in: .whitespaces)
+                if let why = FilterTerms.problem(text, screen: id.title, fields: screen(id).filterFields) {
+                    // The filter stays as it was; / brings the text back to correct.
+                    message = Span(why, .warn)
+                    rejectedFilter = text
+                    return
+                }
+                rejectedFilter = nil
+                screen(id).filter = text
             case .delay:
                 guard let v = Double(p.text.trimmingCharacters(in: .whitespaces)), v >= 0.1, v <= 3600 else {
                     message = Span("delay: give seconds between 0.1 and 3600", .warn)

@@ -88,12 +88,15 @@ public protocol Screen: AnyObject {
     var filter: String? { get set }
     /// Words shown in the filter prompt.
     var filterHelp: String { get }
+    /// The `key:` words this screen's filter understands (besides plain text).
+    var filterFields: [FilterTerms.Field] { get }
     func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect)
     func handle(_ key: Key, _ ctx: ViewContext) -> KeyResult
 }
 
 extension Screen {
     public var filterHelp: String { "" }
+    public var filterFields: [FilterTerms.Field] { [.client, .service, .realServer, .state, .proto] }
 }
 
 /// Sorting shared by the list screens: `s` goes to the next key, `<` `>` to the previous

@@ -10,6 +10,7 @@ public final class ClientsScreen: Screen {
     public let id = ScreenID.clients
     public var filter: String? = ""
     public var filterHelp: String { "client:198.51.100. or 172.16.5.0/24, rs:192.168.1.3, svc:8080" }
+    public var filterFields: [FilterTerms.Field] { [.client, .service, .realServer] }
     var cursor = ListCursor()
     var visibleRows = 10
     var sort = SortState(keys: ["connections", "templates", "client", "real servers"], defaultDescending: [true, true, false, true])

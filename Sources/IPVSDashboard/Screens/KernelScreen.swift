@@ -270,7 +270,7 @@ public final class HelpScreen: Screen {
             "Nothing is cut in the middle of a number: a column too narrow for its figures leaves the screen, text that does not fit ends with \(g.ellipsis) before the number it would cut. On Services the columns leave in this order: bytes/s, packets/s, Sched (scheduler; Forward for a real server), Persist, CPS, Share; the address, Wt, ActConn, InAct and Notes always stay. On Connections the Virtual column leaves first.",
             "Connections: + marks an entry new since the previous read of the table, T a persistence template (its client is the persistence group, without a port; Left is the time the template has left).",
             "Templates: time left counts down between polls; a template that controls connections does not expire (the kernel re-arms it).",
-            "Filters: words that must all match: client:10.1. or client:172.16.5.0/24, svc:tcp:10.0.0.100:80, rs:192.168.1.3:80, state:est, proto:udp; a bare word is a client prefix.",
+            "Filters (/): words that must all match: client:10.1. or client:172.16.5.0/24, svc:tcp:10.0.0.100:80, rs:192.168.1.3:80, state:est, proto:udp. Templates and Connections know all five; Services svc: rs: proto:; Clients and Findings svc: rs: client:. A bare word is a client prefix on the table screens, text on the others. An unknown key (foo:bar) is refused with a message.",
             "Status line: how old the snapshot is, what the poll cost, and how old the connection table is (it is read in the background, no more often than its own cost allows).",
         ]
         for n in notes {

@@ -9,7 +9,8 @@ import IPVSModel
 public final class ServicesScreen: Screen {
     public let id = ScreenID.services
     public var filter: String? = ""
-    public var filterHelp: String { "text in a service or real server (e.g. 10.0.0.100:80, 192.168.1.3, udp)" }
+    public var filterHelp: String { "svc:tcp:10.0.0.100:80 rs:192.168.1.3 proto:udp, or text in a service or real server" }
+    public var filterFields: [FilterTerms.Field] { [.service, .realServer, .proto] }
     var cursor = ListCursor()
     var visibleRows = 10
     /// The row to put the cursor on at the next draw (a jump from another screen).
@@ -51,7 +52,11 @@ public final class ServicesScreen: Screen {
         guard let s = ctx.snapshot else { return [] }
         let a = ctx.currentAnalysis
         let g = ctx.glyphs
-        let f = (filter ?? "").lowercased()
+        let terms = FilterTerms(filter ?? "")
+        let texts = terms.values(.text).map { $0.lowercased() }
+        let svcTerms = terms.values(.service).map { $0.lowercased() }
+        let rsTerms = terms.values(.realServer).map { $0.lowercased() }
+        let protoTerms = terms.values(.proto).map { $0.lowercased() }
         var out: [(RowKind, TableRow)] = []
         func num<I: BinaryInteger>(_ v: I?) -> Content {
             guard let v else { return .styled("-", .dim) }
@@ -63,11 +68,26 @@ public final class ServicesScreen: Screen {
         }
         for (si, svc) in s.services.enumerated() {
             let name = Format.service(svc.key)
-            let gone = goneDestinations(svc.id, a)
-            if !f.isEmpty {
-                let hay = ([name, svc.id, svc.scheduler] + svc.realServers.map(\.id)).joined(separator: " ").lowercased()
-                if !hay.contains(f) { continue }
+            let allGone = goneDestinations(svc.id, a)
+            // svc: a service's id or name, proto: its protocol (fwm for a mark), rs: one of
+            // its real servers (only those are listed), plain text anywhere in it.
+            let proto: String
+            switch svc.key {
+            case .address(let p, _, _): proto = p.name
+            case .fwmark: proto = "fwm"
             }
+            if !svcTerms.allSatisfy({ svc.id.lowercased().contains($0) || name.lowercased().contains($0) }) { continue }
+            if !protoTerms.allSatisfy({ $0 == proto || ($0 == "fwmark" && proto == "fwm") }) { continue }
+            if !texts.isEmpty {
+                let hay = ([name, svc.id, svc.scheduler] + svc.realServers.map(\.id)).joined(separator: " ").lowercased()
+                if !texts.allSatisfy({ hay.contains($0) }) { continue }
+            }
+            func rsMatches(_ id: String) -> Bool { rsTerms.allSatisfy { id.lowercased().contains($0) } }
+            let gone = allGone.filter { d in
+                let dest = a!.aggregates.destinations[d]
+                return rsMatches(dest.address.endpoint(port: dest.port))
+            }
+            if !rsTerms.isEmpty && !svc.realServers.contains(where: { rsMatches($0.id) }) && gone.isEmpty { continue }
             let act = svc.activeConns
             let inact = svc.inactiveConns
             let pers = svc.persistentConns
@@ -84,9 +104,11 @@ public final class ServicesScreen: Screen {
 
             let total = Double(act + inact)
             let totalWeight = Double(svc.totalWeight)
-            let n = svc.realServers.count + gone.count
-            for (ri, rs) in svc.realServers.enumerated() {
-                let last = ri == n - 1
+            let listed = svc.realServers.indices.filter { rsMatches(svc.realServers[$0].id) }
+            let n = listed.count + gone.count
+            for (k, ri) in listed.enumerated() {
+                let rs = svc.realServers[ri]
+                let last = k == n - 1
                 let conns = Double(rs.activeConns) + Double(rs.inactiveConns)
                 let share = total > 0 ? conns / total : 0
                 let wshare = totalWeight > 0 ? Double(max(0, rs.weight)) / totalWeight : 0
@@ -109,7 +131,7 @@ public final class ServicesScreen: Screen {
             }
             for (k, d) in gone.enumerated() {
                 let dest = a!.aggregates.destinations[d]
-                let last = svc.realServers.count + k == n - 1
+                let last = listed.count + k == n - 1
                 var cells: [Content] = [
                     // "gone" beside the address: the Sched column may have left.
                     .spans([Span((last ? g.lastBranch : g.branch), .dim), Span(dest.address.endpoint(port: dest.port) + " gone", .crit)]),
