@@ -114,3 +114,25 @@ func applyFilter(_ d: Dashboard, _ text: String) {
     _ = d.render(width: 120, height: 40)
     #expect(screen.cursor.selected == 3)
 }
+
+@Test func servicesShowCumulativeCountersAndThresholdsWithC() throws {
+    let d = demoDashboard()
+    let s = try #require(d.snapshot)
+    d.exact = true
+    d.handle(.char("c"))
+    let text = d.render(width: 200, height: 60).text
+    #expect(text.contains("InPkts"))
+    #expect(text.contains("-x/-y"))
+    #expect(text.contains("ipvsadm --stats"))
+    for svc in s.services {
+        if let st = svc.stats { #expect(text.contains(String(st.inBytes)), "\(svc.id)") }
+        for rs in svc.realServers {
+            if let st = rs.stats { #expect(text.contains(String(st.conns)), "\(rs.id)") }
+        }
+    }
+    if let rs = s.services.flatMap(\.realServers).first(where: { ($0.upperThreshold ?? 0) > 0 }) {
+        #expect(text.contains("\(rs.upperThreshold!)/\(rs.lowerThreshold ?? 0)"))
+    }
+    d.handle(.char("c"))
+    #expect(d.render(width: 200, height: 60).text.contains("Share"))
+}

@@ -135,6 +135,12 @@ func checkEveryScreen(_ d: Dashboard, _ truth: Truth) -> [String] {
                     frames.append(d.render(width: w, height: h).text)
                 }
                 d.handle(.home)
+                if id == .services {
+                    // The cumulative counters and thresholds (c).
+                    d.handle(.char("c"))
+                    frames.append(d.render(width: w, height: h).text)
+                    d.handle(.char("c"))
+                }
                 if id == .findings {
                     for _ in 0..<8 {
                         d.handle(.down)

@@ -48,6 +48,23 @@ public final class ServicesScreen: Screen {
         Column("Notes", width: 12, maxWidth: 40, flex: true),
     ]
 
+    /// With `c`: the cumulative counters of `ipvsadm -L --stats` (since the service or real
+    /// server was added, or the counters zeroed) in place of the rates, and a real server's
+    /// thresholds (`ipvsadm -x` upper, `-y` lower; 0 is none) in place of the share.
+    static let statsColumns: [Column] = {
+        var c = columns
+        c[6] = Column("Conns", .right, width: 5, maxWidth: 20, priority: 80)
+        c[7] = Column("InPkts", .right, width: 6, maxWidth: 20, priority: 40)
+        c[8] = Column("OutPkts", .right, width: 7, maxWidth: 20, priority: 39)
+        c[9] = Column("InBytes", .right, width: 7, maxWidth: 20, priority: 38)
+        c[10] = Column("OutBytes", .right, width: 8, maxWidth: 20, priority: 37)
+        c[11] = Column("-x/-y", .right, width: 5, maxWidth: 21, priority: 85)
+        return c
+    }()
+
+    /// Cumulative counters and thresholds instead of rates and shares (`c`).
+    var showStats = false
+
     func rows(_ ctx: ViewContext) -> [(RowKind, TableRow)] {
         guard let s = ctx.snapshot else { return [] }
         let a = ctx.currentAnalysis
@@ -65,6 +82,13 @@ public final class ServicesScreen: Screen {
         func rate(_ r: TrafficRates?, _ k: KeyPath<TrafficRates, Double>) -> Content {
             guard let r else { return .styled("-", .dim) }
             return .text(Format.rate(r[keyPath: k], exact: ctx.exact))
+        }
+        // The five traffic cells: rates, or with `c` the cumulative counters.
+        func traffic(_ r: TrafficRates?, _ st: TrafficStats?) -> [Content] {
+            guard showStats else {
+                return [rate(r, \.cps), rate(r, \.inPPS), rate(r, \.outPPS), rate(r, \.inBPS), rate(r, \.outBPS)]
+            }
+            return [num(st?.conns), num(st?.inPackets), num(st?.outPackets), num(st?.inBytes), num(st?.outBytes)]
         }
         for (si, svc) in s.services.enumerated() {
             let name = Format.service(svc.key)
@@ -94,8 +118,7 @@ public final class ServicesScreen: Screen {
             var serviceCells: [Content] = [
                 .spans([Span(name, .group, bold: true)]), .styled(svc.scheduler, .group), .text(""),
                 num(act), num(inact), num(pers),
-                rate(svc.rates, \.cps), rate(svc.rates, \.inPPS), rate(svc.rates, \.outPPS), rate(svc.rates, \.inBPS), rate(svc.rates, \.outBPS),
-            ]
+            ] + traffic(svc.rates, svc.stats)
             var notes = [Span(Format.serviceFlags(svc), .info)]
             let svcFindings = findings(a, service: svc.id, realServer: nil)
             if !svcFindings.isEmpty { notes += badges(svcFindings, g) }
@@ -117,11 +140,18 @@ public final class ServicesScreen: Screen {
                     .text(Format.forward(rs.forward)),
                     .styled("\(rs.weight)", rs.weight == 0 ? .warn : .normal),
                     num(rs.activeConns), num(rs.inactiveConns), num(rs.persistentConns),
-                    rate(rs.rates, \.cps), rate(rs.rates, \.inPPS), rate(rs.rates, \.outPPS), rate(rs.rates, \.inBPS), rate(rs.rates, \.outBPS),
-                ]
+                ] + traffic(rs.rates, rs.stats)
                 let over = (rs.upperThreshold ?? 0) > 0 && conns >= Double(rs.upperThreshold!)
-                cells.append(.meter(Meter(fraction: share, mark: totalWeight > 0 ? wshare : nil, label: Format.percent(share).padded(4, right: true),
-                                          role: over ? .crit : .meter)))
+                if showStats {
+                    if let u = rs.upperThreshold, let l = rs.lowerThreshold {
+                        cells.append(.styled("\(u)/\(l)", over ? .crit : .normal))
+                    } else {
+                        cells.append(.styled("-", .dim))
+                    }
+                } else {
+                    cells.append(.meter(Meter(fraction: share, mark: totalWeight > 0 ? wshare : nil, label: Format.percent(share).padded(4, right: true),
+                                              role: over ? .crit : .meter)))
+                }
                 let fs = findings(a, service: svc.id, realServer: rs.id)
                 var b = badges(fs, g)
                 if over { b.append(Span(g.isUnicode ? "≥uthr" : ">=uthr", .crit)) }
@@ -211,6 +241,7 @@ public final class ServicesScreen: Screen {
         let rows = rows(ctx)
         let realServers = s.services.reduce(0) { $0 + $1.realServers.count }
         var title = [Span(" \(s.services.count) virtual services, \(realServers) real servers", bold: true)]
+        title.append(Span(showStats ? "  cumulative counters (ipvsadm --stats) and thresholds -x/-y; c: rates" : "  c: counters", .dim))
         if let f = filter, !f.isEmpty { title.append(Span("  filter: \(f) (\(rows.filter { if case .service = $0.0 { true } else { false } }.count) shown)", .warn)) }
         drawTitle(&g, rect, title)
         let body = rect.dropTop(1)
@@ -231,7 +262,7 @@ public final class ServicesScreen: Screen {
             drawEmpty(&g, body, ["IPVS is loaded but has no virtual services (ipvsadm -A to add one)."])
             return
         }
-        let table = Table(Self.columns)
+        let table = Table(showStats ? Self.statsColumns : Self.columns)
         let widths = table.layout(width: body.width - 1, measuring: rows.map(\.1))
         let inner = Rect(x: body.x + 1, y: body.y, width: body.width - 1, height: body.height)
         g.fill(body.row(0), role: .header)
@@ -262,6 +293,9 @@ public final class ServicesScreen: Screen {
             case .realServer(let si, let ri): return .jump(.filtered(.templates, "svc:\(s.services[si].id) rs:\(s.services[si].realServers[ri].id)"))
             case .gone: return .handled
             }
+        case .char("c"):
+            showStats.toggle()
+            return .message(showStats ? "cumulative counters (as ipvsadm -L --stats) and thresholds (-x upper / -y lower)" : "rates per second and shares")
         case .char("s"), .char("<"), .char(">"):
             return .message("services are listed in ipvsadm's order; sort on the other screens")
         default:
