@@ -30,7 +30,7 @@ public final class Dashboard {
     var previous: ScreenID = .services
 
     struct Prompt {
-        enum Kind { case filter(ScreenID), delay }
+        enum Kind { case filter(ScreenID), delay, seek }
         var kind: Kind
         var text: String
         var help: String
@@ -52,6 +52,12 @@ public final class Dashboard {
     @discardableResult
     public func pump() -> Bool {
         var changed = false
+        // A replay went back: its frames come again from the first, to an analysis that
+        // starts afresh.
+        if let r = source as? ReplayControl, r.takeRewind() {
+            worker.reset()
+            changed = true
+        }
         for s in source.take() {
             worker.submit(s)
             snapshot = s
@@ -106,6 +112,9 @@ public final class Dashboard {
             return
         case .char("d"):
             prompt = Prompt(kind: .delay, text: Self.seconds(source.interval), help: "seconds between polls, Enter sets, Esc cancels")
+            return
+        case .char("["), .char("]"), .char("+"), .char("-"), .char("J"):
+            replayKey(key)
             return
         case .char("x"):
             exact.toggle()
@@ -188,6 +197,8 @@ public final class Dashboard {
                 }
                 rejectedFilter = nil
                 screen(id).filter = text
+            case .seek:
+                seek(p.text.trimmingCharacters(in: .whitespaces))
             case .delay:
                 guard let v = Double(p.text.trimmingCharacters(in: .whitespaces)), v >= 0.1, v <= 3600 else {
                     message = Span("delay: give seconds between 0.1 and 3600", .warn)
@@ -210,6 +221,94 @@ public final class Dashboard {
             break
         }
         prompt = p
+    }
+
+    // MARK: - Replay control
+
+    /// `[` `]` a frame back or forth (paused), `+` `-` twice or half the pace, `J` go to a
+    /// time or frame. The feed does the moving (`ReplayControl`); the dashboard only asks.
+    func replayKey(_ key: Key) {
+        guard let r = source as? ReplayControl else {
+            message = Span("[ ] + - J move through a recording (ipvstop --replay FILE)", .warn)
+            return
+        }
+        switch key {
+        case .char("["): r.seek(frame: r.frameIndex - 1)
+        case .char("]"): r.seek(frame: r.frameIndex + 1)
+        case .char("+"): r.setSpeed(r.speed * 2)
+        case .char("-"): r.setSpeed(r.speed / 2)
+        default:
+            prompt = Prompt(kind: .seek, text: "", help: "HH:MM:SS, YYYY-MM-DD HH:MM:SS, #frame, or +/-seconds; Enter goes, Esc cancels")
+            return
+        }
+        pump()
+        message = Span(replayPosition(r), .info)
+    }
+
+    func replayPosition(_ r: ReplayControl) -> String {
+        let i = max(0, r.frameIndex)
+        var s = "frame \(i + 1)/\(r.frameCount) at " + Format.localTime(r.time(ofFrame: i))
+        if source.isPaused { s += ", paused" }
+        s += ", speed " + (r.speed < 1 ? "1/\(Int((1 / r.speed).rounded()))" : "\(Int(r.speed))") + "x"
+        return s
+    }
+
+    /// Goes to what was typed after `J`: a time of day of the frame shown (`01:00:02`), a
+    /// date and time, a frame (`#3`), or seconds from the frame shown (`+30`, `-5`).
+    func seek(_ text: String) {
+        guard let r = source as? ReplayControl, r.frameCount > 0 else { return }
+        let here = r.time(ofFrame: max(0, r.frameIndex))
+        var target: Int?
+        if text.hasPrefix("#"), let n = Int(text.dropFirst()) {
+            target = n - 1
+        } else if let first = text.first, first == "+" || first == "-", let v = Double(text.dropFirst()), v.isFinite {
+            target = r.frame(at: here.addingTimeInterval(first == "-" ? -v : v))
+        } else if let t = Self.timeOfDay(text, near: here) {
+            target = r.frame(at: t)
+        }
+        guard let t = target else {
+            message = Span("go to: give HH:MM:SS, YYYY-MM-DD HH:MM:SS, #frame or +/-seconds", .warn)
+            return
+        }
+        r.seek(frame: t)
+        pump()
+        message = Span(replayPosition(r), .info)
+    }
+
+    /// `HH:MM[:SS]` on the day of `near` (local time, as the status line shows it), or
+    /// `YYYY-MM-DD HH:MM:SS` (the status line's own form).
+    static func timeOfDay(_ text: String, near: Date) -> Date? {
+        let words = text.split(separator: " ")
+        guard let clock = words.last, words.count <= 2 else { return nil }
+        let hms = clock.split(separator: ":").map { Int($0) }
+        guard (2...3).contains(hms.count), hms.allSatisfy({ $0 != nil }) else { return nil }
+        let (h, m, sec) = (hms[0]!, hms[1]!, hms.count == 3 ? hms[2]! : 0)
+        guard (0..<24).contains(h), (0..<60).contains(m), (0..<61).contains(sec) else { return nil }
+        // Seconds from the shown time of day to the one typed, on the same day.
+        let shown = Format.localTime(near)  // YYYY-MM-DD HH:MM:SS
+        let parts = shown.split(separator: " ")
+        guard parts.count == 2 else { return nil }
+        if words.count == 2, words[0] != parts[0] {
+            // Another day: whole days from the date shown.
+            let a = words[0].split(separator: "-").compactMap { Int($0) }, b = parts[0].split(separator: "-").compactMap { Int($0) }
+            guard a.count == 3, b.count == 3 else { return nil }
+            let days = Self.dayNumber(a[0], a[1], a[2]) - Self.dayNumber(b[0], b[1], b[2])
+            return timeOfDay(String(clock), near: near)?.addingTimeInterval(Double(days) * 86_400)
+        }
+        let now = parts[1].split(separator: ":").compactMap { Int($0) }
+        guard now.count == 3 else { return nil }
+        let delta = (h * 3600 + m * 60 + sec) - (now[0] * 3600 + now[1] * 60 + now[2])
+        return near.addingTimeInterval(Double(delta))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date.
+    static func dayNumber(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
     }
 
     static func seconds(_ v: Double) -> String {
@@ -393,6 +492,7 @@ public final class Dashboard {
             switch p.kind {
             case .filter(let id): label = "Filter \(id.title.lowercased()): "
             case .delay: label = "Delay: "
+            case .seek: label = "Go to: "
             }
             g.fill(Rect(x: 0, y: y, width: g.width, height: 1), role: .prompt)
             var x = g.put(" " + label, x: 0, y: y, role: .prompt, bold: true)
