@@ -11,6 +11,8 @@ public final class Dashboard {
     public let source: SnapshotSource
     public let worker: AnalysisWorker
     public private(set) var snapshot: Snapshot?
+    /// Each real server's last minutes, from the snapshots taken (H on Services).
+    public private(set) var history = RealServerHistory()
     public private(set) var current: ScreenID = .services
     public var exact = false
     public var glyphs: Glyphs
@@ -56,10 +58,12 @@ public final class Dashboard {
         // starts afresh.
         if let r = source as? ReplayControl, r.takeRewind() {
             worker.reset()
+            history.reset()
             changed = true
         }
         for s in source.take() {
             worker.submit(s)
+            history.record(s)
             snapshot = s
             changed = true
         }
@@ -81,7 +85,8 @@ public final class Dashboard {
     }
 
     public var context: ViewContext {
-        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning)
+        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning,
+                    history: history)
     }
 
     // MARK: - Keys

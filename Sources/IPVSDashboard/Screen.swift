@@ -38,6 +38,8 @@ public struct ViewContext {
     public var glyphs: Glyphs
     /// True when the analysis lags the snapshot shown.
     public var analysing: Bool
+    /// The last minutes of each real server (the dashboard's memory of the snapshots).
+    public var history: RealServerHistory? = nil
 
     /// The latest analysis (of this snapshot's table, or of an earlier one while the
     /// analysis of a big table catches up: screens draw it from its own snapshot).

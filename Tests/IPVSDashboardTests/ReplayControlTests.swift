@@ -85,3 +85,51 @@ func typeSeek(_ d: Dashboard, _ text: String) {
     #expect(Dashboard.dayNumber(2000, 3, 1) == 11_017)
     #expect(Dashboard.dayNumber(2026, 1, 1) == 20_454)
 }
+
+@Test func historyShowsActiveConnRatesAndTheLastWeightChange() throws {
+    let path = tempPath("history-\(UUID().uuidString).rec")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let demo = DemoDirector(seed: 5)
+    let w = try Recording.Writer(path: path, source: "demo seed 5", interval: 1)
+    var frames: [Snapshot] = []
+    for k in 0..<8 {
+        var s = demo.snapshot(at: DemoDirector.warmTime + Double(k))
+        // The operator sets 192.168.1.2:80's weight to 7 at the fifth poll.
+        if k >= 4 { s.services[0].realServers[0].weight = 7 }
+        frames.append(s)
+        try w.append(s)
+    }
+    try w.close()
+    let d = Dashboard(source: try ReplaySource(path: path, start: -1, paused: true), worker: AnalysisWorker(), glyphs: .unicode)
+    d.pump()
+    let svc = frames[0].services[0], rs = svc.realServers[0]
+    let track = try #require(d.history.track(service: svc.id, realServer: rs.id))
+    #expect(track.samples.count == 8)
+    #expect(track.samples.map(\.activeConns) == frames.map { $0.services[0].realServers[0].activeConns })
+    #expect(track.lastWeightChange == RealServerHistory.WeightChange(time: frames[4].takenAt, from: rs.weight, to: 7))
+    d.handle(.down)  // the first real server
+    d.handle(.char("H"))
+    let text = d.render(width: 120, height: 40).text
+    #expect(text.contains("\(rs.id) of \(svc.id)  last 7.0s, 8 polls"))
+    #expect(text.contains("ActiveConn"))
+    #expect(text.contains("changed \(rs.weight) to 7 at " + Format.localTime(frames[4].takenAt)))
+    #expect(text.contains("now \(frames[7].services[0].realServers[0].activeConns)"))
+    // A step back re-reads the history from the first frame: the change is in the future.
+    typeSeek(d, "#3")
+    let back = try #require(d.history.track(service: svc.id, realServer: rs.id))
+    #expect(back.samples.count == 3)
+    #expect(back.lastWeightChange == nil)
+    #expect(d.render(width: 120, height: 40).text.contains("unchanged since first seen"))
+}
+
+@Test func historyRingKeepsTheLastSamples() {
+    var h = RealServerHistory(capacity: 3)
+    let demo = DemoDirector()
+    for k in 0..<5 { h.record(demo.snapshot(at: DemoDirector.warmTime + Double(k))) }
+    let s = demo.snapshot(at: DemoDirector.warmTime + 4)
+    let t = h.track(service: s.services[0].id, realServer: s.services[0].realServers[0].id)!
+    #expect(t.samples.count == 3)
+    #expect(t.samples.last?.time == s.takenAt)
+    #expect(zip(t.samples, t.samples.dropFirst()).allSatisfy { $0.time < $1.time })
+    #expect(RealServerHistory.sparkline([0, 1, 2, nil, 7], glyphs: .unicode) == "▁▂▃ █")
+}

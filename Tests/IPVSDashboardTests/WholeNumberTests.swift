@@ -140,6 +140,14 @@ func checkEveryScreen(_ d: Dashboard, _ truth: Truth) -> [String] {
                     d.handle(.char("c"))
                     frames.append(d.render(width: w, height: h).text)
                     d.handle(.char("c"))
+                    // The history panel of the first real servers (H).
+                    d.handle(.char("H"))
+                    for _ in 0..<3 {
+                        d.handle(.down)
+                        frames.append(d.render(width: w, height: h).text)
+                    }
+                    d.handle(.char("H"))
+                    d.handle(.home)
                 }
                 if id == .findings {
                     for _ in 0..<8 {

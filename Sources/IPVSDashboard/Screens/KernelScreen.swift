@@ -247,6 +247,7 @@ public final class HelpScreen: Screen {
         ("s  > <  F6", "sort by the next / previous column"),
         ("I  r", "reverse the sort"),
         ("t", "on Services: the templates of a service or real server"),
+        ("H", "on Services: the selected real server's last minutes: ActiveConn and new connections/s as sparklines, its weight and when it last changed"),
         ("c", "on Services: cumulative counters (conns, packets, bytes in/out, as ipvsadm -L --stats) and each real server's thresholds -x/-y, instead of rates and shares"),
         ("p  space", "pause polling: the screen holds its snapshot"),
         ("d", "set the delay between polls (also -d SECONDS)"),

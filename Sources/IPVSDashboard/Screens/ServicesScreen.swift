@@ -64,6 +64,8 @@ public final class ServicesScreen: Screen {
 
     /// Cumulative counters and thresholds instead of rates and shares (`c`).
     var showStats = false
+    /// The selected real server's last minutes under the table (`H`).
+    var showHistory = false
 
     func rows(_ ctx: ViewContext) -> [(RowKind, TableRow)] {
         guard let s = ctx.snapshot else { return [] }
@@ -241,10 +243,16 @@ public final class ServicesScreen: Screen {
         let rows = rows(ctx)
         let realServers = s.services.reduce(0) { $0 + $1.realServers.count }
         var title = [Span(" \(s.services.count) virtual services, \(realServers) real servers", bold: true)]
-        title.append(Span(showStats ? "  cumulative counters (ipvsadm --stats) and thresholds -x/-y; c: rates" : "  c: counters", .dim))
         if let f = filter, !f.isEmpty { title.append(Span("  filter: \(f) (\(rows.filter { if case .service = $0.0 { true } else { false } }.count) shown)", .warn)) }
+        title.append(Span(showStats ? "  cumulative counters (ipvsadm --stats) and thresholds -x/-y; c: rates" : "  c: counters  H: history", .dim))
         drawTitle(&g, rect, title)
-        let body = rect.dropTop(1)
+        var body = rect.dropTop(1)
+        // H: five rows under the table for the selected real server's last minutes.
+        var panel: Rect?
+        if showHistory, body.height > 10 {
+            panel = Rect(x: body.x, y: body.maxY - 5, width: body.width, height: 5)
+            body = Rect(x: body.x, y: body.y, width: body.width, height: body.height - 5)
+        }
         visibleRows = max(1, body.height - 1)
         if let fo = focus {
             focus = nil
@@ -264,10 +272,51 @@ public final class ServicesScreen: Screen {
         }
         let table = Table(showStats ? Self.statsColumns : Self.columns)
         let widths = table.layout(width: body.width - 1, measuring: rows.map(\.1))
+        if let panel { drawHistory(ctx, rows.isEmpty ? nil : rows[cursor.selected].0, into: &g, rect: panel) }
         let inner = Rect(x: body.x + 1, y: body.y, width: body.width - 1, height: body.height)
         g.fill(body.row(0), role: .header)
         table.render(into: &g, rect: inner, count: rows.count, first: cursor.top, selected: cursor.selected, glyphs: ctx.glyphs, widths: widths) { rows[$0].1 }
         if rows.isEmpty { drawEmpty(&g, body.dropTop(1), ["No service matches the filter (Esc clears it)."]) }
+    }
+
+    /// The selected real server's last minutes: ActiveConn and new connections/s as
+    /// sparklines (oldest left), the weight and when it last changed.
+    func drawHistory(_ ctx: ViewContext, _ kind: RowKind?, into g: inout Grid, rect: Rect) {
+        g.put(String(repeating: ctx.glyphs.hline, count: rect.width), x: rect.x, y: rect.y, role: .dim)
+        guard let s = ctx.snapshot, case .realServer(let si, let ri)? = kind else {
+            g.put([Span(" History (H): select a real server", .dim)], x: rect.x, y: rect.y + 1, limit: rect.width)
+            return
+        }
+        let svc = s.services[si], rs = svc.realServers[ri]
+        guard let t = ctx.history?.track(service: svc.id, realServer: rs.id) else { return }
+        let samples = t.samples
+        let x = ctx.exact
+        let span = samples.count > 1 ? Format.age(samples.last!.time.timeIntervalSince(samples.first!.time)) : "one poll"
+        let label = 14
+        let room = max(10, rect.width - 2 - label - 32)
+        let shown = Array(samples.suffix(room))
+        func line(_ y: Int, _ name: String, _ values: [Double?], _ tail: String) {
+            g.put([Span(name.padded(label), .dim), Span(RealServerHistory.sparkline(values, glyphs: ctx.glyphs), .meter), Span("  " + tail)],
+                  x: rect.x + 1, y: rect.y + y, limit: rect.width - 2)
+        }
+        g.put([Span(" \(rs.id) of \(svc.id)", bold: true), Span("  last \(span), \(samples.count) polls, oldest left", .dim)],
+              x: rect.x, y: rect.y, limit: rect.width)
+        let act = shown.map { Double($0.activeConns) }
+        line(1, "ActiveConn", act, "now \(Format.count(rs.activeConns, exact: x))  min \(Format.count(UInt64(act.min() ?? 0), exact: x))  max \(Format.count(UInt64(act.max() ?? 0), exact: x))")
+        let cps = shown.map(\.cps)
+        if cps.allSatisfy({ $0 == nil }) {
+            g.put([Span("new conns/s".padded(label), .dim), Span("- (rates need netlink: run as root)", .dim)], x: rect.x + 1, y: rect.y + 2, limit: rect.width - 2)
+        } else {
+            line(2, "new conns/s", cps, "now " + (rs.rates.map { Format.rate($0.cps, exact: x) } ?? "-")
+                 + "  max " + Format.rate(cps.compactMap { $0 }.max() ?? 0, exact: x))
+        }
+        var w = [Span("weight".padded(label), .dim), Span("\(rs.weight)", bold: true)]
+        if let c = t.lastWeightChange {
+            w.append(Span("  changed \(c.from) to \(c.to) at " + Format.localTime(c.time) + ", " + Format.age(ctx.now.timeIntervalSince(c.time)) + " ago", .warn))
+        } else {
+            w.append(Span("  unchanged since first seen at " + Format.localTime(t.firstSeen), .dim))
+        }
+        g.put(w, x: rect.x + 1, y: rect.y + 3, limit: rect.width - 2)
     }
 
     public func handle(_ key: Key, _ ctx: ViewContext) -> KeyResult {
@@ -293,6 +342,9 @@ public final class ServicesScreen: Screen {
             case .realServer(let si, let ri): return .jump(.filtered(.templates, "svc:\(s.services[si].id) rs:\(s.services[si].realServers[ri].id)"))
             case .gone: return .handled
             }
+        case .char("H"):
+            showHistory.toggle()
+            return .message(showHistory ? "the selected real server's last minutes (H hides)" : "history hidden")
         case .char("c"):
             showStats.toggle()
             return .message(showStats ? "cumulative counters (as ipvsadm -L --stats) and thresholds (-x upper / -y lower)" : "rates per second and shares")
