@@ -172,7 +172,8 @@ public final class Dashboard {
         switch j {
         case .filtered(let id, let f):
             back.append((current, id, screen(id).filter))
-            screen(id).filter = f
+            // A screen without a filter (Kernel) keeps none.
+            if screen(id).filter != nil { screen(id).filter = f }
             current = id
         case .service(let svc, let rs):
             let s = screen(.services) as! ServicesScreen

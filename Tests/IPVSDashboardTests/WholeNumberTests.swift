@@ -181,7 +181,8 @@ func hugeSnapshot() throws -> Snapshot {
     services += KernelText.dest6("fd00:0000:0000:ffff:0000:0000:ffff:0004", 0, "Masq", 7, 98_765, 123_456)
     var conns = KernelText.connHeader
     for k in 0..<30 {
-        let client = String(format: "2a02:0db8:ffff:eeee:dddd:cccc:bbbb:%04x", k)
+        let hex = String(k, radix: 16)
+        let client = "2a02:0db8:ffff:eeee:dddd:cccc:bbbb:" + String(repeating: "0", count: 4 - hex.count) + hex
         conns += KernelText.conn6("TCP", client, 65000 + UInt16(k), v6 + "1234", 65535, "fd00:0000:0000:ffff:0000:0000:ffff:0001", 65534,
                                   k % 2 == 0 ? "ESTABLISHED" : "TIME_WAIT", 899_999 + UInt64(k))
     }
