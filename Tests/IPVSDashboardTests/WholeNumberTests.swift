@@ -285,6 +285,11 @@ func hugeSnapshot() throws -> Snapshot {
     let narrow = d.render(width: 80, height: 24)
     let header = (0..<24).map { narrow.line($0) }.first { $0.contains("ActConn") } ?? ""
     for col in ["Service / real server", "Wt", "ActConn", "InAct"] { #expect(header.contains(col), "\(col) missing at 80x24: \(header)") }
+    // The longest client addresses stay whole at 80 columns: other columns leave first.
+    for key in ["3", "4"] {
+        d.handle(.char(Character(key)))
+        #expect(d.render(width: 80, height: 24).text.contains("2a02:db8:ffff:eeee:dddd:cccc:bbbb:0"), "screen \(key)")
+    }
 }
 
 @Test func keyBarKeepsHelpAndQuit() {

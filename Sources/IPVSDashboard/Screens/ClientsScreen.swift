@@ -35,7 +35,7 @@ public final class ClientsScreen: Screen {
     public init() {}
 
     static let columns: [Column] = [
-        Column("Client / persistence group", width: 18, maxWidth: 44, flex: true, flexMax: 6),
+        Column("Client / persistence group", width: 18, maxWidth: 44, flex: true, flexMax: 6, whole: true),
         Column("Conns", .right, width: 5, maxWidth: 10),
         Column("Active", .right, width: 6, maxWidth: 10, priority: 70),
         Column("InAct", .right, width: 5, maxWidth: 10, priority: 60),
