@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel", "IPVSTestSupport"]),
         .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSReader", "IPVSTestSupport"]),
         .testTarget(name: "IPVSFeedTests", dependencies: ["IPVSFeed", "IPVSDemo", "IPVSModel"]),
-        .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSFeed", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSFeed", "IPVSDemo", "IPVSModel", "IPVSReader", "IPVSTestSupport"]),
         .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSExporterTests", dependencies: ["IPVSExporter", "IPVSAnalysis", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSJSONTests", dependencies: ["IPVSJSON", "IPVSReader", "IPVSModel"]),

@@ -11,6 +11,8 @@ public final class Dashboard {
     public let source: SnapshotSource
     public let worker: AnalysisWorker
     public private(set) var snapshot: Snapshot?
+    /// Each real server's last minutes, from the snapshots taken (H on Services).
+    public private(set) var history = RealServerHistory()
     public private(set) var current: ScreenID = .services
     public var exact = false
     public var glyphs: Glyphs
@@ -20,6 +22,8 @@ public final class Dashboard {
 
     let screenList: [Screen]
     var prompt: Prompt?
+    /// A filter refused (an unknown key): offered again by the next `/`.
+    var rejectedFilter: String?
     var message: Span?
     /// Drill-downs to come back from with Esc.
     var back: [(from: ScreenID, to: ScreenID, filter: String?)] = []
@@ -30,7 +34,7 @@ public final class Dashboard {
     var previous: ScreenID = .services
 
     struct Prompt {
-        enum Kind { case filter(ScreenID), delay }
+        enum Kind { case filter(ScreenID), delay, seek }
         var kind: Kind
         var text: String
         var help: String
@@ -52,8 +56,16 @@ public final class Dashboard {
     @discardableResult
     public func pump() -> Bool {
         var changed = false
+        // A replay went back: its frames come again from the first, to an analysis that
+        // starts afresh.
+        if let r = source as? ReplayControl, r.takeRewind() {
+            worker.reset()
+            history.reset()
+            changed = true
+        }
         for s in source.take() {
             worker.submit(s)
+            history.record(s)
             snapshot = s
             changed = true
         }
@@ -66,8 +78,17 @@ public final class Dashboard {
         return changed
     }
 
+    /// True when what is shown is the simulated director (live, or a recording of it):
+    /// every screen says DEMO.
+    public var isDemo: Bool {
+        if source is DemoSource { return true }
+        if let r = source as? ReplaySource, r.contents.header?.source.hasPrefix("demo seed ") == true { return true }
+        return false
+    }
+
     public var context: ViewContext {
-        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning)
+        ViewContext(snapshot: snapshot, analysis: worker.latest, now: source.now(), exact: exact, glyphs: glyphs, analysing: worker.isRunning,
+                    history: history)
     }
 
     // MARK: - Keys
@@ -99,6 +120,9 @@ public final class Dashboard {
         case .char("d"):
             prompt = Prompt(kind: .delay, text: Self.seconds(source.interval), help: "seconds between polls, Enter sets, Esc cancels")
             return
+        case .char("["), .char("]"), .char("+"), .char("-"), .char("J"):
+            replayKey(key)
+            return
         case .char("x"):
             exact.toggle()
             message = Span(exact ? "exact numbers" : "numbers scaled with K, M, G (x for exact)", .info)
@@ -109,7 +133,8 @@ public final class Dashboard {
                 message = Span("no filter on this screen", .warn)
                 return
             }
-            prompt = Prompt(kind: .filter(current), text: f, help: s.filterHelp)
+            prompt = Prompt(kind: .filter(current), text: rejectedFilter ?? f, help: s.filterHelp)
+            rejectedFilter = nil
             return
         case .escape:
             if let b = back.popLast() {
@@ -149,7 +174,8 @@ public final class Dashboard {
         switch j {
         case .filtered(let id, let f):
             back.append((current, id, screen(id).filter))
-            screen(id).filter = f
+            // A screen without a filter (Kernel) keeps none.
+            if screen(id).filter != nil { screen(id).filter = f }
             current = id
         case .service(let svc, let rs):
             let s = screen(.services) as! ServicesScreen
@@ -170,7 +196,17 @@ public final class Dashboard {
             prompt = nil
             switch p.kind {
             case .filter(let id):
-                screen(id).filter = p.text.trimmingCharacters(in: .whitespaces)
+                let text = p.text.trimmingCharacters(in: .whitespaces)
+                if let why = FilterTerms.problem(text, screen: id.title, fields: screen(id).filterFields) {
+                    // The filter stays as it was; / brings the text back to correct.
+                    message = Span(why, .warn)
+                    rejectedFilter = text
+                    return
+                }
+                rejectedFilter = nil
+                screen(id).filter = text
+            case .seek:
+                seek(p.text.trimmingCharacters(in: .whitespaces))
             case .delay:
                 guard let v = Double(p.text.trimmingCharacters(in: .whitespaces)), v >= 0.1, v <= 3600 else {
                     message = Span("delay: give seconds between 0.1 and 3600", .warn)
@@ -195,6 +231,94 @@ public final class Dashboard {
         prompt = p
     }
 
+    // MARK: - Replay control
+
+    /// `[` `]` a frame back or forth (paused), `+` `-` twice or half the pace, `J` go to a
+    /// time or frame. The feed does the moving (`ReplayControl`); the dashboard only asks.
+    func replayKey(_ key: Key) {
+        guard let r = source as? ReplayControl else {
+            message = Span("[ ] + - J move through a recording (ipvstop --replay FILE)", .warn)
+            return
+        }
+        switch key {
+        case .char("["): r.seek(frame: r.frameIndex - 1)
+        case .char("]"): r.seek(frame: r.frameIndex + 1)
+        case .char("+"): r.setSpeed(r.speed * 2)
+        case .char("-"): r.setSpeed(r.speed / 2)
+        default:
+            prompt = Prompt(kind: .seek, text: "", help: "HH:MM:SS, YYYY-MM-DD HH:MM:SS, #frame, or +/-seconds; Enter goes, Esc cancels")
+            return
+        }
+        pump()
+        message = Span(replayPosition(r), .info)
+    }
+
+    func replayPosition(_ r: ReplayControl) -> String {
+        let i = max(0, r.frameIndex)
+        var s = "frame \(i + 1)/\(r.frameCount) at " + Format.localTime(r.time(ofFrame: i))
+        if source.isPaused { s += ", paused" }
+        s += ", speed " + (r.speed < 1 ? "1/\(Int((1 / r.speed).rounded()))" : "\(Int(r.speed))") + "x"
+        return s
+    }
+
+    /// Goes to what was typed after `J`: a time of day of the frame shown (`01:00:02`), a
+    /// date and time, a frame (`#3`), or seconds from the frame shown (`+30`, `-5`).
+    func seek(_ text: String) {
+        guard let r = source as? ReplayControl, r.frameCount > 0 else { return }
+        let here = r.time(ofFrame: max(0, r.frameIndex))
+        var target: Int?
+        if text.hasPrefix("#"), let n = Int(text.dropFirst()) {
+            target = n - 1
+        } else if let first = text.first, first == "+" || first == "-", let v = Double(text.dropFirst()), v.isFinite {
+            target = r.frame(at: here.addingTimeInterval(first == "-" ? -v : v))
+        } else if let t = Self.timeOfDay(text, near: here) {
+            target = r.frame(at: t)
+        }
+        guard let t = target else {
+            message = Span("go to: give HH:MM:SS, YYYY-MM-DD HH:MM:SS, #frame or +/-seconds", .warn)
+            return
+        }
+        r.seek(frame: t)
+        pump()
+        message = Span(replayPosition(r), .info)
+    }
+
+    /// `HH:MM[:SS]` on the day of `near` (local time, as the status line shows it), or
+    /// `YYYY-MM-DD HH:MM:SS` (the status line's own form).
+    static func timeOfDay(_ text: String, near: Date) -> Date? {
+        let words = text.split(separator: " ")
+        guard let clock = words.last, words.count <= 2 else { return nil }
+        let hms = clock.split(separator: ":").map { Int($0) }
+        guard (2...3).contains(hms.count), hms.allSatisfy({ $0 != nil }) else { return nil }
+        let (h, m, sec) = (hms[0]!, hms[1]!, hms.count == 3 ? hms[2]! : 0)
+        guard (0..<24).contains(h), (0..<60).contains(m), (0..<61).contains(sec) else { return nil }
+        // Seconds from the shown time of day to the one typed, on the same day.
+        let shown = Format.localTime(near)  // YYYY-MM-DD HH:MM:SS
+        let parts = shown.split(separator: " ")
+        guard parts.count == 2 else { return nil }
+        if words.count == 2, words[0] != parts[0] {
+            // Another day: whole days from the date shown.
+            let a = words[0].split(separator: "-").compactMap { Int($0) }, b = parts[0].split(separator: "-").compactMap { Int($0) }
+            guard a.count == 3, b.count == 3 else { return nil }
+            let days = Self.dayNumber(a[0], a[1], a[2]) - Self.dayNumber(b[0], b[1], b[2])
+            return timeOfDay(String(clock), near: near)?.addingTimeInterval(Double(days) * 86_400)
+        }
+        let now = parts[1].split(separator: ":").compactMap { Int($0) }
+        guard now.count == 3 else { return nil }
+        let delta = (h * 3600 + m * 60 + sec) - (now[0] * 3600 + now[1] * 60 + now[2])
+        return near.addingTimeInterval(Double(delta))
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date.
+    static func dayNumber(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
     static func seconds(_ v: Double) -> String {
         v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : Format.fixed(v, 1)
     }
@@ -203,6 +327,7 @@ public final class Dashboard {
 
     public func render(width: Int, height: Int) -> Grid {
         var g = Grid(width: width, height: height)
+        g.ellipsis = glyphs.ellipsis
         if width < Self.minimumWidth || height < Self.minimumHeight {
             drawTooSmall(&g)
             return g
@@ -228,7 +353,7 @@ public final class Dashboard {
             "ipvstop needs at least \(Self.minimumWidth)x\(Self.minimumHeight)",
             "this terminal is \(g.width)x\(g.height)",
             "enlarge it, or q to quit",
-        ]
+        ] + (isDemo ? ["DEMO: a simulated director, not this machine"] : [])
         let top = max(0, (g.height - lines.count) / 2)
         for (i, l) in lines.enumerated() {
             let t = l.clipped(g.width, glyphs)
@@ -285,7 +410,9 @@ public final class Dashboard {
         }
         // The long form when it fits beside the clock, else the short one.
         for long in [true, false] {
-            let spans = statusSpans(ctx, long: long)
+            var spans = statusSpans(ctx, long: long)
+            // Still too wide (DEMO, PAUSED and a replay's position): without the interval.
+            if !long && spans.width > g.width - 2 { spans = statusSpans(ctx, long: false, interval: false) }
             if !long || spans.width + rights[0].count + 4 <= g.width {
                 let w = g.put(spans, x: 1, y: y, limit: g.width - 2)
                 if let right = rights.first(where: { 1 + w + $0.count + 2 <= g.width }) {
@@ -296,9 +423,12 @@ public final class Dashboard {
         }
     }
 
-    func statusSpans(_ ctx: ViewContext, long: Bool) -> [Span] {
+    func statusSpans(_ ctx: ViewContext, long: Bool, interval: Bool = true) -> [Span] {
         var spans: [Span] = []
         let dot = Span(" \(glyphs.dot) ", .dim)
+        // First on the line, so that no width hides it: a simulation is never taken for
+        // the machine.
+        if isDemo { spans += [Span("DEMO", .crit, bold: true), dot] }
         if source.isPaused { spans += [Span("PAUSED", .crit, bold: true), dot] }
         guard let s = ctx.snapshot else {
             spans.append(Span("waiting for the first poll", .dim))
@@ -316,7 +446,7 @@ public final class Dashboard {
         } else {
             spans += [dot, Span(long ? "table not read yet" : "no table yet", .warn)]
         }
-        spans += [dot, Span((long ? "every " : "") + "\(Self.seconds(source.interval))s", .dim)]
+        if interval { spans += [dot, Span((long ? "every " : "") + "\(Self.seconds(source.interval))s", .dim)] }
         if let n = source.note { spans += [dot, Span(n, .info)] }
         if ctx.analysing {
             spans += [dot, Span("analysing" + glyphs.ellipsis, .dim)]
@@ -397,6 +527,7 @@ public final class Dashboard {
             switch p.kind {
             case .filter(let id): label = "Filter \(id.title.lowercased()): "
             case .delay: label = "Delay: "
+            case .seek: label = "Go to: "
             }
             g.fill(Rect(x: 0, y: y, width: g.width, height: 1), role: .prompt)
             var x = g.put(" " + label, x: 0, y: y, role: .prompt, bold: true)
@@ -412,14 +543,19 @@ public final class Dashboard {
             g.put(" " + m.text, x: 0, y: y, role: m.role, limit: g.width)
             return
         }
-        let keys: [(String, String)] = [
-            ("1-7", "Screen"), ("/", "Filter"), ("s", "Sort"), ("Enter", "Drill"), ("Esc", "Back"),
-            ("p", source.isPaused ? "Resume" : "Pause"), ("d", "Delay"), ("x", exact ? "Scaled" : "Exact"), ("h", "Help"), ("q", "Quit"),
+        // (key, label, priority): when the bar is too narrow the lowest priority leaves
+        // first; Help and Quit never do.
+        var keys: [(String, String, Int)] = [
+            ("1-7", "Screen", 8), ("/", "Filter", 7), ("s", "Sort", 4), ("Enter", "Drill", 6), ("Esc", "Back", 5),
+            ("p", source.isPaused ? "Resume" : "Pause", 3), ("d", "Delay", 1), ("x", exact ? "Scaled" : "Exact", 2),
+            ("h", "Help", 100), ("q", "Quit", 100),
         ]
+        func need(_ ks: [(String, String, Int)]) -> Int { ks.reduce(0) { $0 + $1.0.count + $1.1.count + 2 } }
+        while need(keys) > g.width, let least = keys.filter({ $0.2 < 100 }).map(\.2).min() {
+            keys.removeAll { $0.2 == least }
+        }
         var x = 0
-        for (k, label) in keys {
-            let need = k.count + label.count + 2
-            if x + need > g.width { break }
+        for (k, label, _) in keys {
             x += g.put(k, x: x, y: y, role: .barKey, bold: true)
             x += g.put(label + " ", x: x, y: y, role: .bar)
             x += 1

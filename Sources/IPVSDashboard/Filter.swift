@@ -15,6 +15,10 @@ public struct FilterTerms: Sendable, Hashable {
     }
 
     public var terms: [Term]
+    /// Words that look like `key:value` with a key the filter does not know (`foo:bar`):
+    /// rejected with a message rather than matching nothing in silence. A protocol's
+    /// name (`tcp:10.0.0.1:80`, a service as written) and a hex group (`fd00:1`) are text.
+    public var unknownKeys: [String] = []
 
     public init(_ text: String) {
         terms = []
@@ -32,6 +36,9 @@ public struct FilterTerms: Sendable, Hashable {
                 if let f = aliases[name] {
                     field = f
                     value = String(word[word.index(after: colon)...])
+                } else if !name.isEmpty, name.allSatisfy(\.isLetter), !name.allSatisfy(\.isHexDigit),
+                          !["tcp", "udp", "sctp", "fwm", "fwmark"].contains(name) {
+                    unknownKeys.append(name + ":")
                 }
             }
             if !value.isEmpty { terms.append(Term(field: field, value: value)) }
@@ -39,6 +46,19 @@ public struct FilterTerms: Sendable, Hashable {
     }
 
     public var isEmpty: Bool { terms.isEmpty }
+
+    /// Why `text` cannot filter a screen that understands `fields` (and bare text), or nil.
+    public static func problem(_ text: String, screen: String, fields: [Field]) -> String? {
+        let t = FilterTerms(text)
+        let keys = fields.filter { $0 != .text }.map { $0.rawValue + ":" }.joined(separator: " ")
+        if let u = t.unknownKeys.first {
+            return "unknown filter key \(u) (\(screen) knows \(keys) and plain text)"
+        }
+        if let bad = t.terms.first(where: { $0.field != .text && !fields.contains($0.field) }) {
+            return "\(bad.field.rawValue): does not apply on \(screen) (it knows \(keys) and plain text)"
+        }
+        return nil
+    }
 
     public func values(_ f: Field) -> [String] { terms.filter { $0.field == f }.map(\.value) }
 }

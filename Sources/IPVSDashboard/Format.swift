@@ -103,6 +103,12 @@ public enum Format {
         return fixed(v, v < 10 ? 1 : 0) + u
     }
 
+    /// Bytes the way counters are written (`count`: K, M, G are powers of 1000, as on the
+    /// rest of the screen): `512B`, `661KB`, `4657MB`; every digit with `exact`.
+    public static func byteCount<I: BinaryInteger>(_ n: I, exact: Bool) -> String {
+        count(n, exact: exact) + "B"
+    }
+
     /// `42%`, `<1%` for a small non-zero share.
     public static func percent(_ f: Double) -> String {
         guard f.isFinite else { return "-" }

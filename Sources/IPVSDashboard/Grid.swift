@@ -62,6 +62,8 @@ public struct Grid: Sendable, Equatable {
     public private(set) var width: Int
     public private(set) var height: Int
     public private(set) var cells: [Cell]
+    /// What marks cut text (`Glyphs.ellipsis` of the screen drawn).
+    public var ellipsis = Glyphs.unicode.ellipsis
 
     public init(width: Int, height: Int) {
         self.width = max(0, width)
@@ -116,11 +118,15 @@ public struct Grid: Sendable, Equatable {
         return max(0, cx - x)
     }
 
-    /// Writes spans one after another; returns the columns written.
+    /// Writes spans one after another; returns the columns written. Spans wider than
+    /// `limit` (or the grid's edge) are cut as `String.clipped` cuts text: at a word or
+    /// number boundary, ending with `ellipsis`, never in the middle of a number.
     @discardableResult
     public mutating func put(_ spans: [Span], x: Int, y: Int, limit: Int) -> Int {
+        let room = min(limit, width - x)
+        let all = spans.width > room ? spans.clipped(room, ellipsis: ellipsis) : spans
         var cx = x
-        for s in spans {
+        for s in all {
             let left = x + limit - cx
             if left <= 0 { break }
             cx += put(s.text, x: cx, y: y, role: s.role, bold: s.bold, limit: left)
@@ -157,6 +163,26 @@ public struct Span: Hashable, Sendable {
 
 extension Array where Element == Span {
     var width: Int { reduce(0) { $0 + $1.width } }
+
+    /// Cut to `n` columns as `String.clipped` cuts: the ellipsis in the role of the last
+    /// span kept.
+    func clipped(_ n: Int, ellipsis: String) -> [Span] {
+        guard width > n else { return self }
+        guard n > 0 else { return [] }
+        var scalars: [Unicode.Scalar] = []
+        for s in self { scalars.append(contentsOf: s.text.unicodeScalars) }
+        let keep = String.cutPoint(scalars, n - ellipsis.unicodeScalars.count)
+        var left = keep
+        var out: [Span] = []
+        for var s in self {
+            if left <= 0 { break }
+            if s.width > left { s.text = String(String.UnicodeScalarView(s.text.unicodeScalars.prefix(left))) }
+            left -= s.width
+            out.append(s)
+        }
+        out.append(Span(ellipsis, out.last?.role ?? .normal, bold: out.last?.bold ?? false))
+        return out
+    }
 }
 
 /// Line drawing and bar glyphs: box-drawing characters under a UTF-8 locale, ASCII under
@@ -190,14 +216,39 @@ public struct Glyphs: Sendable, Hashable {
 }
 
 extension String {
-    /// Clipped to `n` columns, with an ellipsis when something was cut.
+    /// Clipped to `n` columns, with an ellipsis when something was cut. A number is never
+    /// cut: a cut that would fall inside one (a run of letters, digits and `.:[]/_` holding
+    /// a digit: a count, an address, an endpoint, a CIDR) moves back to before it, so
+    /// `TIME_WAIT 962, 10.0.0.1:8080` becomes `TIME_WAIT 962, …`, never `… 10.0.0.1:80…`,
+    /// and `4657151641` in 5 columns `…`.
     func clipped(_ n: Int, _ g: Glyphs) -> String {
         let c = unicodeScalars.count
         if c <= n { return self }
         if n <= 0 { return "" }
-        var v = String.UnicodeScalarView(unicodeScalars.prefix(n - 1))
+        let scalars = Array(unicodeScalars)
+        var v = String.UnicodeScalarView(scalars.prefix(Self.cutPoint(scalars, n - g.ellipsis.unicodeScalars.count)))
         v.append(contentsOf: g.ellipsis.unicodeScalars)
         return String(v)
+    }
+
+    /// How many of `s` to keep when at most `n` fit and the rest is cut: `n`, or less so
+    /// that no number is cut (see `clipped`).
+    static func cutPoint(_ s: [Unicode.Scalar], _ n: Int) -> Int {
+        guard n > 0 else { return 0 }
+        guard n < s.count else { return s.count }
+        // An address, an endpoint, a CIDR or a decimal is one number here: `[`, `]`, `.`,
+        // `:` and `/` join its parts.
+        func word(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || "_.:[]/".unicodeScalars.contains(c) }
+        // Not inside a word: the cut is clean.
+        guard word(s[n - 1]) && word(s[n]) else { return n }
+        var start = n - 1
+        while start > 0 && word(s[start - 1]) { start -= 1 }
+        var end = n
+        while end < s.count && word(s[end]) { end += 1 }
+        let run = s[start..<end]
+        let hasDigit = run.contains { ("0"..."9").contains($0) }
+        let hex = run.contains { $0 == ":" } && run.allSatisfy { $0.properties.isASCIIHexDigit || "[]:/".unicodeScalars.contains($0) }
+        return hasDigit || hex ? start : n
     }
 
     var columns: Int { unicodeScalars.count }

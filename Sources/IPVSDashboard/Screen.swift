@@ -38,6 +38,8 @@ public struct ViewContext {
     public var glyphs: Glyphs
     /// True when the analysis lags the snapshot shown.
     public var analysing: Bool
+    /// The last minutes of each real server (the dashboard's memory of the snapshots).
+    public var history: RealServerHistory? = nil
 
     /// The latest analysis (of this snapshot's table, or of an earlier one while the
     /// analysis of a big table catches up: screens draw it from its own snapshot).
@@ -88,12 +90,15 @@ public protocol Screen: AnyObject {
     var filter: String? { get set }
     /// Words shown in the filter prompt.
     var filterHelp: String { get }
+    /// The `key:` words this screen's filter understands (besides plain text).
+    var filterFields: [FilterTerms.Field] { get }
     func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect)
     func handle(_ key: Key, _ ctx: ViewContext) -> KeyResult
 }
 
 extension Screen {
     public var filterHelp: String { "" }
+    public var filterFields: [FilterTerms.Field] { [.client, .service, .realServer, .state, .proto] }
 }
 
 /// Sorting shared by the list screens: `s` goes to the next key, `<` `>` to the previous
@@ -147,10 +152,11 @@ func moveCursor(_ c: inout ListCursor, _ key: Key, count: Int, visible: Int) -> 
     return true
 }
 
-/// A one-line title over a panel: bold text, then dim details.
-func drawTitle(_ g: inout Grid, _ r: Rect, _ spans: [Span]) {
+/// A one-line title over a panel: bold text, then dim details; `reserve` columns at the
+/// right end are left for a scroll position (cut text ends with an ellipsis).
+func drawTitle(_ g: inout Grid, _ r: Rect, _ spans: [Span], reserve: Int = 0) {
     g.fill(r.row(0))
-    g.put(spans, x: r.x, y: r.y, limit: r.width)
+    g.put(spans, x: r.x, y: r.y, limit: r.width - reserve)
 }
 
 /// A message in the middle of an empty panel.

@@ -15,8 +15,13 @@ public struct Column: Sendable {
     public var flexMax: Int
     /// When the terminal is too narrow the lowest priority goes first; 100 never goes.
     public var priority: Int
+    /// The content is shown whole or the column left out: numbers, addresses. A flexible
+    /// column that is `whole` counts its content's width, not its least, when the table
+    /// decides which columns fit. (Right-aligned columns, numbers, are whole.)
+    public var whole: Bool
 
-    public init(_ title: String, _ align: Align = .left, width: Int, maxWidth: Int? = nil, flex: Bool = false, flexMax: Int = 1_000, priority: Int = 100) {
+    public init(_ title: String, _ align: Align = .left, width: Int, maxWidth: Int? = nil, flex: Bool = false, flexMax: Int = 1_000, priority: Int = 100, whole: Bool? = nil) {
+        self.whole = whole ?? (align == .right)
         self.title = title
         self.align = align
         self.width = max(width, 1)
@@ -119,7 +124,7 @@ public struct Table: Sendable {
                 natural[i] = max(natural[i], min(columns[i].maxWidth, c.naturalWidth))
             }
         }
-        var w = columns.indices.map { columns[$0].flex ? max(columns[$0].width, columns[$0].title.columns + (sortColumn == $0 ? 1 : 0)) : natural[$0] }
+        var w = columns.indices.map { columns[$0].flex && !columns[$0].whole ? max(columns[$0].width, columns[$0].title.columns + (sortColumn == $0 ? 1 : 0)) : natural[$0] }
         var shown = Array(repeating: true, count: columns.count)
         func total() -> Int {
             let n = shown.filter { $0 }.count
@@ -196,20 +201,8 @@ public struct Table: Sendable {
             case .styled(let s, let role):
                 put(s, role: role, into: &g, x: x, y: y, width: cw, align: columns[i].align, glyphs: glyphs)
             case .spans(let spans):
-                var sp = spans
-                if sp.width > cw {
-                    // Cut to the width, with an ellipsis in the role of the last span kept.
-                    var left = cw - 1
-                    var out: [Span] = []
-                    for var s in spans {
-                        if left <= 0 { break }
-                        if s.width > left { s.text = String(String.UnicodeScalarView(s.text.unicodeScalars.prefix(left))) }
-                        left -= s.width
-                        out.append(s)
-                    }
-                    out.append(Span(glyphs.ellipsis, out.last?.role ?? .normal))
-                    sp = out
-                }
+                // Cut to the width, with an ellipsis in the role of the last span kept.
+                let sp = spans.clipped(cw, ellipsis: glyphs.ellipsis)
                 let start = columns[i].align == .right ? x + max(0, cw - sp.width) : x
                 g.put(sp, x: start, y: y, limit: cw - (start - x))
             case .meter(let m):

@@ -113,6 +113,18 @@ public final class AnalysisWorker: Sendable {
         t.start()
     }
 
+    /// Forgets every snapshot analysed (a replay went back: the history the analysis keeps
+    /// would be from the future). An analysis running now lands, then the next snapshot
+    /// submitted is analysed from a fresh start.
+    public func reset() {
+        engine.withLock { $0 = Engine() }
+        state.withLock {
+            $0.latest = nil
+            $0.pending = nil
+            $0.generation += 1
+        }
+    }
+
     public var latest: Analysed? { state.withLock { $0.latest } }
     /// Changes each time a result lands.
     public var generation: Int { state.withLock { $0.generation } }

@@ -37,6 +37,8 @@ struct VirtualClock {
     var base: Date
     var anchor: Date
     var paused: Bool
+    /// Seconds of the source's time per second of wall time (a replay played faster).
+    var speed = 1.0
 
     init(start: Date, paused: Bool) {
         base = start
@@ -44,7 +46,13 @@ struct VirtualClock {
         self.paused = paused
     }
 
-    func now() -> Date { paused ? base : base.addingTimeInterval(Date().timeIntervalSince(anchor)) }
+    func now() -> Date { paused ? base : base.addingTimeInterval(Date().timeIntervalSince(anchor) * speed) }
+
+    mutating func setSpeed(_ s: Double) {
+        base = now()
+        anchor = Date()
+        speed = s
+    }
 
     mutating func setPaused(_ p: Bool) {
         guard p != paused else { return }
@@ -182,7 +190,30 @@ public final class DemoSource: SnapshotSource {
 
 // MARK: - A recording
 
-public final class ReplaySource: SnapshotSource {
+/// What a face may do with a recording besides pausing it: step a frame back or forth,
+/// go to a time, play faster. A step or a seek pauses; going back starts the analysis
+/// afresh from the first frame (it keeps history across snapshots), which the face learns
+/// from `takeRewind()`.
+public protocol ReplayControl: AnyObject {
+    var frameCount: Int { get }
+    /// The frame shown, from 0 (-1 before the first is handed out).
+    var frameIndex: Int { get }
+    var speed: Double { get }
+    /// 1/4 to 64 times the recorded pace.
+    func setSpeed(_ s: Double)
+    /// Shows frame `i` (clamped to the recording), paused.
+    func seek(frame i: Int)
+    /// The last frame taken at or before `time` (the first when none is), or nil when
+    /// the recording holds no frame.
+    func frame(at time: Date) -> Int?
+    /// The time of frame `i`.
+    func time(ofFrame i: Int) -> Date
+    /// True once after a seek backwards: the frames handed out next start from the first,
+    /// and an analysis fed the earlier ones must start afresh.
+    func takeRewind() -> Bool
+}
+
+public final class ReplaySource: SnapshotSource, ReplayControl {
     public let path: String
     public let contents: Recording.Contents
     var clock: VirtualClock
@@ -222,10 +253,48 @@ public final class ReplaySource: SnapshotSource {
 
     public func setInterval(_ seconds: Double) -> String? { "a replay plays at its recorded pace" }
 
+    // MARK: Replay control
+
+    /// Set by a seek backwards, cleared by `takeRewind()`.
+    var rewound = false
+
+    public var frameCount: Int { contents.frames.count }
+    public var frameIndex: Int { delivered - 1 }
+    public var speed: Double { clock.speed }
+
+    public func setSpeed(_ s: Double) { clock.setSpeed(min(64, max(0.25, s))) }
+
+    public func seek(frame i: Int) {
+        let n = contents.frames.count
+        let target = max(0, min(n - 1, i))
+        if target < delivered - 1 {
+            // Back: every frame again from the first, handed out at once by take(), so the
+            // analysis that starts afresh has seen the history before the target.
+            delivered = 0
+            rewound = true
+        }
+        clock.setPaused(true)
+        clock.set(contents.frames[target].takenAt)
+        ended = false
+    }
+
+    public func frame(at time: Date) -> Int? {
+        guard !contents.frames.isEmpty else { return nil }
+        return max(0, (contents.frames.lastIndex { $0.takenAt <= time }) ?? 0)
+    }
+
+    public func time(ofFrame i: Int) -> Date { contents.frames[max(0, min(contents.frames.count - 1, i))].takenAt }
+
+    public func takeRewind() -> Bool {
+        defer { rewound = false }
+        return rewound
+    }
+
     public var note: String? {
         let n = contents.frames.count
         var s = "frame \(max(1, delivered))/\(n)"
         if ended { s += " (end)" }
+        if clock.speed != 1 { s += " x" + (clock.speed < 1 ? "1/\(Int((1 / clock.speed).rounded()))" : "\(Int(clock.speed))") }
         if let d = contents.truncatedEntries[safe: delivered - 1], d > 0 { s += ", \(d) entries not recorded" }
         return s
     }

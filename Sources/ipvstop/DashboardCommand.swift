@@ -55,16 +55,43 @@ struct DashboardCommand: ParsableCommand {
         }
         // A poll a second, each freeing what the next needs again.
         WorkingMemory.keepBetweenPolls()
-        let snapshotSource: any SnapshotSource
+        var snapshotSource: any SnapshotSource
+        var offered: Terminal?
         do {
             snapshotSource = try source.spec.open(interval: delay, paused: paused)
         } catch {
-            if error.kind == .noIPVS, source.procRoot == "/proc" {
-                fail(error.description + "\nTo see the dashboard on a simulated director: ipvstop --demo")
+            // No IPVS, and someone at the keyboard: a screen that says so, how to load it,
+            // and the demo one key away. Without a terminal on stdin, the plain error.
+            guard error.kind == .noIPVS, isatty(STDIN_FILENO) == 1 else {
+                if error.kind == .noIPVS, source.procRoot == "/proc" {
+                    fail(error.description + "\nTo see the dashboard on a simulated director: ipvstop --demo")
+                }
+                fail(error.description)
             }
-            fail(error.description)
+            let t = Terminal()
+            offered = t
+            var offer = NoIPVSScreen(reason: error.description, procRoot: source.procRoot, glyphs: t.utf8 && !ascii ? .unicode : .ascii)
+            while true {
+                switch offer.run(terminal: t) {
+                case .quit:
+                    t.end()
+                    return
+                case .demo:
+                    // The one source the feed builds without reading anything: it cannot fail.
+                    snapshotSource = try! FeedSpec.demo(seed: source.seed).open(interval: delay, paused: paused)
+                case .retry:
+                    do {
+                        snapshotSource = try source.spec.open(interval: delay, paused: paused)
+                    } catch let again {
+                        offer.reason = again.description
+                        offer.note = "still no IPVS (looked again)"
+                        continue
+                    }
+                }
+                break
+            }
         }
-        let terminal = Terminal()
+        let terminal = offered ?? Terminal()
         let dashboard = Dashboard(source: snapshotSource, glyphs: terminal.utf8 && !ascii ? .unicode : .ascii)
         let end = DashboardRunner.run(dashboard, terminal: terminal)
         terminal.end()

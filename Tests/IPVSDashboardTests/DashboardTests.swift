@@ -209,7 +209,7 @@ func keys(_ d: Dashboard, _ text: String) {
     let g = d.render(width: 80, height: 24)
     let text = g.text
     #expect(g.line(0).contains("1 Svcs"))
-    #expect(g.line(1).hasPrefix(" PAUSED"))
+    #expect(g.line(1).hasPrefix(" DEMO · PAUSED"))
     #expect(text.contains("TCP 10.0.0.100:80"))
     #expect(text.contains("└─192.168.1.5:80"))
     #expect(text.contains("⚑rogue"))

@@ -10,6 +10,7 @@ public final class ClientsScreen: Screen {
     public let id = ScreenID.clients
     public var filter: String? = ""
     public var filterHelp: String { "client:198.51.100. or 172.16.5.0/24, rs:192.168.1.3, svc:8080" }
+    public var filterFields: [FilterTerms.Field] { [.client, .service, .realServer] }
     var cursor = ListCursor()
     var visibleRows = 10
     var sort = SortState(keys: ["connections", "templates", "client", "real servers"], defaultDescending: [true, true, false, true])
@@ -34,7 +35,7 @@ public final class ClientsScreen: Screen {
     public init() {}
 
     static let columns: [Column] = [
-        Column("Client / persistence group", width: 18, maxWidth: 44, flex: true, flexMax: 6),
+        Column("Client / persistence group", width: 18, maxWidth: 44, flex: true, flexMax: 6, whole: true),
         Column("Conns", .right, width: 5, maxWidth: 10),
         Column("Active", .right, width: 6, maxWidth: 10, priority: 70),
         Column("InAct", .right, width: 5, maxWidth: 10, priority: 60),

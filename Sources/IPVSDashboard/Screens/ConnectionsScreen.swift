@@ -30,9 +30,9 @@ public final class ConnectionsScreen: Screen {
     static let columns: [Column] = [
         Column("", width: 1, maxWidth: 1),
         Column("Pro", width: 4, maxWidth: 6),
-        Column("Client", width: 15, maxWidth: 47, flex: true, flexMax: 10),
-        Column("Virtual", width: 15, maxWidth: 47, priority: 60),
-        Column("Real server", width: 15, maxWidth: 47),
+        Column("Client", width: 15, maxWidth: 47, flex: true, flexMax: 10, whole: true),
+        Column("Virtual", width: 15, maxWidth: 47, priority: 60, whole: true),
+        Column("Real server", width: 15, maxWidth: 47, whole: true),
         Column("State", width: 11, maxWidth: 17),
         Column("Left", .right, width: 5, maxWidth: 8),
     ]

@@ -8,28 +8,51 @@ import IPVSModel
 public final class FindingsScreen: Screen {
     public let id = ScreenID.findings
     public var filter: String? = ""
-    public var filterHelp: String { "text in the kind, subject or key (rogue, 192.168.1.6, quiescent)" }
+    public var filterHelp: String { "svc:10.0.0.100:443 rs:192.168.1.6 client:198.51. or text in the kind, subject or key" }
+    public var filterFields: [FilterTerms.Field] { [.client, .service, .realServer] }
     var cursor = ListCursor()
     var visibleRows = 10
 
     public init() {}
 
     static let columns: [Column] = [
-        Column("Severity", width: 8),
+        Column("Severity", width: 8, maxWidth: 9),
         Column("Kind", width: 16, maxWidth: 18),
         Column("Subject", width: 30, flex: true),
         Column("Since", .right, width: 8, priority: 50),
     ]
 
+    /// The raised findings, worst first, then those still being confirmed (the analysis's
+    /// `pending`: seen, not yet raised), each group in the same order.
+    /// The key of the finding under the cursor.
+    var selectedKey: String?
+
     func list(_ a: Analysed) -> [Finding] {
-        let all = (a.findings ?? []).sorted {
-            if $0.severity != $1.severity { return $0.severity > $1.severity }
-            if $0.kind != $1.kind { return $0.kind < $1.kind }
-            return $0.key < $1.key
+        func order(_ x: Finding, _ y: Finding) -> Bool {
+            if x.severity != y.severity { return x.severity > y.severity }
+            if x.kind != y.kind { return x.kind < y.kind }
+            return x.key < y.key
         }
-        let f = (filter ?? "").lowercased()
-        guard !f.isEmpty else { return all }
-        return all.filter { ($0.kind.rawValue + " " + $0.subject + " " + $0.key).lowercased().contains(f) }
+        let all = (a.findings ?? []).sorted(by: order) + a.pending.sorted(by: order)
+        let terms = FilterTerms(filter ?? "")
+        guard !terms.isEmpty else { return all }
+        let texts = terms.values(.text).map { $0.lowercased() }
+        let svcs = terms.values(.service).map { $0.lowercased() }
+        let rss = terms.values(.realServer).map { $0.lowercased() }
+        let clients = terms.values(.client).map { $0.lowercased() }
+        // A finding's key is kind/service/real server/client.
+        return all.filter { f in
+            let parts = f.key.lowercased().split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+            func part(_ i: Int) -> String { i < parts.count ? parts[i] : "" }
+            let hay = (f.kind.rawValue + " " + f.subject + " " + f.key).lowercased()
+            return texts.allSatisfy { hay.contains($0) } && svcs.allSatisfy { part(1).contains($0) }
+                && rss.allSatisfy { part(2).contains($0) } && clients.allSatisfy { part(3).hasPrefix($0) }
+        }
+    }
+
+    /// True for a finding the analysis has seen but not raised yet (its id is 0).
+    static func isPending(_ f: Finding, _ a: Analysed) -> Bool {
+        a.pending.contains { $0.key == f.key && $0.kind == f.kind }
     }
 
     static func role(_ s: Severity) -> Role {
@@ -48,7 +71,9 @@ public final class FindingsScreen: Screen {
         }
         let fs = list(a)
         var title = [Span(" \(fs.count) findings", bold: true)]
-        if !a.pending.isEmpty { title.append(Span(", \(a.pending.count) being confirmed", .dim)) }
+        let raised = fs.count - fs.filter { Self.isPending($0, a) }.count
+        title = [Span(" \(raised) findings", bold: true)]
+        if !a.pending.isEmpty { title.append(Span(", \(a.pending.count) being confirmed (listed last, as severity?)", .dim)) }
         if let f = filter, !f.isEmpty { title.append(Span("  filter: \(f)", .warn)) }
         title.append(Span("  most severe first; Enter goes to the subject", .dim))
         drawTitle(&g, rect, title)
@@ -62,14 +87,24 @@ public final class FindingsScreen: Screen {
         let listHeight = min(fs.count + 1, max(4, body.height / 2 - 1))
         let listRect = Rect(x: body.x, y: body.y, width: body.width, height: listHeight)
         visibleRows = max(1, listHeight - 1)
+        // The cursor follows its finding when the list changes under it (a finding raised
+        // or cleared while a drill-down was open): Esc comes back to the same one.
+        if let k = selectedKey, !(cursor.selected < fs.count && fs[cursor.selected].key == k), let i = fs.firstIndex(where: { $0.key == k }) {
+            cursor.selected = i
+        }
         cursor.clamp(count: fs.count, visible: visibleRows)
+        selectedKey = fs[cursor.selected].key
         let rows = fs.map { f in
-            TableRow([
-                .styled(f.severity.description.uppercased(), Self.role(f.severity)),
-                .text(f.kind.rawValue),
-                .text(f.subject),
-                .styled(Format.age(ctx.now.timeIntervalSince(f.since)), .dim),
-            ])
+            // A finding still being confirmed: dim, its severity with a question mark.
+            Self.isPending(f, a)
+                ? TableRow([.text(f.severity.description.uppercased() + "?"), .text(f.kind.rawValue), .text(f.subject),
+                            .text(Format.age(ctx.now.timeIntervalSince(f.since)))], role: .dim)
+                : TableRow([
+                    .styled(f.severity.description.uppercased(), Self.role(f.severity)),
+                    .text(f.kind.rawValue),
+                    .text(f.subject),
+                    .styled(Format.age(ctx.now.timeIntervalSince(f.since)), .dim),
+                ])
         }
         let t = Table(Self.columns)
         let widths = t.layout(width: body.width - 1, measuring: rows)
@@ -77,15 +112,20 @@ public final class FindingsScreen: Screen {
         t.render(into: &g, rect: Rect(x: listRect.x + 1, y: listRect.y, width: listRect.width - 1, height: listRect.height), count: rows.count,
                  first: cursor.top, selected: cursor.selected, glyphs: ctx.glyphs, widths: widths) { rows[$0] }
         let detail = Rect(x: body.x, y: listRect.maxY, width: body.width, height: body.maxY - listRect.maxY)
-        drawDetail(fs[cursor.selected], into: &g, rect: detail, ctx)
+        drawDetail(fs[cursor.selected], pending: Self.isPending(fs[cursor.selected], a), into: &g, rect: detail, ctx)
     }
 
-    func drawDetail(_ f: Finding, into g: inout Grid, rect: Rect, _ ctx: ViewContext) {
+    func drawDetail(_ f: Finding, pending: Bool = false, into g: inout Grid, rect: Rect, _ ctx: ViewContext) {
         guard rect.height > 1 else { return }
         g.put(String(repeating: ctx.glyphs.hline, count: rect.width), x: rect.x, y: rect.y, role: .dim)
         var lines: [[Span]] = []
         let w = rect.width - 2
-        lines.append([Span(f.severity.description.uppercased() + " ", Self.role(f.severity), bold: true), Span(f.kind.rawValue + ": ", bold: true), Span(f.subject)])
+        // The subject wraps: an address or number at the edge is never cut.
+        let sev = f.severity.description.uppercased() + (pending ? " (being confirmed) " : " ")
+        let head = wrap(f.kind.rawValue + ": " + f.subject, w - sev.columns)
+        for (i, l) in head.enumerated() {
+            lines.append([Span(i == 0 ? sev : String(repeating: " ", count: sev.columns), Self.role(f.severity), bold: true), Span(l, bold: i == 0)])
+        }
         for l in wrap(f.explanation, w) { lines.append([Span(l)]) }
         if !f.evidence.isEmpty {
             var ev: [String] = []
@@ -147,7 +187,10 @@ public final class FindingsScreen: Screen {
     public func handle(_ key: Key, _ ctx: ViewContext) -> KeyResult {
         guard let a = ctx.currentAnalysis else { return .ignored }
         let fs = list(a)
-        if moveCursor(&cursor, key, count: fs.count, visible: visibleRows) { return .handled }
+        if moveCursor(&cursor, key, count: fs.count, visible: visibleRows) {
+            selectedKey = cursor.selected < fs.count ? fs[cursor.selected].key : nil
+            return .handled
+        }
         if key == .enter, cursor.selected < fs.count {
             return .jump(target(fs[cursor.selected], ctx.snapshot))
         }
@@ -170,9 +213,16 @@ func wrap(_ text: String, _ width: Int) -> [String] {
                 out.append(line)
                 line = String(word)
             }
+            // A word longer than the line (an IPv6 endpoint, a long key) breaks between
+            // its numbers, never inside one (see `String.cutPoint`).
             while line.columns > width {
-                out.append(String(String.UnicodeScalarView(line.unicodeScalars.prefix(width))))
-                line = String(String.UnicodeScalarView(line.unicodeScalars.dropFirst(width)))
+                let scalars = Array(line.unicodeScalars)
+                let n = String.cutPoint(scalars, width)
+                // A number wider than the line: whole on its own line, which the drawing
+                // then cuts to an ellipsis (shown whole or not at all).
+                if n == 0 { break }
+                out.append(String(String.UnicodeScalarView(scalars.prefix(n))))
+                line = String(String.UnicodeScalarView(scalars.dropFirst(n)))
             }
         }
         out.append(line)

@@ -113,9 +113,13 @@ public final class KernelScreen: Screen {
                 return first
             }
             left.append(first)
-            let more = wrap(note, max(10, width - 2 - key - 2))
-            for l in more.dropLast() { left.append([Span(String(repeating: " ", count: key + 2)), Span(l, .dim)]) }
-            return [Span(String(repeating: " ", count: key + 2)), Span(more.last ?? "", .dim)]
+            // Under the value; nearer the left edge when a word of the note (a number with
+            // x) would not fit there whole.
+            let longest = note.split(separator: " ").map { $0.unicodeScalars.count }.max() ?? 0
+            let indent = longest <= width - 2 - key - 2 ? key + 2 : 4
+            let more = wrap(note, max(10, width - 2 - indent))
+            for l in more.dropLast() { left.append([Span(String(repeating: " ", count: indent)), Span(l, .dim)]) }
+            return [Span(String(repeating: " ", count: indent)), Span(more.last ?? "", .dim)]
         }
         if let i = s.info {
             left.append(kv("version", i.version))
@@ -129,13 +133,16 @@ public final class KernelScreen: Screen {
             if let size = s.info?.tableSize, size > 0 {
                 left.append(kv("entries per bucket", Format.fixed(Double(t.entries.count) / Double(size), 1)))
             }
-            let states = t.counts.byState.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.name < $1.key.name }.prefix(6).map { "\($0.key.name) \(Format.count($0.value, exact: x))" }
-            if !states.isEmpty { left.append(kv("by state", states.joined(separator: ", "))) }
-            left.append(kv("table read", Format.cost(t.cost.seconds), "\(Format.bytes(t.cost.bytes, exact: false)) in \(t.cost.readCalls) read(s), cpu \(Format.cost(t.cost.cpuSeconds)), \(t.file)"))
+            // Every state, as many to a line as fit: a state is never cut off the edge.
+            let states = t.counts.byState.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.name < $1.key.name }.map { "\($0.key.name) \(Format.count($0.value, exact: x))" }
+            for (i, l) in wrap(states.joined(separator: ", "), max(10, width - 2 - 20)).enumerated() {
+                left.append(kv(i == 0 ? "by state" : "", l))
+            }
+            left.append(kv("table read", Format.cost(t.cost.seconds), "\(Format.byteCount(t.cost.bytes, exact: x)) in \(t.cost.readCalls) read(s), cpu \(Format.cost(t.cost.cpuSeconds)), \(t.file)"))
         }
         if let slab = s.slab {
             left.append(kv("entry size", "\(slab.objectSize) B", "slab ip_vs_conn (\(slab.origin))"))
-            if let m = s.connectionMemoryBytes { left.append(kv("table memory", Format.bytes(m, exact: x), "entries x entry size")) }
+            if let m = s.connectionMemoryBytes { left.append(kv("table memory", Format.byteCount(m, exact: x), "entries x entry size")) }
         } else {
             left.append(kv("table memory", "?", "slabinfo is root's only", .dim))
         }
@@ -147,14 +154,16 @@ public final class KernelScreen: Screen {
             left.append(kv("tcp / tcpfin / udp", "?", "netlink only", .dim))
         }
         left.append([])
-        left.append(head("Totals and rates"))
+        // One unit system on this screen: K, M, G are powers of 1000, for bytes too.
+        left.append(head("Totals and rates") + [Span(x ? "  every digit" : "  K M G = 10^3 10^6 10^9", .dim)])
         if let gs = s.global {
             let a = gs.totals, r = gs.rates
             left.append(kv("connections", Format.count(a.conns, exact: x), Format.rate(r.cps, exact: x) + "/s"))
-            left.append(kv("packets in / out", Format.count(a.inPackets, exact: x) + " / " + Format.count(a.outPackets, exact: x),
-                           Format.rate(r.inPPS, exact: x) + " / " + Format.rate(r.outPPS, exact: x) + " pps"))
-            left.append(kv("bytes in / out", Format.count(a.inBytes, exact: x) + " / " + Format.count(a.outBytes, exact: x),
-                           Format.rate(r.inBPS, exact: x) + " / " + Format.rate(r.outBPS, exact: x) + " B/s"))
+            // One figure a line: 20 digits each with x, and never cut by the column's edge.
+            left.append(kv("packets in", Format.count(a.inPackets, exact: x), Format.rate(r.inPPS, exact: x) + " pps"))
+            left.append(kv("packets out", Format.count(a.outPackets, exact: x), Format.rate(r.outPPS, exact: x) + " pps"))
+            left.append(kv("bytes in", Format.byteCount(a.inBytes, exact: x), Format.rate(r.inBPS, exact: x) + "B/s"))
+            left.append(kv("bytes out", Format.byteCount(a.outBytes, exact: x), Format.rate(r.outBPS, exact: x) + "B/s"))
             if let per = gs.perCPU { left.append(kv("CPUs counting", "\(per.count)")) }
         } else {
             left.append(kv("global stats", "?", "net/ip_vs_stats unreadable", .dim))
@@ -184,7 +193,7 @@ public final class KernelScreen: Screen {
             left.append(kv("analysis", Format.cost(a.seconds), "this process, last table"))
         }
         for f in s.source.files {
-            left.append(kv("  " + f.name, Format.cost(f.cost.seconds), Format.bytes(f.cost.bytes, exact: false)))
+            left.append(kv("  " + f.name, Format.cost(f.cost.seconds), Format.byteCount(f.cost.bytes, exact: x)))
         }
         if !s.source.unavailable.isEmpty {
             for l in wrap("not available: " + s.source.unavailable.joined(separator: ", "), width - 2) { left.append([Span(l, .warn)]) }
@@ -203,7 +212,7 @@ public final class KernelScreen: Screen {
     }
 
     public func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect) {
-        drawTitle(&g, rect, [Span(" The kernel's IPVS", bold: true), Span("  settings, counters, and what reading them cost", .dim)])
+        drawTitle(&g, rect, [Span(" The kernel's IPVS", bold: true), Span("  settings, counters, and what reading them cost", .dim)], reserve: 14)
         // Side by side when the settings and their meanings fit beside 40 columns.
         if rect.width >= Self.sysctlWidth + 41 {
             let leftWidth = rect.width - Self.sysctlWidth
@@ -238,9 +247,14 @@ public final class HelpScreen: Screen {
         ("s  > <  F6", "sort by the next / previous column"),
         ("I  r", "reverse the sort"),
         ("t", "on Services: the templates of a service or real server"),
+        ("H", "on Services: the selected real server's last minutes: ActiveConn and new connections/s as sparklines, its weight and when it last changed"),
+        ("c", "on Services: cumulative counters (conns, packets, bytes in/out, as ipvsadm -L --stats) and each real server's thresholds -x/-y, instead of rates and shares"),
         ("p  space", "pause polling: the screen holds its snapshot"),
         ("d", "set the delay between polls (also -d SECONDS)"),
-        ("x", "exact numbers, or ipvsadm's K/M/G scaling"),
+        ("[  ]", "replay: a frame back / forth (pauses); the status line shows frame N/M"),
+        ("+  -", "replay: twice / half the pace (1/4x to 64x)"),
+        ("J", "replay: go to a time (HH:MM:SS, YYYY-MM-DD HH:MM:SS), a frame (#N) or +/-seconds"),
+        ("x", "every digit, or numbers scaled with K, M, G (see Numbers)"),
         ("Ctrl-L", "redraw the terminal"),
         ("h ?  F1", "this help"),
         ("q  F10", "quit"),
@@ -257,9 +271,11 @@ public final class HelpScreen: Screen {
         let notes = [
             "Share: the bar is a real server's share of its service's connections (ActiveConn + InActConn); the mark \(g.mark) is its share of the weight. A bar far from its mark is an imbalance.",
             "Badges: quiescent (weight 0), \(g.isUnicode ? "≥" : ">=")uthr (connections at the upper threshold), \(g.flag) and a finding of the analysis (rogue client, imbalance, quiescent fed, dead destination, template overstay...; the Findings screen explains each).",
-            "Numbers: K, M, G are thousands, millions, billions, as ipvsadm writes them; x shows every digit. '-' is a figure the source cannot give (no netlink), never a zero.",
+            "Numbers: a counter or rate below 100000 is written whole; from 100000 on it is scaled to at most four digits, rounded down, with K, M, G, T, P, E = 10^3, 10^6, 10^9, 10^12, 10^15, 10^18 (123456 is 123K; bytes too: 661KB is 661000 to 661999 bytes). ipvsadm -L scales only from 10^8 and pads to nine columns; ipvstop scales earlier to fit a terminal. x shows every digit (ipvsadm --exact). '-' is a figure the source cannot give (no netlink), never a zero.",
+            "Nothing is cut in the middle of a number: a column too narrow for its figures leaves the screen, text that does not fit ends with \(g.ellipsis) before the number it would cut. On Services the columns leave in this order: bytes/s, packets/s, Sched (scheduler; Forward for a real server), Persist, CPS, Share; the address, Wt, ActConn, InAct and Notes always stay. On Connections the Virtual column leaves first.",
+            "Connections: + marks an entry new since the previous read of the table, T a persistence template (its client is the persistence group, without a port; Left is the time the template has left).",
             "Templates: time left counts down between polls; a template that controls connections does not expire (the kernel re-arms it).",
-            "Filters: words that must all match: client:10.1. or client:172.16.5.0/24, svc:tcp:10.0.0.100:80, rs:192.168.1.3:80, state:est, proto:udp; a bare word is a client prefix.",
+            "Filters (/): words that must all match: client:10.1. or client:172.16.5.0/24, svc:tcp:10.0.0.100:80, rs:192.168.1.3:80, state:est, proto:udp. Templates and Connections know all five; Services svc: rs: proto:; Clients and Findings svc: rs: client:. A bare word is a client prefix on the table screens, text on the others. An unknown key (foo:bar) is refused with a message.",
             "Status line: how old the snapshot is, what the poll cost, and how old the connection table is (it is read in the background, no more often than its own cost allows).",
         ]
         for n in notes {
@@ -270,7 +286,7 @@ public final class HelpScreen: Screen {
     }
 
     public func draw(_ ctx: ViewContext, into g: inout Grid, rect: Rect) {
-        drawTitle(&g, rect, [Span(" Help", bold: true), Span("  ipvstop: a live view of an IPVS director", .dim)])
+        drawTitle(&g, rect, [Span(" Help", bold: true), Span("  ipvstop: a live view of an IPVS director", .dim)], reserve: 14)
         if rect.width >= 110 {
             let half = rect.width / 2
             scroll.draw(lines(ctx, width: half), widths: [half, rect.width - half], into: &g, rect: rect.dropTop(1))

@@ -38,7 +38,7 @@ public final class TemplatesScreen: Screen {
     public init() {}
 
     static let columns: [Column] = [
-        Column("Client / group", width: 15, maxWidth: 39, flex: true, flexMax: 8),
+        Column("Client / group", width: 15, maxWidth: 39, flex: true, flexMax: 8, whole: true),
         Column("Service", width: 21, maxWidth: 44, priority: 80),
         Column("Real server", width: 18, maxWidth: 44),
         Column("Left", .right, width: 5, maxWidth: 8),
