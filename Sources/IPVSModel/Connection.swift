@@ -95,6 +95,8 @@ public struct SkippedLines: Hashable, Sendable {
     public var unknownState = 0
     /// A sample of the first few offending lines, for the warning text.
     public var examples: [String] = []
+    /// The text ended without a newline: its last line is cut (a truncated file).
+    public var unterminated = false
 
     public init() {}
 
@@ -116,6 +118,9 @@ public struct ConnectionTable: Sendable {
     public let cost: ReadCost
     public let skipped: SkippedLines
     public let counts: ConnectionCounts
+    /// Whether the read holds the whole table (set by the reader; nil when not checked,
+    /// e.g. a demo's or a recording's table).
+    public var completeness: TableCompleteness?
 
     public init(
         entries: [ConnectionEntry], persistenceEngineData: [Int: PersistenceEngineData] = [:],
