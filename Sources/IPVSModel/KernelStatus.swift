@@ -75,9 +75,9 @@ public enum IPVSStatusReading: Hashable, Sendable {
 /// kernel's own count where it gives one.
 ///
 /// A read of `/proc/net/ip_vs_conn` is many `read()` calls, each resuming the kernel's walk
-/// of the hash table from a saved position; entries added or removed meanwhile, and on 7.x
-/// a resize of the table (the walk stops at the next 32-bucket check and reports the end
-/// of file), can make it miss entries. The check compares what was read with the count.
+/// of the hash table from a saved position; entries removed meanwhile, and on 7.x a resize
+/// of the table (the walk stops at the next 32-bucket check and reports the end of file),
+/// can make it miss entries. The check compares what was read with the count.
 public struct TableCompleteness: Hashable, Sendable {
     public enum Verdict: String, Sendable {
         /// Within the tolerance of the kernel's count.

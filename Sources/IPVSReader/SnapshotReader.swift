@@ -394,6 +394,7 @@ public struct SnapshotReader: Sendable {
             let cost = max(table.cost.seconds, table.cost.cpuSeconds)
             spent += cost
             var counts = TableCheck.Counts(kernelBefore: before, kernelAfter: after, connectionsPerSecond: cps, seconds: cost)
+            counts.entriesPerConnection = (services?.services ?? []).contains { $0.persistence != nil } ? 2 : 1
             if before == nil, let counters, let taken = services?.takenAt {
                 counts.serverConnections = counters.connections
                 counts.serverTemplates = counters.templates

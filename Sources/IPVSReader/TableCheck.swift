@@ -14,14 +14,17 @@ import IPVSModel
 ///
 /// **The bound used.** Let `N` be the count before the read, `D` the entries removed and
 /// `C` those created while it ran. An entry present throughout is missed only when a removal
-/// shifted the position past it, so a whole read sees at least `N − 2D` entries; and
-/// `D = N − N_after + C`. New entries are at most two per new connection (the connection
-/// and its persistence template), `C ≤ 2 × cps × T` over the read's `T` seconds, with the
-/// kernel's connection rate (`ip_vs_stats`, a 2-second average). The tolerance is
-/// `2 × (max(0, N − N_after) + C)` plus a slack of 16 + 1% of `N`: for the one-packet entries
-/// `Conns` counts but the table never holds, and for bursts above the smoothed rate. Below
-/// that the read is partial; above `N_max + C` plus the slack it repeated entries (a read
-/// across a resize) and is not the table either.
+/// shifted the position past it (an addition at a bucket's head repeats one instead), so a
+/// whole read sees at least `N − 2D` entries; and `D = N + C − N_after`. New entries are one
+/// per new connection, two where persistent services add a template, so
+/// `C ≤ k × cps × T` over the read's `T` seconds with the kernel's connection rate
+/// (`ip_vs_stats`, a 2-second average), and `D ≤ max(0, N − N_after + C)`. The tolerance is
+/// twice that, plus a slack of 16 + 0.2% of `N`: for the one-packet entries `Conns` counts but
+/// the table never holds, and for the estimator's smoothing. Below that the read is partial;
+/// above `N_max + C` plus the slack it repeated entries (a read across a resize) and is not
+/// the table either. (Lab, 7.3.4: a read during a fill from 8,000 to 16,000 entries, which
+/// resized the table, ended at 7,843 lines: 157 short, found here; the growth itself is not
+/// mistaken for removals.)
 ///
 /// **Its limits.** Without `ip_vs_status` (kernels before 7.1, or not root) the count is the
 /// real servers' counters from the services poll before the read: they count only entries
@@ -40,6 +43,8 @@ public enum TableCheck {
         public var serverTemplates: Int?
         /// New connections per second (the kernel's estimate), when known.
         public var connectionsPerSecond: Double?
+        /// Entries a new connection may add: 2 where a persistent service adds a template.
+        public var entriesPerConnection: Double = 2
         /// Seconds between the counts and the end of the read (the read's own time, plus the
         /// counters' age for the servers' counters).
         public var seconds: Double
@@ -56,13 +61,13 @@ public enum TableCheck {
     }
 
     /// Entries that may be created during `seconds` at `cps` new connections a second.
-    static func created(_ cps: Double?, _ seconds: Double) -> Int {
+    static func created(_ cps: Double?, _ seconds: Double, perConnection: Double = 2) -> Int {
         guard let cps, cps.isFinite, cps > 0, seconds.isFinite, seconds > 0 else { return 0 }
-        let c = 2 * cps * seconds
+        let c = max(1, perConnection) * cps * seconds
         return c >= Double(Int.max / 8) ? Int.max / 8 : Int(c.rounded(.up))
     }
 
-    static func slack(_ n: Int) -> Int { 16 + n / 100 }
+    static func slack(_ n: Int) -> Int { 16 + n / 500 }
 
     /// The verdict for a read of `connections` non-template entries and `templates`
     /// templates; `truncatedText` when the file's last line had no newline.
@@ -72,11 +77,11 @@ public enum TableCheck {
             return TableCompleteness(verdict: .partial, basis: .truncatedText, entriesRead: read, expected: nil, tolerance: nil, attempts: attempts,
                                      detail: "the table's text ends in the middle of a line: the read ended early")
         }
-        let created = created(counts.connectionsPerSecond, counts.seconds)
+        let created = created(counts.connectionsPerSecond, counts.seconds, perConnection: counts.entriesPerConnection)
         if let before = counts.kernelBefore {
             let after = counts.kernelAfter ?? before
             let low = min(before, after), high = max(before, after)
-            let removed = max(0, before - after) + created
+            let removed = max(0, before - after + created)
             let tolerance = 2 * removed + slack(high)
             if read + tolerance < low {
                 return TableCompleteness(verdict: .partial, basis: .kernelCount, entriesRead: read, expected: low, tolerance: tolerance, attempts: attempts,

@@ -64,7 +64,7 @@ public final class KernelScreen: Screen {
         "amemthresh": "free pages under which defenses start",
         "backup_only": "1: a backup only, never schedules",
         "cache_bypass": "1: to the origin when no server is free",
-        "conn_lfactor": "7.1+: conn table grows past 2^N entries a bucket",
+        "conn_lfactor": "7.1+: conn table grows past 2^N a bucket",
         "conn_max": "7.x: most connections in this netns",
         "conn_reuse_mode": "reused client port: 1 reschedules, 0 keeps",
         "conntrack": "1: keep netfilter conntrack entries",
@@ -99,6 +99,8 @@ public final class KernelScreen: Screen {
 
     /// "8 bits, lfactor -4: grows past 1/16 a bucket".
     static func tableNote(_ t: HashTableStatus) -> String {
+        // An idle 7.x (no service) has no table at all: "0 (0 bits, lfactor 0)".
+        if t.buckets == 0 { return "no table (no service yet)" }
         let load = t.growthLoad >= 1 ? "\(Int(t.growthLoad))" : "1/\(Int((1 / t.growthLoad).rounded()))"
         return "\(t.bits) bits, lfactor \(t.loadFactor): grows past \(load) a bucket"
     }
