@@ -18,13 +18,15 @@ import Glibc
 /// goes with), 3 connection table (written only when the table was read anew; at most
 /// `maxEntries` entries: an entry also in the previous table is written as its index there,
 /// its state and time left, in about 5 bytes; a new one in full, 25 bytes for IPv4).
+/// 4 table completeness (after its table: the table's number, whether the read was whole,
+/// partial or unchecked and against what, so a replay never shows a partial table as whole).
 /// Unknown record types are skipped, so a newer writer may add some; a newer format number
 /// is refused.
 public enum Recording {
     public static let magic = "ipvstop-recording"
     public static let format = 1
 
-    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3 }
+    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3, completeness = 4 }
 
     public enum ReadError: Error, CustomStringConvertible {
         case notARecording(String)
@@ -114,18 +116,25 @@ public enum Recording {
         @discardableResult
         public func append(_ s: Snapshot) throws -> Bool {
             var tableRecord: [UInt8]?
+            var completenessRecord: [UInt8]?
             if let t = s.connections, t.readAt != lastTableReadAt || t.entries.count != lastTableCount {
                 var w = ByteWriter()
                 previous = w.table(t, seq: tables + 1, limit: maxEntries, previous: previous)
                 tableRecord = w.bytes
+                if let c = t.completeness {
+                    var cw = ByteWriter()
+                    cw.completeness(c, seq: tables + 1)
+                    completenessRecord = cw.bytes
+                }
             }
             var f = ByteWriter()
             f.frame(s, tableSeq: s.connections == nil ? 0 : (tableRecord == nil ? tables : tables + 1),
                     limit: tableRecord == nil ? nil : maxEntries)
-            let size = (tableRecord?.count ?? 0) + f.bytes.count + 10
+            let size = (tableRecord?.count ?? 0) + (completenessRecord?.count ?? 0) + f.bytes.count + 15
             if bytesWritten + size > maxBytes { return false }
             if let tr = tableRecord {
                 try writeRecord(.table, tr)
+                if let cr = completenessRecord { try writeRecord(.completeness, cr) }
                 tables += 1
                 lastTableReadAt = s.connections?.readAt
                 lastTableCount = s.connections?.entries.count ?? -1
@@ -276,6 +285,18 @@ public enum Recording {
                         lastTable = (-1, table, dropped)
                         rejected.append("connection table \(seq): read time \(readAt) or its cost is impossible; its frames shown without it")
                     }
+                case .completeness:
+                    var b = body
+                    let (seq, c) = try b.completeness()
+                    if var t = tables[seq] {
+                        t.0.completeness = c
+                        tables[seq] = t
+                    }
+                    if let l = lastTable, l.seq == seq {
+                        var t = l.table
+                        t.completeness = c
+                        lastTable = (seq, t, l.dropped)
+                    }
                 case .frame:
                     var b = body
                     var (snap, seq) = try b.frame()
@@ -366,6 +387,13 @@ struct ByteWriter {
     }
 
     mutating func cost(_ c: ReadCost) { f64(c.seconds); f64(c.cpuSeconds); int(c.bytes); int(c.readCalls) }
+
+    mutating func completeness(_ c: TableCompleteness, seq: Int) {
+        int(seq)
+        string(c.verdict.rawValue); string(c.basis.rawValue)
+        int(c.entriesRead); opt(c.expected) { $0.int($1) }; opt(c.tolerance) { $0.int($1) }
+        int(c.attempts); string(c.detail)
+    }
     mutating func stats(_ s: TrafficStats) { varint(s.conns); varint(s.inPackets); varint(s.outPackets); varint(s.inBytes); varint(s.outBytes) }
     mutating func rates(_ r: TrafficRates) { f64(r.cps); f64(r.inPPS); f64(r.outPPS); f64(r.inBPS); f64(r.outBPS) }
 
@@ -597,6 +625,21 @@ struct ByteReader {
         }
     }
     mutating func cost() throws -> ReadCost { ReadCost(seconds: try f64(), cpuSeconds: try f64(), bytes: try int(), readCalls: try int()) }
+    /// A table's completeness; an unknown verdict (a newer writer's) reads as partial, so
+    /// a table is never taken for whole on a guess.
+    mutating func completeness() throws -> (Int, TableCompleteness) {
+        let seq = try int()
+        let verdict = TableCompleteness.Verdict(rawValue: try string()) ?? .partial
+        let basis = TableCompleteness.Basis(rawValue: try string()) ?? .none
+        let read = try int()
+        let expected = try opt { try $0.int() }
+        let tolerance = try opt { try $0.int() }
+        let attempts = try int()
+        let detail = try string()
+        return (seq, TableCompleteness(verdict: verdict, basis: basis, entriesRead: read, expected: expected, tolerance: tolerance,
+                                       attempts: max(1, attempts), detail: String(detail.prefix(400))))
+    }
+
     mutating func stats() throws -> TrafficStats {
         TrafficStats(conns: try varint(), inPackets: try varint(), outPackets: try varint(), inBytes: try varint(), outBytes: try varint())
     }

@@ -59,6 +59,20 @@ import Testing
         #expect(!line.contains("PARTIAL"))
     }
 
+    /// A recording keeps a table's completeness: a replayed partial table is still partial.
+    @Test func recordingKeepsThePartialMark() throws {
+        let path = NSTemporaryDirectory() + "ipvstop-partial-\(UUID().uuidString).rec"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let paced = TablePacing(mode: .paced, lastCost: 2.41, delay: 48.2, share: 0.05)
+        let s = Self.snapshot(partial: true, pacing: paced, status: .absent)
+        let w = try Recording.Writer(path: path, source: "test", interval: 1, maxEntries: 1 << 20, maxBytes: 1 << 26)
+        #expect(try w.append(s))
+        try w.close()
+        let r = try Recording.read(path: path)
+        let c = try #require(r.frames.first?.connections?.completeness)
+        #expect(c == s.connections!.completeness!)
+    }
+
     @Test func kernelScreenShowsIpvsStatus() {
         let cheap = TablePacing(mode: .everyInterval, lastCost: 0.004, delay: 1, share: 0.05)
         let text = Self.render(Self.snapshot(partial: true, pacing: cheap, status: .read(Self.status)), screen: "6").text
