@@ -64,13 +64,15 @@ import Testing
         let path = NSTemporaryDirectory() + "ipvstop-partial-\(UUID().uuidString).rec"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let paced = TablePacing(mode: .paced, lastCost: 2.41, delay: 48.2, share: 0.05)
-        let s = Self.snapshot(partial: true, pacing: paced, status: .absent)
+        let s = Self.snapshot(partial: true, pacing: paced, status: .read(Self.status))
         let w = try Recording.Writer(path: path, source: "test", interval: 1, maxEntries: 1 << 20, maxBytes: 1 << 26)
         #expect(try w.append(s))
         try w.close()
         let r = try Recording.read(path: path)
         let c = try #require(r.frames.first?.connections?.completeness)
         #expect(c == s.connections!.completeness!)
+        #expect(r.frames.first?.kernelStatus == .read(Self.status))
+        #expect(r.frames.first?.tablePacing == paced)
     }
 
     @Test func kernelScreenShowsIpvsStatus() {
