@@ -109,7 +109,7 @@ struct CheckCommand: ParsableCommand {
             Self.unknown("\(snap.source.procRoot)/net/ip_vs holds no IPVS table (not even its header): nothing to judge")
         }
         if json {
-            print(AnalysisJSON.check(result))
+            print(AnalysisJSON.check(result, tablePartial: snap.connections?.completeness?.isPartial ?? false))
         } else {
             // Subjects and explanations quote names from the files: escaped.
             print(TerminalText.escaped(Self.render(result, snapshot: snap, verbose: verbose)), terminator: "")
@@ -123,8 +123,7 @@ struct CheckCommand: ParsableCommand {
     /// the connection table read was partial: "no finding" from part of the table is no
     /// proof that the director is fine.
     static func exitStatus(_ r: AnalysisResult, _ s: Snapshot) -> Int32? {
-        if r.exitStatus == 0, s.connections?.completeness?.isPartial == true { return 3 }
-        return r.exitStatus
+        r.exitStatus(tablePartial: s.connections?.completeness?.isPartial ?? false)
     }
 
     /// UNKNOWN (3): the check cannot judge the director. The reason goes on standard

@@ -270,6 +270,32 @@ struct CLI {
         #expect(c["verdict"] as? String == "whole" && c["basis"] as? String == "real_server_counters", "\(c)")
     }
 
+    /// A table read that ended early (the 7.x capture cut at a line boundary, as a read
+    /// ends when the table is resized under it): check says so on its status line and in
+    /// its perfdata and JSON, never as a whole table.
+    @Test func checkSaysAPartialTable() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/proc-vm-7").path
+        let root = NSTemporaryDirectory() + "ipvstop-cli-cut-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: fixture, toPath: root)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let conn = try String(contentsOfFile: root + "/net/ip_vs_conn", encoding: .utf8)
+        try (conn.split(separator: "\n").prefix(151).joined(separator: "\n") + "\n").write(toFile: root + "/net/ip_vs_conn", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["check", "--hz", "250", "--proc-root", root])
+        let first = r.out.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.contains("connection table PARTIAL (150 of 380 entries read)"), "\(first)")
+        #expect(first.contains("'table partial'=1"), "\(first)")
+        #expect(r.status != 0)
+        #expect(r.err.contains("PARTIAL table after 3 read(s)"), "\(r.err)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(try CLI.run(["check", "--json", "--hz", "250", "--proc-root", root]).out.utf8)) as? [String: Any])
+        #expect(j["table_partial"] as? Bool == true)
+        #expect((j["exit_status"] as? Int).map { $0 != 0 } == true)
+        // The whole capture is whole.
+        let whole = try CLI.run(["check", "--hz", "250", "--proc-root", fixture])
+        #expect(whole.out.contains("'table partial'=0"), "\(whole.out)")
+        #expect(!whole.out.contains("PARTIAL"))
+    }
+
     @Test func everyFaceTakesEveryFeed() throws {
         let rec = NSTemporaryDirectory() + "ipvstop-cli-\(UUID().uuidString).rec"
         defer { try? FileManager.default.removeItem(atPath: rec) }
