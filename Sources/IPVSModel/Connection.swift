@@ -220,6 +220,18 @@ public struct EntryIdentities: Sendable {
     public let digests: [UInt64]
     let indices: [Int32]
 
+    /// Entries whose identity an earlier entry of the same read already had. A consistent
+    /// table never lists one entry twice: repeats mean the read's position moved back (an
+    /// entry added before it, or a read resumed in a resized 7.x table). The digests are
+    /// sorted, so a repeat is an equal neighbour.
+    public var repeatedCount: Int {
+        digests.withUnsafeBufferPointer { d in
+            var n = 0
+            if d.count > 1 { for i in 1..<d.count where d[i] == d[i - 1] { n += 1 } }
+            return n
+        }
+    }
+
     /// Indices (ascending) of this read's entries whose identity `previous` does not hold:
     /// one merge of two sorted lists.
     public func newEntryIndices(since previous: EntryIdentities) -> [Int] {

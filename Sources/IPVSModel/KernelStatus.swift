@@ -97,6 +97,9 @@ public struct TableCompleteness: Hashable, Sendable {
         case serverCounters = "real_server_counters"
         /// The file's last line has no newline: the text itself ends early.
         case truncatedText = "truncated_text"
+        /// The read listed the same entry more than once: its position moved back under it
+        /// (an entry added before it, a resize between reads on 7.x).
+        case repeatedEntries = "repeated_entries"
         case none
     }
 

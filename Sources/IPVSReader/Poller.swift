@@ -108,11 +108,14 @@ public final class DirectorPoller: Sendable {
     public func pollConnections() {
         let (previous, previousIdentities, services) = state.withLock { ($0.table, $0.identities, $0.services) }
         do {
-            let table = try reader.readConnectionsChecked(services: services, budget: pacer.retryBudget)
+            var table = try reader.readConnectionsChecked(services: services, budget: pacer.retryBudget)
+            // The identities also tell a read that listed entries twice (its position moved
+            // back): not the table either.
+            var identities: EntryIdentities? = table.identities()
+            table.completeness = TableCheck.withRepeats(table.completeness, repeats: identities!.repeatedCount, entries: table.entries.count)
             // A partial read's missing entries would show as new in the next one: no changes
             // are worked out from or against it.
-            let partial = table.completeness?.isPartial ?? false
-            let identities = partial ? nil : table.identities()
+            if table.completeness?.isPartial ?? false { identities = nil }
             var changes: ConnectionChanges?
             var record: ReadChanges?
             if let identities, let previous, let previousIdentities {

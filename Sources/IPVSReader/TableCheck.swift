@@ -115,6 +115,18 @@ public enum TableCheck {
                                  detail: "no count to compare the read with")
     }
 
+    /// Repeats one read may hold while whole: two distinct entries print alike only
+    /// fleetingly (a client port reused while the old entry is being expired).
+    public static let repeatsAllowed = 16
+
+    /// `c` marked partial when the read repeated more entries than `repeatsAllowed`.
+    public static func withRepeats(_ c: TableCompleteness?, repeats: Int, entries: Int) -> TableCompleteness? {
+        guard repeats > repeatsAllowed, !(c?.isPartial ?? false) else { return c }
+        return TableCompleteness(verdict: .partial, basis: .repeatedEntries, entriesRead: entries, expected: entries - repeats,
+                                 tolerance: repeatsAllowed, attempts: c?.attempts ?? 1,
+                                 detail: "\(repeats) of the \(entries) entries read were listed twice: the read's position moved back under it (a resize between reads)")
+    }
+
     /// The real servers' counters of a services poll: Σ ActiveConn + InActConn, and
     /// Σ PersistConn when every real server has it (netlink).
     public static func serverCounts(_ s: Snapshot) -> (connections: Int, templates: Int?)? {

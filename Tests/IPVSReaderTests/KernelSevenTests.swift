@@ -170,6 +170,27 @@ import Testing
         #expect(TableCheck.judge(connections: 9, templates: 0, truncatedText: false, counts: C()).verdict == .unchecked)
     }
 
+    /// A read whose position moved back lists entries twice: the poller finds the repeats
+    /// in the identities it works out anyway, and marks the table partial.
+    @Test func repeatedEntriesMakeAPartialTable() throws {
+        let root = try Self.copy(Self.seven)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let text = try String(contentsOfFile: root + "/net/ip_vs_conn", encoding: .utf8)
+        let rows = text.split(separator: "\n")
+        // 40 rows again at the end, as a read resumed too early would list them; and the
+        // kernel's count raised to match, so that only the repeats tell.
+        try ((rows + rows[1...40]).joined(separator: "\n") + "\n").write(toFile: root + "/net/ip_vs_conn", atomically: true, encoding: .utf8)
+        let status = try String(contentsOfFile: root + "/net/ip_vs_status", encoding: .utf8)
+        try status.replacingOccurrences(of: "Conns:\t380", with: "Conns:\t420").write(toFile: root + "/net/ip_vs_status", atomically: true, encoding: .utf8)
+        let poller = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: root, hz: 250)), interval: 1)
+        poller.pollServices()
+        poller.pollConnections()
+        let c = try #require(poller.latest()?.connections?.completeness)
+        #expect(c.verdict == .partial && c.basis == .repeatedEntries, "\(c)")
+        #expect(c.detail.hasPrefix("40 of the 420 entries read were listed twice"))
+        #expect(TableCheck.withRepeats(nil, repeats: 16, entries: 100) == nil)
+    }
+
     // MARK: HZ
 
     /// Debian's 7.x keeps its config at /usr/lib/modules/<release>/config, none in /boot;
