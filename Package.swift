@@ -20,7 +20,9 @@ let package = Package(
         // The director as immutable values: what every face presents.
         .target(name: "IPVSModel"),
         // The only code that knows the kernel's formats: /proc text and IPVS netlink.
-        .target(name: "IPVSReader", dependencies: ["IPVSModel"]),
+        .target(name: "IPVSReader", dependencies: ["IPVSModel", "CZlib"]),
+        // zlib, through a module map: the kernel's config in /proc/config.gz (CONFIG_HZ).
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         // glibc's mallopt, through a module map: the pollers keep freed memory for the next poll.
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         // The compiler's prefetch hint, through a module map: the sort's scattered stores.

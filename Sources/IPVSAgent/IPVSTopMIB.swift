@@ -42,7 +42,31 @@ public enum IPVSTopMIB {
             "conn_reuse_mode", "secure_tcp", "conntrack", "sloppy_tcp", "sloppy_sctp", "am_droprate",
             "cache_bypass", "backup_only", "sync_version", "sync_persist_mode", "schedule_icmp",
             "ignore_tunneled", "run_estimation",
+            // 7.1 and later: the load factors the resizable tables are sized by.
+            "conn_lfactor", "svc_lfactor",
         ]
+    }
+
+    /// ipvsKernel (objects.10): the kernel's own account of its tables (ip_vs_status, 7.1
+    /// and later, root only), and whether the connection table read is whole and how it is
+    /// paced.
+    public enum Kernel {
+        public static let group: UInt32 = 10
+        public static let statusState: UInt32 = 1
+        public static let conns: UInt32 = 2
+        public static let connBuckets: UInt32 = 3
+        public static let connBits: UInt32 = 4
+        public static let connLoadFactor: UInt32 = 5
+        public static let connEmptyBuckets: UInt32 = 6
+        public static let serviceBuckets: UInt32 = 7
+        public static let serviceLoadFactor: UInt32 = 8
+        public static let statsThreads: UInt32 = 9
+        public static let statsThreadsMax: UInt32 = 10
+        public static let tableCompleteness: UInt32 = 11
+        public static let tableEntriesRead: UInt32 = 12
+        public static let tableExpected: UInt32 = 13
+        public static let tablePacing: UInt32 = 14
+        public static let tableReadDelay: UInt32 = 15
     }
 
     public enum Source {

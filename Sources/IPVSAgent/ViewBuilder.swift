@@ -55,6 +55,7 @@ public final class ViewBuilder {
         regions += globalScalars(s, analysis)
         regions += sysctlScalars(s)
         regions += sourceScalars(s)
+        regions += kernelScalars(s)
         regions.append(.table(serviceTable(s)))
         regions.append(.table(realServerTable(s)))
         regions.append(.table(clientTable(s, analysis?.aggregates)))
@@ -141,6 +142,33 @@ public final class ViewBuilder {
             Self.scalar(g, S.topN, .unsigned(settings.top)),
             Self.scalar(g, S.hostName, s.host?.hostname.map { .text($0) }),
             Self.scalar(g, S.kernelRelease, s.host?.kernelRelease.map { .text($0) }),
+        ]
+    }
+
+    /// ipvsKernel: ip_vs_status's figures (absent where the kernel or the user cannot give
+    /// them), the table read's completeness and its pacing.
+    func kernelScalars(_ s: Snapshot) -> [MIBRegion] {
+        typealias K = IPVSTopMIB.Kernel
+        let g = K.group
+        let st = s.kernelStatus.status
+        let state: Int32 = switch s.kernelStatus { case .read: 1; case .unavailable: 2; case .absent: 3 }
+        let c = s.connections?.completeness
+        return [
+            Self.scalar(g, K.statusState, .integer(state)),
+            Self.scalar(g, K.conns, st?.conns.map { .gauge($0) }),
+            Self.scalar(g, K.connBuckets, st?.connTable.map { .unsigned($0.buckets) }),
+            Self.scalar(g, K.connBits, st?.connTable.map { .unsigned($0.bits) }),
+            Self.scalar(g, K.connLoadFactor, st?.connTable.map { .integer(Int32(clamping: $0.loadFactor)) }),
+            Self.scalar(g, K.connEmptyBuckets, st?.connTable?.emptyBuckets.map { .unsigned($0) }),
+            Self.scalar(g, K.serviceBuckets, st?.serviceTable.map { .unsigned($0.buckets) }),
+            Self.scalar(g, K.serviceLoadFactor, st?.serviceTable.map { .integer(Int32(clamping: $0.loadFactor)) }),
+            Self.scalar(g, K.statsThreads, st?.statsThreadSlots.map { .unsigned($0) }),
+            Self.scalar(g, K.statsThreadsMax, st?.statsThreadSlotsMax.map { .unsigned($0) }),
+            Self.scalar(g, K.tableCompleteness, c.map { .integer($0.verdict == .whole ? 1 : $0.verdict == .partial ? 2 : 3) }),
+            Self.scalar(g, K.tableEntriesRead, c.map { .gauge($0.entriesRead) }),
+            Self.scalar(g, K.tableExpected, c?.expected.map { .gauge($0) }),
+            Self.scalar(g, K.tablePacing, s.tablePacing.map { .integer($0.mode == .everyInterval ? 1 : 2) }),
+            Self.scalar(g, K.tableReadDelay, s.tablePacing.map { .unsigned(Int64(($0.delay * 1000).rounded())) }),
         ]
     }
 

@@ -547,7 +547,15 @@ enum Detectors {
         let s = c.snapshot, st = c.settings
         let key = "table_pressure/connection_table"
         let k = c.relax(key)
-        let entries = s.connections?.entries.count ?? s.slab?.activeObjects
+        // The kernel's own count (ip_vs_status, 7.1+) when the table read is partial or
+        // missing; else the entries read, or the slab's objects in use.
+        let status = s.kernelStatus.status
+        let readWhole = s.connections.map { !($0.completeness?.isPartial ?? false) } ?? false
+        let entries = (readWhole ? s.connections?.entries.count : nil) ?? status?.conns ?? s.connections?.entries.count ?? s.slab?.activeObjects
+        // The buckets the lookups really use: on 7.1+ the resizable table's current size
+        // (ip_vs_status), not the header's size=, which there is only the table's limit.
+        let liveTable = status?.connTable.flatMap { $0.buckets > 0 ? $0 : nil }
+        let buckets = liveTable?.buckets ?? s.info.flatMap { $0.tableSize > 0 ? $0.tableSize : nil }
         let memory = s.connectionMemoryBytes
         let amem = c.sysctl("amemthresh")
         let defenses = ["drop_entry", "drop_packet", "secure_tcp"].map { ($0, c.sysctl($0)) }
@@ -571,11 +579,17 @@ enum Detectors {
             reasons.append("the table holds \(mib(memory)) of kernel memory (\(entries ?? 0) entries × \(s.slab!.objectSize) bytes), over the \(mib(st.tableMemoryWarningBytes)) threshold")
         }
         var chain: Double?
-        if let entries, let size = s.info?.tableSize, size > 0 {
+        if let entries, let size = buckets {
             chain = Double(entries) / Double(size)
             if chain! >= st.tableChainWarning * k {
                 severity = max(severity, .warning)
-                reasons.append("\(entries) entries in a hash table of \(size) buckets: \(String(format: "%.1f", chain!)) entries per bucket for every packet's lookup")
+                var why = "\(entries) entries in a hash table of \(size) buckets: \(String(format: "%.1f", chain!)) entries per bucket for every packet's lookup"
+                if let t = liveTable {
+                    // The kernel grows the table past 2^lfactor nodes a bucket: this far
+                    // above it, it is at its limit (2^conn_tab_bits) or cannot allocate.
+                    why += " (the kernel grows it past \(Self.load(t.growthLoad)) a bucket, conn_lfactor \(t.loadFactor): it is at its size limit)"
+                }
+                reasons.append(why)
             }
         }
         guard !reasons.isEmpty else { return [] }
@@ -589,7 +603,9 @@ enum Detectors {
         } else if !forced.isEmpty && reasons.count == 1 {
             advice = "\(forced.joined(separator: ", ")) = 3 is a manual setting that drops or changes traffic whatever the memory: set it to 1 (automatic) or 0 unless that is meant."
         } else if chain.map({ $0 >= st.tableChainWarning * k }) ?? false {
-            advice = "Load ip_vs with a larger table (modprobe ip_vs conn_tab_bits=N, about log2 of the entries) and shorten timeouts (ipvsadm --set)."
+            advice = liveTable != nil
+                ? "The table resizes itself up to 2^conn_tab_bits buckets: load ip_vs with a larger limit (modprobe ip_vs conn_tab_bits=N, about log2 of the entries) and shorten timeouts (ipvsadm --set)."
+                : "Load ip_vs with a larger table (modprobe ip_vs conn_tab_bits=N, about log2 of the entries) and shorten timeouts (ipvsadm --set)."
         } else {
             advice = "Check free memory against the table's (free -m), and shorten timeouts (ipvsadm --set) if the table keeps growing."
         }
@@ -597,7 +613,9 @@ enum Detectors {
             Evidence("entries", entries.map { .int($0) } ?? .unknown),
             Evidence("entry_bytes", s.slab.map { .int($0.objectSize) } ?? .unknown),
             Evidence("entry_memory_bytes", memory.map { .int($0) } ?? .unknown),
-            Evidence("table_size", s.info.map { .int($0.tableSize) } ?? .unknown),
+            Evidence("table_size", buckets.map { .int($0) } ?? .unknown),
+            Evidence("table_size_from", .text(liveTable != nil ? "ip_vs_status" : "ip_vs header")),
+            Evidence("conn_lfactor", liveTable.map { .int($0.loadFactor) } ?? .unknown),
             Evidence("entries_per_bucket", chain.map { .number($0) } ?? .unknown),
             Evidence("amemthresh_pages", amem.map { .int(Int($0)) } ?? .unknown),
             Evidence("drop_entry", defenses[0].1.map { .int(Int($0)) } ?? .unknown),
@@ -607,6 +625,11 @@ enum Detectors {
         ]
         return [Finding(key: key, kind: .tablePressure, severity: severity, subject: "connection table", since: c.now,
                         explanation: text, evidence: ev, advice: advice)]
+    }
+
+    /// 2^lfactor as a load: "1/16", "4".
+    static func load(_ l: Double) -> String {
+        l >= 1 ? "\(Int(l)) nodes" : "1/\(Int((1 / l).rounded())) node"
     }
 
     static func mib(_ b: Int) -> String {

@@ -180,6 +180,11 @@ public struct AnalysisResult: Sendable {
 
     public var worstSeverity: Severity? { findings.map(\.severity).max() }
     public var exitStatus: Int32 { worstSeverity?.exitStatus ?? 0 }
+
+    /// The check's exit status when the connection table read was `tablePartial`: UNKNOWN
+    /// (3) instead of OK, since no finding from part of the table is no proof that the
+    /// director is fine; a finding's own status stands.
+    public func exitStatus(tablePartial: Bool) -> Int32 { tablePartial && exitStatus == 0 ? 3 : exitStatus }
 }
 
 /// Process-wide finding ids: never reused while the process runs, whichever analyzer

@@ -442,7 +442,18 @@ public final class Dashboard {
         spans += [dot, Span("poll " + Format.cost(pollCost))]
         if let t = s.connections {
             let tableAge = Format.age(ctx.tableAge ?? 0)
-            spans += [dot, Span(long ? "table \(tableAge) old, read " + Format.cost(t.cost.seconds) : "table \(tableAge)/" + Format.cost(t.cost.seconds))]
+            if let p = s.tablePacing {
+                // The table's age and why it is that old: read every interval, or paced by
+                // what its last read cost.
+                spans += [dot, Span(long ? "table \(tableAge) old, \(p.reason)" : "table \(tableAge) " + (p.mode == .paced ? "paced" : "live") + " " + Format.cost(p.lastCost))]
+            } else {
+                spans += [dot, Span(long ? "table \(tableAge) old, read " + Format.cost(t.cost.seconds) : "table \(tableAge)/" + Format.cost(t.cost.seconds))]
+            }
+            if let c = t.completeness, c.isPartial {
+                // Never shown as the whole table: every screen built on it counts only this.
+                let of = c.expected.map { " of \(Format.count($0, exact: true))" } ?? ""
+                spans += [dot, Span(long ? "PARTIAL table: \(Format.count(c.entriesRead, exact: true))\(of) entries read" : "PARTIAL", .crit, bold: true)]
+            }
         } else {
             spans += [dot, Span(long ? "table not read yet" : "no table yet", .warn)]
         }

@@ -18,13 +18,16 @@ import Glibc
 /// goes with), 3 connection table (written only when the table was read anew; at most
 /// `maxEntries` entries: an entry also in the previous table is written as its index there,
 /// its state and time left, in about 5 bytes; a new one in full, 25 bytes for IPv4).
+/// 4 table completeness (after its table: the table's number, whether the read was whole,
+/// partial or unchecked and against what, so a replay never shows a partial table as whole),
+/// 5 ip_vs_status and 6 the table's pacing (each before the frame it belongs to).
 /// Unknown record types are skipped, so a newer writer may add some; a newer format number
 /// is refused.
 public enum Recording {
     public static let magic = "ipvstop-recording"
     public static let format = 1
 
-    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3 }
+    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3, completeness = 4, kernelStatus = 5, pacing = 6 }
 
     public enum ReadError: Error, CustomStringConvertible {
         case notARecording(String)
@@ -114,22 +117,40 @@ public enum Recording {
         @discardableResult
         public func append(_ s: Snapshot) throws -> Bool {
             var tableRecord: [UInt8]?
+            var completenessRecord: [UInt8]?
             if let t = s.connections, t.readAt != lastTableReadAt || t.entries.count != lastTableCount {
                 var w = ByteWriter()
                 previous = w.table(t, seq: tables + 1, limit: maxEntries, previous: previous)
                 tableRecord = w.bytes
+                if let c = t.completeness {
+                    var cw = ByteWriter()
+                    cw.completeness(c, seq: tables + 1)
+                    completenessRecord = cw.bytes
+                }
             }
             var f = ByteWriter()
             f.frame(s, tableSeq: s.connections == nil ? 0 : (tableRecord == nil ? tables : tables + 1),
                     limit: tableRecord == nil ? nil : maxEntries)
-            let size = (tableRecord?.count ?? 0) + f.bytes.count + 10
+            let size = (tableRecord?.count ?? 0) + (completenessRecord?.count ?? 0) + f.bytes.count + 15
             if bytesWritten + size > maxBytes { return false }
+            var k = ByteWriter()
+            k.kernelStatus(s.kernelStatus)
+            var pacing: ByteWriter?
+            if let p = s.tablePacing {
+                var w = ByteWriter()
+                w.string(p.mode.rawValue); w.f64(p.lastCost); w.f64(p.delay); w.f64(p.share)
+                pacing = w
+            }
+            if bytesWritten + size + k.bytes.count + (pacing?.bytes.count ?? 0) + 10 > maxBytes { return false }
             if let tr = tableRecord {
                 try writeRecord(.table, tr)
+                if let cr = completenessRecord { try writeRecord(.completeness, cr) }
                 tables += 1
                 lastTableReadAt = s.connections?.readAt
                 lastTableCount = s.connections?.entries.count ?? -1
             }
+            try writeRecord(.kernelStatus, k.bytes)
+            if let pacing { try writeRecord(.pacing, pacing.bytes) }
             try writeRecord(.frame, f.bytes)
             frames += 1
             return true
@@ -236,6 +257,9 @@ public enum Recording {
         var frameNumber = 0
         var pos = nl + 1
         var stoppedAt: (offset: Int, why: String)?
+        // The next frame's ip_vs_status and pacing, from the records before it.
+        var pendingStatus = IPVSStatusReading.absent
+        var pendingPacing: TablePacing?
         while pos + 5 <= data.count {
             var r = ByteReader(data, at: pos)
             guard let length = try? Int(r.u32()), length >= 1, pos + 4 + length <= data.count else {
@@ -276,9 +300,35 @@ public enum Recording {
                         lastTable = (-1, table, dropped)
                         rejected.append("connection table \(seq): read time \(readAt) or its cost is impossible; its frames shown without it")
                     }
+                case .completeness:
+                    var b = body
+                    let (seq, c) = try b.completeness()
+                    if var t = tables[seq] {
+                        t.0.completeness = c
+                        tables[seq] = t
+                    }
+                    if let l = lastTable, l.seq == seq {
+                        var t = l.table
+                        t.completeness = c
+                        lastTable = (seq, t, l.dropped)
+                    }
+                case .kernelStatus:
+                    var b = body
+                    pendingStatus = try b.kernelStatus()
+                case .pacing:
+                    var b = body
+                    let mode = TablePacing.Mode(rawValue: try b.string()) ?? .paced
+                    let (cost, delay, share) = (try b.f64(), try b.f64(), try b.f64())
+                    if [cost, delay, share].allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1e9 }) {
+                        pendingPacing = TablePacing(mode: mode, lastCost: cost, delay: delay, share: share)
+                    }
                 case .frame:
                     var b = body
                     var (snap, seq) = try b.frame()
+                    snap.kernelStatus = pendingStatus
+                    snap.tablePacing = pendingPacing
+                    pendingStatus = .absent
+                    pendingPacing = nil
                     frameNumber += 1
                     let at = snap.takenAt.timeIntervalSince1970
                     let previous = frames.last?.takenAt.timeIntervalSince1970
@@ -366,6 +416,32 @@ struct ByteWriter {
     }
 
     mutating func cost(_ c: ReadCost) { f64(c.seconds); f64(c.cpuSeconds); int(c.bytes); int(c.readCalls) }
+
+    mutating func kernelStatus(_ r: IPVSStatusReading) {
+        switch r {
+        case .absent: u8(0)
+        case .unavailable(let why): u8(1); string(why)
+        case .read(let st):
+            u8(2)
+            func table(_ w: inout ByteWriter, _ t: HashTableStatus) {
+                w.int(t.buckets); w.int(t.bits); w.sint(Int64(t.loadFactor)); w.opt(t.emptyBuckets) { $0.int($1) }
+                w.int(t.bucketsByLength.count)
+                for (l, n) in t.bucketsByLength.sorted(by: { $0.key < $1.key }) { w.int(l); w.int(n) }
+            }
+            opt(st.conns) { $0.int($1) }; opt(st.connTable, table)
+            opt(st.services) { $0.int($1) }; opt(st.serviceTable, table)
+            opt(st.statsThreadSlots) { $0.int($1) }; opt(st.statsThreadSlotsMax) { $0.int($1) }
+            opt(st.statsChainMaxLength) { $0.int($1) }; opt(st.statsThreadEstimators) { $0.int($1) }
+            strings(st.unknownLines)
+        }
+    }
+
+    mutating func completeness(_ c: TableCompleteness, seq: Int) {
+        int(seq)
+        string(c.verdict.rawValue); string(c.basis.rawValue)
+        int(c.entriesRead); opt(c.expected) { $0.int($1) }; opt(c.tolerance) { $0.int($1) }
+        int(c.attempts); string(c.detail)
+    }
     mutating func stats(_ s: TrafficStats) { varint(s.conns); varint(s.inPackets); varint(s.outPackets); varint(s.inBytes); varint(s.outBytes) }
     mutating func rates(_ r: TrafficRates) { f64(r.cps); f64(r.inPPS); f64(r.outPPS); f64(r.inBPS); f64(r.outBPS) }
 
@@ -597,6 +673,50 @@ struct ByteReader {
         }
     }
     mutating func cost() throws -> ReadCost { ReadCost(seconds: try f64(), cpuSeconds: try f64(), bytes: try int(), readCalls: try int()) }
+    /// ip_vs_status as written; figures outside what the kernel prints (ints) are dropped.
+    mutating func kernelStatus() throws -> IPVSStatusReading {
+        switch try u8() {
+        case 1: return .unavailable(reason: String(try string().prefix(400)))
+        case 2:
+            func small(_ v: Int) -> Int? { v <= Int(Int32.max) ? v : nil }
+            func table(_ r: inout ByteReader) throws -> HashTableStatus? {
+                let buckets = try r.int(), bits = try r.int(), lf = try r.sint()
+                let empty = try r.opt { try $0.int() }
+                var lengths: [Int: Int] = [:]
+                for _ in 0..<(try r.count()) { let l = try r.int(); lengths[l] = try r.int() }
+                guard let b = small(buckets), bits <= 31, (-32...32).contains(lf) else { return nil }
+                return HashTableStatus(buckets: b, bits: bits, loadFactor: Int(lf), emptyBuckets: empty.flatMap(small), bucketsByLength: lengths)
+            }
+            var st = IPVSStatus()
+            st.conns = try opt { try $0.int() }.flatMap(small)
+            st.connTable = try opt { try table(&$0) } ?? nil
+            st.services = try opt { try $0.int() }.flatMap(small)
+            st.serviceTable = try opt { try table(&$0) } ?? nil
+            st.statsThreadSlots = try opt { try $0.int() }.flatMap(small)
+            st.statsThreadSlotsMax = try opt { try $0.int() }.flatMap(small)
+            st.statsChainMaxLength = try opt { try $0.int() }.flatMap(small)
+            st.statsThreadEstimators = try opt { try $0.int() }.flatMap(small)
+            st.unknownLines = try strings().prefix(64).map { String($0.prefix(80)) }
+            return .read(st)
+        default: return .absent
+        }
+    }
+
+    /// A table's completeness; an unknown verdict (a newer writer's) reads as partial, so
+    /// a table is never taken for whole on a guess.
+    mutating func completeness() throws -> (Int, TableCompleteness) {
+        let seq = try int()
+        let verdict = TableCompleteness.Verdict(rawValue: try string()) ?? .partial
+        let basis = TableCompleteness.Basis(rawValue: try string()) ?? .none
+        let read = try int()
+        let expected = try opt { try $0.int() }
+        let tolerance = try opt { try $0.int() }
+        let attempts = try int()
+        let detail = try string()
+        return (seq, TableCompleteness(verdict: verdict, basis: basis, entriesRead: read, expected: expected, tolerance: tolerance,
+                                       attempts: max(1, attempts), detail: String(detail.prefix(400))))
+    }
+
     mutating func stats() throws -> TrafficStats {
         TrafficStats(conns: try varint(), inPackets: try varint(), outPackets: try varint(), inBytes: try varint(), outBytes: try varint())
     }

@@ -62,7 +62,7 @@ public enum Metrics {
         out.append(warnings)
 
         var ipvs = MetricFamily("ipvstop_ipvs", .info, "The kernel's IPVS version.")
-        var tableSize = MetricFamily("ipvstop_ipvs_table_size", .gauge, "Buckets of the kernel's connection hash table (ip_vs_conn_tab_bits).")
+        var tableSize = MetricFamily("ipvstop_ipvs_table_size", .gauge, "Buckets of the kernel's connection hash table (the header's size=: ip_vs_conn_tab_bits up to 6.x; on 7.1+ see ipvstop_ipvs_hash_buckets).")
         if let i = s.info {
             ipvs.add([("version", i.version)], 1)
             tableSize.add([], i.tableSize)
@@ -225,6 +225,23 @@ public enum Metrics {
         }
         if let m = s.connectionMemoryBytes { memory.add([], m) }
         out += [read, entries, templates, byState, byProto, tplState, cost, cpu, bytes, skipped, memory]
+
+        // Whether the read is the whole table, and how the reads are paced.
+        var partial = MetricFamily("ipvstop_connection_table_partial", .gauge, "1 when the connection table served is partial (the read ended early, or repeated entries, and a retry within the read budget did not give a whole one): every figure from the table then counts only the entries read; 0 when checked whole against the kernel's count (ip_vs_status Conns, else the real servers' counters). Absent when nothing could be compared.")
+        var expected = MetricFamily("ipvstop_connection_table_expected_entries", .gauge, "The count the table read was checked against (ip_vs_status Conns, or the real servers' counters).")
+        var attempts = MetricFamily("ipvstop_connection_table_read_attempts", .gauge, "Reads of the table the last result took (more than 1 when a partial read was retried).")
+        var paced = MetricFamily("ipvstop_connection_table_paced", .gauge, "1 when the table's reads are paced by their measured cost, 0 when the table is read every poll interval (its last read was cheap).")
+        var delay = MetricFamily("ipvstop_connection_table_read_interval_seconds", .gauge, "Seconds from the last read of the table to the next, as the pacer decided from the read's cost.")
+        if let c = s.connections?.completeness {
+            if c.verdict != .unchecked { partial.add([], c.isPartial ? 1 : 0) }
+            if let e = c.expected { expected.add([], e) }
+            attempts.add([], c.attempts)
+        }
+        if let p = s.tablePacing {
+            paced.add([], p.mode == .paced ? 1 : 0)
+            delay.add([], p.delay)
+        }
+        out += [partial, expected, attempts, paced, delay]
     }
 
     // MARK: - Clients and persistence groups, bounded
@@ -311,7 +328,7 @@ public enum Metrics {
             timeouts.add([("timeout", "udp")], t.udp)
         }
         out.append(timeouts)
-        var sysctl = MetricFamily("ipvstop_sysctl", .gauge, "The integer IPVS sysctls (/proc/sys/net/ipv4/vs/NAME), e.g. expire_nodest_conn, expire_quiescent_template, amemthresh, drop_entry, conn_reuse_mode.")
+        var sysctl = MetricFamily("ipvstop_sysctl", .gauge, "The integer IPVS sysctls (/proc/sys/net/ipv4/vs/NAME), e.g. expire_nodest_conn, expire_quiescent_template, amemthresh, drop_entry, conn_reuse_mode; on 7.1+ conn_lfactor and svc_lfactor, the load factors the resizable tables grow by.")
         for c in s.sysctls.sorted(by: { $0.name < $1.name }) {
             if let v = c.integerValue { sysctl.add([("name", c.name)], Double(v)) }
         }
@@ -321,6 +338,38 @@ public enum Metrics {
             sync.add([("state", d.role.rawValue), ("mcast_interface", d.multicastInterface), ("syncid", "\(d.syncID)")], 1)
         }
         out.append(sync)
+        kernelStatus(s, &out)
+    }
+
+    /// /proc/net/ip_vs_status (7.1 and later, root only).
+    static func kernelStatus(_ s: Snapshot, _ out: inout [MetricFamily]) {
+        var available = MetricFamily("ipvstop_ipvs_status_available", .gauge, "1 when /proc/net/ip_vs_status (kernels 7.1 and later) was read, 0 when the kernel has it but it could not be read (it is root's only). Absent on earlier kernels.")
+        var conns = MetricFamily("ipvstop_ipvs_connection_entries", .gauge, "The kernel's count of connection entries, templates included (ip_vs_status Conns).")
+        var buckets = MetricFamily("ipvstop_ipvs_hash_buckets", .gauge, "Buckets of the kernel's resizable hash tables in use now (table=connection|service; ip_vs_status). On these kernels ipvstop_ipvs_table_size is the header's size=, not the table the lookups use.")
+        var lfactor = MetricFamily("ipvstop_ipvs_hash_load_factor_exponent", .gauge, "The load factor a table was sized with, as the kernel's shift count: it grows past 2^value entries a bucket (conn_lfactor, svc_lfactor).")
+        var empty = MetricFamily("ipvstop_ipvs_hash_empty_buckets", .gauge, "Empty buckets of a table, as the kernel counted them.")
+        var chains = MetricFamily("ipvstop_ipvs_hash_buckets_by_chain_length", .gauge, "Buckets of a table by the length of their chain (length=\"7\" is 7 or more); lengths the kernel did not print have no series.")
+        var threads = MetricFamily("ipvstop_ipvs_estimator_threads", .gauge, "Rate estimator kernel threads in use (Stats thread slots).")
+        var threadsMax = MetricFamily("ipvstop_ipvs_estimator_threads_max", .gauge, "The most rate estimator kernel threads allowed.")
+        switch s.kernelStatus {
+        case .read(let st):
+            available.add([], 1)
+            if let n = st.conns { conns.add([], n) }
+            for (name, t) in [("connection", st.connTable), ("service", st.serviceTable)] {
+                guard let t else { continue }
+                buckets.add([("table", name)], t.buckets)
+                lfactor.add([("table", name)], t.loadFactor)
+                if let e = t.emptyBuckets { empty.add([("table", name)], e) }
+                for (len, n) in t.bucketsByLength.sorted(by: { $0.key < $1.key }) { chains.add([("table", name), ("length", "\(len)")], n) }
+            }
+            if let n = st.statsThreadSlots { threads.add([], n) }
+            if let n = st.statsThreadSlotsMax { threadsMax.add([], n) }
+        case .unavailable:
+            available.add([], 0)
+        case .absent:
+            break
+        }
+        out += [available, conns, buckets, lfactor, empty, chains, threads, threadsMax]
     }
 }
 

@@ -83,13 +83,16 @@ public enum AnalysisJSON {
     }
 
     /// `check --json`: the findings alone, with what could not be judged.
-    public static func check(_ r: AnalysisResult, pretty: Bool = true) -> String {
+    /// - Parameter tablePartial: the connection table read was partial (`TableCompleteness`).
+    public static func check(_ r: AnalysisResult, tablePartial: Bool = false, pretty: Bool = true) -> String {
         var w = JSONWriter(pretty: pretty)
         w.object { w in
             w.int("schema", SnapshotJSON.schemaVersion)
             w.string("taken_at", SnapshotJSON.timestamp(r.takenAt))
-            w.string("status", (r.worstSeverity.map { $0 == .info ? "ok" : $0.description } ?? "ok"))
-            w.int("exit_status", r.exitStatus)
+            let status = r.exitStatus(tablePartial: tablePartial)
+            w.string("status", status == 3 ? "unknown" : (r.worstSeverity.map { $0 == .info ? "ok" : $0.description } ?? "ok"))
+            w.int("exit_status", status)
+            w.bool("table_partial", tablePartial)
             findings(&w, "findings", r.findings)
             findings(&w, "pending", r.pending)
             w.array("limitations") { w in for l in r.limitations { w.string(nil, l) } }

@@ -23,6 +23,7 @@ public enum SnapshotJSON {
             w.object("ipvs") { w in
                 w.string("version", s.info?.version)
                 w.int("table_size", s.info.flatMap { $0.tableSize > 0 ? $0.tableSize : nil })
+                status(&w, s.kernelStatus)
             }
             w.array("services") { w in
                 for svc in s.services { service(&w, svc, s.tickRate) }
@@ -163,6 +164,72 @@ public enum SnapshotJSON {
             w.number("age_s", s.connectionAge.map { ($0 * 1000).rounded() / 1000 })
             cost(&w, "cost", t.cost)
             w.int("skipped_lines", t.skipped.total)
+            // Whether the read holds the whole table: "whole", "partial" or "unchecked".
+            if let c = t.completeness {
+                w.object("completeness") { w in
+                    w.string("verdict", c.verdict.rawValue)
+                    w.bool("partial", c.isPartial)
+                    w.string("basis", c.basis.rawValue)
+                    w.int("entries_read", c.entriesRead)
+                    w.int("expected", c.expected)
+                    w.int("tolerance", c.tolerance)
+                    w.int("attempts", c.attempts)
+                    w.string("detail", c.detail)
+                }
+            } else {
+                w.null("completeness")
+            }
+            if let p = s.tablePacing {
+                w.object("pacing") { w in
+                    w.string("mode", p.mode.rawValue)
+                    w.string("reason", p.reason)
+                    w.number("last_cost_s", (p.lastCost * 1e6).rounded() / 1e6)
+                    w.number("delay_s", (p.delay * 1000).rounded() / 1000)
+                    w.number("share", p.share)
+                }
+            } else {
+                w.null("pacing")
+            }
+        }
+    }
+
+    /// `ipvs.status`: /proc/net/ip_vs_status (7.1+, root only), or why not.
+    static func status(_ w: inout JSONWriter, _ r: IPVSStatusReading) {
+        w.object("status") { w in
+            switch r {
+            case .read(let st):
+                w.bool("available", true)
+                w.null("reason")
+                w.int("conns", st.conns)
+                table(&w, "conn_buckets", st.connTable)
+                w.int("services", st.services)
+                table(&w, "service_buckets", st.serviceTable)
+                w.int("stats_thread_slots", st.statsThreadSlots)
+                w.int("stats_thread_slots_max", st.statsThreadSlotsMax)
+                w.int("stats_chain_max_len", st.statsChainMaxLength)
+                w.int("stats_thread_ests", st.statsThreadEstimators)
+                w.array("unknown_lines") { w in for l in st.unknownLines { w.string(nil, l) } }
+            case .unavailable(let why):
+                w.bool("available", false)
+                w.string("reason", why)
+            case .absent:
+                w.bool("available", false)
+                w.string("reason", "no net/ip_vs_status (kernels before 7.1)")
+            }
+        }
+    }
+
+    static func table(_ w: inout JSONWriter, _ k: String, _ t: HashTableStatus?) {
+        guard let t else { w.null(k); return }
+        w.object(k) { w in
+            w.int("buckets", t.buckets)
+            w.int("bits", t.bits)
+            w.int("lfactor", t.loadFactor)
+            w.int("empty", t.emptyBuckets)
+            // "7" is the kernel's "7 or more".
+            w.object("by_length") { w in
+                for (len, n) in t.bucketsByLength.sorted(by: { $0.key < $1.key }) { w.int(String(len), n) }
+            }
         }
     }
 

@@ -95,6 +95,8 @@ public struct SkippedLines: Hashable, Sendable {
     public var unknownState = 0
     /// A sample of the first few offending lines, for the warning text.
     public var examples: [String] = []
+    /// The text ended without a newline: its last line is cut (a truncated file).
+    public var unterminated = false
 
     public init() {}
 
@@ -116,6 +118,9 @@ public struct ConnectionTable: Sendable {
     public let cost: ReadCost
     public let skipped: SkippedLines
     public let counts: ConnectionCounts
+    /// Whether the read holds the whole table (set by the reader; nil when not checked,
+    /// e.g. a demo's or a recording's table).
+    public var completeness: TableCompleteness?
 
     public init(
         entries: [ConnectionEntry], persistenceEngineData: [Int: PersistenceEngineData] = [:],
@@ -214,6 +219,18 @@ public struct ReadChanges: Sendable {
 public struct EntryIdentities: Sendable {
     public let digests: [UInt64]
     let indices: [Int32]
+
+    /// Entries whose identity an earlier entry of the same read already had. A consistent
+    /// table never lists one entry twice: repeats mean the read's position moved back (an
+    /// entry added before it, or a read resumed in a resized 7.x table). The digests are
+    /// sorted, so a repeat is an equal neighbour.
+    public var repeatedCount: Int {
+        digests.withUnsafeBufferPointer { d in
+            var n = 0
+            if d.count > 1 { for i in 1..<d.count where d[i] == d[i - 1] { n += 1 } }
+            return n
+        }
+    }
 
     /// Indices (ascending) of this read's entries whose identity `previous` does not hold:
     /// one merge of two sorted lists.

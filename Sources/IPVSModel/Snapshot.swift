@@ -196,6 +196,10 @@ public struct Snapshot: Sendable {
     /// Which connection entries are new since the previous table read, when the snapshot
     /// comes from a poller that has read the table twice.
     public var connectionChanges: ConnectionChanges?
+    /// `/proc/net/ip_vs_status` (7.1 and later; root only), or why it is not there.
+    public var kernelStatus: IPVSStatusReading = .absent
+    /// When the connection table is read next and why, from a poller (nil for one read).
+    public var tablePacing: TablePacing?
 
     public init(
         takenAt: Date, info: IPVSInfo?, services: [VirtualService], connections: ConnectionTable?,

@@ -2,28 +2,41 @@ import Foundation
 import IPVSModel
 import Synchronization
 
-/// Decides when the connection table may be read again.
+/// Decides when the connection table may be read again, from what the last read cost.
 ///
-/// A full read of `/proc/net/ip_vs_conn` costs the kernel time that grows with the table
-/// (quadratically on kernels without the bucket cursor), so it is paced by its own
-/// measured cost: after a read that took `c` seconds, the next starts no sooner than
-/// `c / share` seconds later, so that reading never takes more than `share` of a core.
+/// A full read of `/proc/net/ip_vs_conn` costs the kernel time that grows with the table:
+/// quadratically before 6.14, linearly since (the seq_file keeps its bucket between reads).
+/// The decision is made from the measured cost, never from a kernel version: after a read
+/// that took `c` seconds the next may start `c / share` seconds later, so reading never
+/// takes more than `share` of a core. Where that is within the services' interval (a
+/// linear kernel, a small table) the table is read every interval; where not, it is paced.
 public struct ConnectionTablePacer: Sendable, Hashable {
     /// The most of one core the table reads may take (0.05 = 5%).
     public var share: Double
     /// Never sooner than this, however cheap the read (the services' poll interval).
     public var minimumInterval: Double
+    /// The most a read round may spend re-reading a partial table at once (seconds): a
+    /// retry starts only if, with another read as costly as the last, the round stays
+    /// within it. Past it the table is kept marked partial until the next paced read.
+    public var retryBudget: Double
 
-    public init(share: Double = 0.05, minimumInterval: Double = 1) {
+    public init(share: Double = 0.05, minimumInterval: Double = 1, retryBudget: Double? = nil) {
         self.share = max(0.001, min(1, share))
         self.minimumInterval = max(0, minimumInterval)
+        self.retryBudget = max(0, retryBudget ?? max(1, 2 * minimumInterval))
     }
 
     /// Seconds to wait after a read that cost `cost`.
-    public func delay(after cost: ReadCost) -> Double {
+    public func delay(after cost: ReadCost) -> Double { decision(after: cost).delay }
+
+    /// Every interval or paced, the delay, and the reason for the status line.
+    public func decision(after cost: ReadCost) -> TablePacing {
         // Wall time includes the kernel's walk (system time on our thread) and any wait
         // for the table's lock: both are load on the director.
-        max(minimumInterval, max(cost.seconds, cost.cpuSeconds) / share)
+        let c = max(0, max(cost.seconds, cost.cpuSeconds))
+        let paced = c / share
+        let mode: TablePacing.Mode = paced > minimumInterval ? .paced : .everyInterval
+        return TablePacing(mode: mode, lastCost: c, delay: max(minimumInterval, paced), share: share)
     }
 }
 
@@ -57,6 +70,9 @@ public final class DirectorPoller: Sendable {
             case let (s, t): s ?? t
             }
         }
+        /// The pacer's decision after the last table read, and that read's warnings.
+        var pacing: TablePacing?
+        var tableWarnings: [String] = []
         var running = false
         var nextTableRead: Date = .distantPast
         var generation = 0
@@ -91,14 +107,18 @@ public final class DirectorPoller: Sendable {
     /// Reads the connection table now, and works out which entries are new.
     public func pollConnections() {
         let (previous, previousIdentities, services) = state.withLock { ($0.table, $0.identities, $0.services) }
-        let expected = services.map(SnapshotReader.expectedEntries) ?? 0
-        let preferSync = !(services?.syncDaemons ?? []).isEmpty
         do {
-            let table = try reader.readConnections(expectedEntries: expected, preferSync: preferSync)
-            let identities = table.identities()
+            var table = try reader.readConnectionsChecked(services: services, budget: pacer.retryBudget)
+            // The identities also tell a read that listed entries twice (its position moved
+            // back): not the table either.
+            var identities: EntryIdentities? = table.identities()
+            table.completeness = TableCheck.withRepeats(table.completeness, repeats: identities!.repeatedCount, entries: table.entries.count)
+            // A partial read's missing entries would show as new in the next one: no changes
+            // are worked out from or against it.
+            if table.completeness?.isPartial ?? false { identities = nil }
             var changes: ConnectionChanges?
             var record: ReadChanges?
-            if let previous, let previousIdentities {
+            if let identities, let previous, let previousIdentities {
                 let new = identities.newEntryIndices(since: previousIdentities)
                 changes = ConnectionChanges(
                     previousReadAt: previous.readAt,
@@ -107,11 +127,19 @@ public final class DirectorPoller: Sendable {
                 let kept = new.count <= Self.keptNewEntries ? new.map { table.entries[$0] } : []
                 record = ReadChanges(readAt: table.readAt, previousReadAt: previous.readAt, newEntries: kept, newCount: new.count)
             }
-            let next = Date().addingTimeInterval(pacer.delay(after: table.cost))
+            // The round's cost: every read it made, so retries count against the share.
+            var roundCost = table.cost
+            let attempts = table.completeness?.attempts ?? 1
+            roundCost.seconds *= Double(attempts)
+            roundCost.cpuSeconds *= Double(attempts)
+            let pacing = pacer.decision(after: roundCost)
+            let next = Date().addingTimeInterval(pacing.delay)
             state.withLock {
                 $0.table = table
                 $0.identities = identities
                 $0.changes = changes
+                $0.pacing = pacing
+                $0.tableWarnings = SnapshotReader.tableWarnings(table)
                 if let record {
                     $0.recent.append(record)
                     if $0.recent.count > Self.keptReads { $0.recent.removeFirst($0.recent.count - Self.keptReads) }
@@ -148,8 +176,10 @@ public final class DirectorPoller: Sendable {
         }
         if let e = s.servicesError { snap.source.warnings.append(e) }
         if let e = s.tableError { snap.source.warnings.append(e) }
+        if s.table != nil { snap.source.warnings += s.tableWarnings }
         if s.table == nil { snap.source.unavailable.append("connections (not read yet)") }
         snap.connections = s.table
+        snap.tablePacing = s.pacing
         snap.connectionChanges = s.changes
         // The reads before the current one (its own new entries are its indices).
         if snap.connectionChanges != nil, s.recent.count > 1 { snap.connectionChanges!.earlier = Array(s.recent.dropLast()) }

@@ -13,15 +13,22 @@ public struct ReaderOptions: Sendable {
     public var useNetlink: Bool
     /// The kernel's HZ when the operator knows it better (`--hz`).
     public var hz: Int?
-    /// Folders searched for `config-<release>` to find CONFIG_HZ.
+    /// Folders searched for `config-<release>` to find CONFIG_HZ (Debian's kernels up to 6.x).
     public var kernelConfigDirs: [String]
+    /// Folders searched for `<release>/config`: Debian's 7.x packages (linux-base-<release>)
+    /// put the config there and none in /boot.
+    public var moduleDirs: [String]
 
-    public init(procRoot: String = "/proc", useNetlink: Bool? = nil, hz: Int? = nil, kernelConfigDirs: [String] = ["/boot"]) {
+    public static let defaultModuleDirs = ["/usr/lib/modules", "/lib/modules"]
+
+    public init(procRoot: String = "/proc", useNetlink: Bool? = nil, hz: Int? = nil, kernelConfigDirs: [String] = ["/boot"],
+                moduleDirs: [String] = ReaderOptions.defaultModuleDirs) {
         let root = procRoot.count > 1 && procRoot.hasSuffix("/") ? String(procRoot.dropLast()) : procRoot
         self.procRoot = root
         self.useNetlink = useNetlink ?? (root == "/proc")
         self.hz = hz
         self.kernelConfigDirs = kernelConfigDirs
+        self.moduleDirs = moduleDirs
     }
 
     public var isLive: Bool { procRoot == "/proc" }
@@ -225,6 +232,11 @@ public struct SnapshotReader: Sendable {
                                           : "global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
+        let status = readStatus()
+        if let r = status.read { files.append(r) }
+        warnings += status.warnings
+        if case .unavailable(let why) = status.reading { unavailable.append("ipvs_status (\(why))") }
+
         var report = SourceReport(procRoot: options.procRoot, netlink: netlink, files: files, warnings: warnings, unavailable: unavailable)
         report.servicesIncomplete = servicesIncomplete
         var snap = Snapshot(
@@ -232,6 +244,7 @@ public struct SnapshotReader: Sendable {
             timeouts: reading?.timeouts, syncDaemons: reading?.syncDaemons, slab: slab, tickRate: tick,
             source: report)
         snap.host = options.isLive ? Uname.host() : (capture?.host ?? Uname.host(root: options.procRoot))
+        snap.kernelStatus = status.reading
         return snap
     }
 
@@ -246,6 +259,34 @@ public struct SnapshotReader: Sendable {
         } catch {
             throw SnapshotError.unreadable("\(root)/\(CaptureManifest.fileName): \(error)")
         }
+    }
+
+    /// `net/ip_vs_status` (7.1 and later): the kernel's entry count, its tables' buckets and
+    /// load factors. Root's only (mode 0440): for anyone else it is `unavailable`, said as
+    /// such; on earlier kernels it is `absent`.
+    func readStatus() -> (reading: IPVSStatusReading, read: FileRead?, warnings: [String]) {
+        do {
+            let r = try ProcFile.readText(path("net/ip_vs_status"), limit: ProcFile.Limit.small)
+            let status = IPVSStatusParser.parse(r.text)
+            var warnings: [String] = []
+            if !status.malformedLines.isEmpty {
+                warnings.append("net/ip_vs_status: \(status.malformedLines.count) line(s) not understood, not used: \(status.malformedLines.prefix(3).joined(separator: " | "))")
+            }
+            return (.read(status), r.read, warnings)
+        } catch ProcReadError.missing {
+            return (.absent, nil, [])
+        } catch ProcReadError.permissionDenied {
+            return (.unavailable(reason: "permission denied: root only"), nil, [])
+        } catch {
+            return (.unavailable(reason: "\(error)"), nil, ["\(error)"])
+        }
+    }
+
+    /// Only `Conns:` of `ip_vs_status`, for the check around a table read; nil when the file
+    /// cannot be read (before 7.1, not root).
+    func kernelEntryCount() -> Int? {
+        guard let r = try? ProcFile.readText(path("net/ip_vs_status"), limit: ProcFile.Limit.small) else { return nil }
+        return IPVSStatusParser.parse(r.text).conns
     }
 
     /// `/sys/kernel/slab/ip_vs_conn/slab_size`: the cache's object size even when it is
@@ -304,19 +345,31 @@ public struct SnapshotReader: Sendable {
 
     /// CONFIG_HZ of the kernel that wrote the tree: the running kernel's for /proc; for a
     /// capture, the kernel named by its `sys/kernel/osrelease`, when this machine has that
-    /// kernel's config.
+    /// kernel's config. Searched in order: `/boot/config-<release>` (Debian up to 6.x),
+    /// `/usr/lib/modules/<release>/config` (Debian's 7.x packages), then the tree's own
+    /// `config.gz` (kernels built with CONFIG_IKCONFIG_PROC; gzip, read through zlib).
     ///
     /// A CONFIG_HZ outside `KernelConfigParser.plausible` is rejected with a warning (the
     /// second value): it would turn every persistence timeout into a wrong number of
     /// seconds. The config file is read like a /proc file: regular files only, capped.
     func kernelConfigHZ() -> (TickRate?, String?) {
-        guard let release = (try? ProcFile.readText(path("sys/kernel/osrelease"), limit: ProcFile.Limit.small))?.text
-            .trimmingCharacters(in: .whitespacesAndNewlines), !release.isEmpty,
-              !release.contains("/") else { return (nil, nil) }
+        let release = (try? ProcFile.readText(path("sys/kernel/osrelease"), limit: ProcFile.Limit.small))?.text
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        var candidates: [(file: String, gzip: Bool)] = []
+        if let release, !release.isEmpty, !release.contains("/"), release != ".", release != ".." {
+            candidates += options.kernelConfigDirs.map { ("\($0)/config-\(release)", false) }
+            candidates += options.moduleDirs.map { ("\($0)/\(release)/config", false) }
+        }
+        candidates.append((path("config.gz"), true))
         var why: String?
-        for dir in options.kernelConfigDirs {
-            let file = "\(dir)/config-\(release)"
-            guard let text = try? ProcFile.readText(file, limit: 16 << 20).text, let raw = KernelConfigParser.raw(text) else { continue }
+        for (file, gzip) in candidates {
+            let text: String?
+            if gzip {
+                text = try? ProcFile.readGzipText(file, limit: Self.configLimit)
+            } else {
+                text = (try? ProcFile.readText(file, limit: Self.configLimit))?.text
+            }
+            guard let text, let raw = KernelConfigParser.raw(text) else { continue }
             if KernelConfigParser.plausible.contains(raw) {
                 return (TickRate(hz: raw, origin: .kernelConfig), nil)
             }
@@ -324,6 +377,9 @@ public struct SnapshotReader: Sendable {
         }
         return (nil, why)
     }
+
+    /// A kernel config is ~300 KB; 16 MiB is far past any.
+    static let configLimit = 16 << 20
 
     /// HZ as /proc's jiffies over netlink's seconds for the same persistent service; only
     /// when every such pair agrees.
@@ -363,16 +419,61 @@ public struct SnapshotReader: Sendable {
         return parser.table(file: String(file.dropFirst(4)), readAt: readAt, cost: cost)
     }
 
+    /// Reads the table and checks it is whole (`TableCheck`): against `ip_vs_status`'s
+    /// `Conns` read before and after it where readable, else against the real servers'
+    /// counters of `services`. A partial read is read again at once while the round's time,
+    /// with another read as costly as the last, stays within `budget` seconds and fewer
+    /// than `maxAttempts` reads were made; the last read is returned, its completeness set.
+    public func readConnectionsChecked(services: Snapshot?, budget: Double, maxAttempts: Int = 3) throws -> ConnectionTable {
+        let expected = services.map(Self.expectedEntries) ?? 0
+        let preferSync = !(services?.syncDaemons ?? []).isEmpty
+        let counters = services.flatMap(TableCheck.serverCounts)
+        let cps = services?.global?.rates.cps
+        var spent = 0.0
+        var attempt = 0
+        while true {
+            attempt += 1
+            let before = kernelEntryCount()
+            var table = try readConnections(expectedEntries: expected, preferSync: preferSync)
+            let after = before == nil ? nil : kernelEntryCount()
+            let end = Date()
+            let cost = max(table.cost.seconds, table.cost.cpuSeconds)
+            spent += cost
+            var counts = TableCheck.Counts(kernelBefore: before, kernelAfter: after, connectionsPerSecond: cps, seconds: cost)
+            counts.entriesPerConnection = (services?.services ?? []).contains { $0.persistence != nil } ? 2 : 1
+            if before == nil, let counters, let taken = services?.takenAt {
+                counts.serverConnections = counters.connections
+                counts.serverTemplates = counters.templates
+                counts.seconds = max(cost, end.timeIntervalSince(taken))
+            }
+            let verdict = TableCheck.judge(connections: table.counts.connections, templates: table.counts.templates,
+                                           truncatedText: table.skipped.unterminated, counts: counts, attempts: attempt)
+            table.completeness = verdict
+            if !verdict.isPartial || attempt >= maxAttempts || spent + cost > budget { return table }
+        }
+    }
+
+    /// Warnings for a table read: skipped lines, a partial read.
+    public static func tableWarnings(_ t: ConnectionTable) -> [String] {
+        var out: [String] = []
+        if t.skipped.total > 0 {
+            out.append(
+                "\(t.file): skipped \(t.skipped.total) line(s) (\(t.skipped.malformed) malformed or truncated, \(t.skipped.unknownProtocol) unknown protocol, \(t.skipped.unknownState) unknown state): \(t.skipped.examples.joined(separator: " | "))")
+        }
+        if let c = t.completeness, c.isPartial {
+            out.append("\(t.file): PARTIAL table after \(c.attempts) read(s): \(c.detail); every figure from it counts only the entries read")
+        }
+        return out
+    }
+
     /// Services and the connection table, read now.
     public func snapshot(connections: Bool = true) throws -> Snapshot {
         var snap = try readServices()
         guard connections else { return snap }
         do {
-            let t = try readConnections(expectedEntries: Self.expectedEntries(snap), preferSync: !(snap.syncDaemons ?? []).isEmpty)
-            if t.skipped.total > 0 {
-                snap.source.warnings.append(
-                    "\(t.file): skipped \(t.skipped.total) line(s) (\(t.skipped.malformed) malformed or truncated, \(t.skipped.unknownProtocol) unknown protocol, \(t.skipped.unknownState) unknown state): \(t.skipped.examples.joined(separator: " | "))")
-            }
+            // One-shot: a partial read is retried while the round stays within 2 s.
+            let t = try readConnectionsChecked(services: snap, budget: 2)
+            snap.source.warnings += Self.tableWarnings(t)
             snap.connections = t
         } catch {
             snap.source.warnings.append("connection table: \(error)")

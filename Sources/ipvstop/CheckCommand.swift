@@ -109,14 +109,21 @@ struct CheckCommand: ParsableCommand {
             Self.unknown("\(snap.source.procRoot)/net/ip_vs holds no IPVS table (not even its header): nothing to judge")
         }
         if json {
-            print(AnalysisJSON.check(result))
+            print(AnalysisJSON.check(result, tablePartial: snap.connections?.completeness?.isPartial ?? false))
         } else {
             // Subjects and explanations quote names from the files: escaped.
             print(TerminalText.escaped(Self.render(result, snapshot: snap, verbose: verbose)), terminator: "")
             // What the findings rest on was degraded: said beside them, as `snapshot` does.
             warn(snap.source.warnings)
         }
-        if result.exitStatus != 0 { throw ExitCode(result.exitStatus) }
+        if let code = Self.exitStatus(result, snap), code != 0 { throw ExitCode(code) }
+    }
+
+    /// The plugin's exit status: the findings' worst, but UNKNOWN (3) instead of OK when
+    /// the connection table read was partial: "no finding" from part of the table is no
+    /// proof that the director is fine.
+    static func exitStatus(_ r: AnalysisResult, _ s: Snapshot) -> Int32? {
+        r.exitStatus(tablePartial: s.connections?.completeness?.isPartial ?? false)
     }
 
     /// UNKNOWN (3): the check cannot judge the director. The reason goes on standard
@@ -188,14 +195,19 @@ struct CheckCommand: ParsableCommand {
     /// many there are by severity ("IPVS OK - no findings; 8 services, 19 real servers").
     static func statusLine(_ r: AnalysisResult, _ s: Snapshot) -> String {
         let worst = r.worstSeverity
-        let status = worst.map { $0 == .info ? "OK" : $0.description.uppercased() } ?? "OK"
+        var status = worst.map { $0 == .info ? "OK" : $0.description.uppercased() } ?? "OK"
+        let partial = s.connections?.completeness.flatMap { $0.isPartial ? $0 : nil }
+        if partial != nil && status == "OK" { status = "UNKNOWN" }
         var line = "IPVS \(status) - "
         let servers = s.services.reduce(0) { $0 + $1.realServers.count }
         let size = "\(s.services.count) service\(s.services.count == 1 ? "" : "s"), \(servers) real server\(servers == 1 ? "" : "s")"
         // Findings drawn from degraded input say so where a monitoring system looks; the
         // warnings themselves go to stderr.
         let n = s.source.warnings.count
-        let degraded = n > 0 ? "; \(n) input warning\(n == 1 ? "" : "s") (on stderr)" : ""
+        var degraded = n > 0 ? "; \(n) input warning\(n == 1 ? "" : "s") (on stderr)" : ""
+        if let p = partial {
+            degraded = "; connection table PARTIAL (\(p.entriesRead)" + (p.expected.map { " of \($0)" } ?? "") + " entries read)" + degraded
+        }
         guard let first = r.findings.first else { return line + "no findings; " + size + degraded }
         line += "\(first.kind.rawValue): \(first.subject)"
         let bySeverity = Severity.allCases.reversed().compactMap { sev -> String? in
@@ -223,6 +235,7 @@ struct CheckCommand: ParsableCommand {
             add("entries", "\(t.counts.connections)")
             add("templates", "\(t.counts.templates)")
             add("table age", String(format: "%.3f", s.connectionAge ?? 0), "s")
+            if let c = t.completeness, c.verdict != .unchecked { add("table partial", c.isPartial ? "1" : "0") }
         }
         for sev in Severity.allCases.reversed() {
             add("findings \(sev)", "\(r.findings.filter { $0.severity == sev }.count)")

@@ -34,6 +34,10 @@ enum SnapshotText {
         if let t = s.connections {
             out += "\nConnections: \(t.counts.connections)  templates: \(t.counts.templates)"
             out += "  (read \(String(format: "%.3f", t.cost.seconds)) s, \(t.cost.bytes) bytes)\n"
+            if let c = t.completeness, c.isPartial {
+                // Never shown as the whole table: the counts below are of the entries read.
+                out += "PARTIAL table: \(c.detail)\n"
+            }
             for (state, n) in t.counts.byState.sorted(by: { $0.value > $1.value }) {
                 out += "  " + pad(state.name, 12) + lpad("\(n)", 10) + "\n"
             }

@@ -96,13 +96,30 @@ def compare(walk_path, json_path, tree):
     check("ipvsConnTableReadCalls", int(scalar(w, "ipvsConnTableReadCalls") or 0) >= 1)
     check("ipvsSnapshotTakenAt is a DateAndTime", (scalar(w, "ipvsSnapshotTakenAt") or "").count(",") == 2,
           scalar(w, "ipvsSnapshotTakenAt"))
+    # ip_vs_status (7.1+, root only), the table read's completeness and pacing.
+    st = s["ipvs"]["status"]
+    want = "1" if st["available"] else ("3" if st["reason"].startswith("no net/ip_vs_status") else "2")
+    check("ipvsKernelStatusState", scalar(w, "ipvsKernelStatusState") == want, f'{scalar(w, "ipvsKernelStatusState")} vs {want}')
+    if st["available"]:
+        check("ipvsKernelConns", scalar(w, "ipvsKernelConns") == str(st["conns"]))
+        cb = st["conn_buckets"]
+        check("ipvsKernelConnBuckets", scalar(w, "ipvsKernelConnBuckets") == str(cb["buckets"]))
+        check("ipvsKernelConnLoadFactor", scalar(w, "ipvsKernelConnLoadFactor") == str(cb["lfactor"]))
+    else:
+        check("ip_vs_status objects absent without it", scalar(w, "ipvsKernelConns") is None and scalar(w, "ipvsKernelConnBuckets") is None)
+    comp = s["connections"]["completeness"]
+    verdicts = {"whole": "1", "partial": "2", "unchecked": "3"}
+    check("ipvsConnTableCompleteness", scalar(w, "ipvsConnTableCompleteness") == verdicts[comp["verdict"]],
+          f'{scalar(w, "ipvsConnTableCompleteness")} vs {comp["verdict"]}')
+    check("ipvsConnTablePacing", scalar(w, "ipvsConnTablePacing") in ("1", "2"), scalar(w, "ipvsConnTablePacing"))
     sysmap = {"expire_nodest_conn": "ipvsSysExpireNodestConn", "expire_quiescent_template": "ipvsSysExpireQuiescentTemplate",
               "amemthresh": "ipvsSysAmemthresh", "drop_entry": "ipvsSysDropEntry", "drop_packet": "ipvsSysDropPacket",
               "conn_reuse_mode": "ipvsSysConnReuseMode", "secure_tcp": "ipvsSysSecureTcp", "conntrack": "ipvsSysConntrack",
               "sloppy_tcp": "ipvsSysSloppyTcp", "sloppy_sctp": "ipvsSysSloppySctp", "am_droprate": "ipvsSysAmDroprate",
               "cache_bypass": "ipvsSysCacheBypass", "backup_only": "ipvsSysBackupOnly", "sync_version": "ipvsSysSyncVersion",
               "sync_persist_mode": "ipvsSysSyncPersistMode", "schedule_icmp": "ipvsSysScheduleIcmp",
-              "ignore_tunneled": "ipvsSysIgnoreTunneled", "run_estimation": "ipvsSysRunEstimation"}
+              "ignore_tunneled": "ipvsSysIgnoreTunneled", "run_estimation": "ipvsSysRunEstimation",
+              "conn_lfactor": "ipvsSysConnLfactor", "svc_lfactor": "ipvsSysSvcLfactor"}
     bad = [k for k, o in sysmap.items() if k in s["sysctls"] and scalar(w, o) != str(s["sysctls"][k])]
     check("sysctl scalars", not bad, bad)
     table = w.get("ipvsSysctlValue", {})

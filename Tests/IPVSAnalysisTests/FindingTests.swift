@@ -492,6 +492,39 @@ import IPVSReader
         #expect(c.advice.contains("conn_tab_bits"))
     }
 
+    /// 7.1+: the table is resizable and ip_vs_status gives the buckets the lookups really
+    /// use; those are judged, not the header's size=. Without ip_vs_status (6.1) the
+    /// header's size is the table, as before.
+    @Test func theLiveBucketsOfAResizableTable() throws {
+        var d = healthyDirector()
+        d.tableSize = 4096
+        let entries = d.entries.count
+        #expect(entries >= 16 * 4, "the healthy director has entries enough for 4 buckets to be crowded")
+        var s = d.snapshot()
+        var st = IPVSStatus()
+        st.conns = entries
+        st.connTable = HashTableStatus(buckets: 4, bits: 2, loadFactor: -4)
+        s.kernelStatus = .read(st)
+        let f = try #require(Analysis.analyze(s).finding("table_pressure/connection_table"))
+        #expect(f.severity == .warning)
+        #expect(f.explanation.contains("entries in a hash table of 4 buckets"))
+        #expect(f.explanation.contains("the kernel grows it past 1/16 node a bucket, conn_lfactor -4"))
+        #expect(f.evidence("table_size")?.int == 4)
+        #expect(f.evidence("table_size_from") == .text("ip_vs_status"))
+        #expect(f.evidence("conn_lfactor")?.int == -4)
+        #expect(f.advice.contains("resizes itself up to 2^conn_tab_bits"))
+
+        // A small size= in the header, but the live table is large: no pressure.
+        var small = healthyDirector()
+        small.tableSize = 4
+        var roomy = small.snapshot()
+        st.connTable = HashTableStatus(buckets: 65536, bits: 16, loadFactor: -4)
+        roomy.kernelStatus = .read(st)
+        #expect(Analysis.analyze(roomy).finding("table_pressure/connection_table") == nil)
+        // ... which without ip_vs_status (6.1) is judged as before.
+        #expect(Analysis.analyze(small.snapshot()).finding("table_pressure/connection_table")?.evidence("table_size_from") == .text("ip_vs header"))
+    }
+
     @Test func memoryThresholdIsAnOverride() throws {
         let d = healthyDirector()
         #expect(Analysis.analyze(d.snapshot()).findings.isEmpty)

@@ -83,6 +83,48 @@ import Testing
         #expect(om.components(separatedBy: "# EOF").count == 2)
     }
 
+    /// ip_vs_status (7.1+), the table read's completeness and its pacing, as gauges.
+    @Test func kernelTablesCompletenessAndPacing() {
+        let d = DemoDirector()
+        var snap = d.snapshot(at: DemoDirector.warmTime)
+        var st = IPVSStatus()
+        st.conns = 380
+        st.connTable = HashTableStatus(buckets: 4096, bits: 12, loadFactor: -4, emptyBuckets: 3428, bucketsByLength: [1: 614, 2: 53, 3: 1])
+        st.serviceTable = HashTableStatus(buckets: 128, bits: 7, loadFactor: -3)
+        st.statsThreadSlots = 1
+        st.statsThreadSlotsMax = 8
+        snap.kernelStatus = .read(st)
+        snap.connections!.completeness = TableCompleteness(verdict: .partial, basis: .kernelCount, entriesRead: 150, expected: 380, tolerance: 19, attempts: 3, detail: "cut")
+        snap.tablePacing = TablePacing(mode: .paced, lastCost: 2.41, delay: 48.2, share: 0.05)
+        let result = Analyzer().update(with: snap)
+        let state = ExporterState(source: "test")
+        state.publish(snap, result)
+        let body = state.scrape(.text, now: snap.takenAt)
+        for line in [
+            "ipvstop_ipvs_status_available 1", "ipvstop_ipvs_connection_entries 380",
+            "ipvstop_ipvs_hash_buckets{table=\"connection\"} 4096", "ipvstop_ipvs_hash_buckets{table=\"service\"} 128",
+            "ipvstop_ipvs_hash_load_factor_exponent{table=\"connection\"} -4", "ipvstop_ipvs_hash_empty_buckets{table=\"connection\"} 3428",
+            "ipvstop_ipvs_hash_buckets_by_chain_length{table=\"connection\",length=\"2\"} 53",
+            "ipvstop_ipvs_estimator_threads 1", "ipvstop_ipvs_estimator_threads_max 8",
+            "ipvstop_connection_table_partial 1", "ipvstop_connection_table_expected_entries 380",
+            "ipvstop_connection_table_read_attempts 3", "ipvstop_connection_table_paced 1",
+            "ipvstop_connection_table_read_interval_seconds 48.2",
+        ] {
+            #expect(body.contains(line + "\n"), "\(line)")
+        }
+        // Not readable (not root): said with 0, its figures absent; before 7.1: no series.
+        snap.kernelStatus = .unavailable(reason: "permission denied: root only")
+        snap.takenAt += 1
+        state.publish(snap, result)
+        let nobody = state.scrape(.text, now: snap.takenAt)
+        #expect(nobody.contains("ipvstop_ipvs_status_available 0\n"))
+        #expect(!nobody.contains("\nipvstop_ipvs_connection_entries "))
+        snap.kernelStatus = .absent
+        snap.takenAt += 1
+        state.publish(snap, result)
+        #expect(!state.scrape(.text, now: snap.takenAt).contains("\nipvstop_ipvs_status_available "))
+    }
+
     /// The series count does not grow with the number of clients beyond the flags.
     @Test func seriesBoundedByTheTopFlags() {
         func count(scale: Int, clients: Int, groups: Int) -> (total: Int, clients: Int) {

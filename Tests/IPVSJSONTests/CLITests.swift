@@ -11,10 +11,17 @@ struct CLI {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
     }
 
+    /// `args` starting with "--setpriv-as-nobody" run the binary as user and group nobody
+    /// (65534), through util-linux's setpriv (the caller must be root).
     static func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
+        if args.first == "--setpriv-as-nobody" {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + args.dropFirst()
+        } else {
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -212,6 +219,81 @@ struct CLI {
         }
         // Help is not trouble.
         #expect(try CLI.run(["check", "--help"]).status == 0)
+    }
+
+    /// The 7.x capture (Tests/Fixtures/proc-vm-7) with ip_vs_status root's only (0440), as
+    /// the kernel makes it: read by root, said unavailable to nobody (run as nobody when the
+    /// tests run as root).
+    @Test func ipvsStatusAsRootAndAsNobody() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/proc-vm-7").path
+        let root = NSTemporaryDirectory() + "ipvstop-cli-seven-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: fixture, toPath: root)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // Every other file readable by anyone, as in /proc.
+        let walk = FileManager.default.enumerator(atPath: root)
+        while let rel = walk?.nextObject() as? String {
+            var dir: ObjCBool = false
+            FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &dir)
+            try FileManager.default.setAttributes([.posixPermissions: dir.boolValue ? 0o755 : 0o644], ofItemAtPath: root + "/" + rel)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root)
+        try FileManager.default.setAttributes([.posixPermissions: getuid() == 0 ? 0o440 : 0], ofItemAtPath: root + "/net/ip_vs_status")
+
+        func json(_ r: (status: Int32, out: String, err: String)) throws -> [String: Any] {
+            #expect(r.status == 0, "\(r.err)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        }
+        if getuid() == 0 {
+            let j = try json(try CLI.run(["snapshot", "--json", "--hz", "250", "--proc-root", root]))
+            let status = try #require((j["ipvs"] as? [String: Any])?["status"] as? [String: Any])
+            #expect(status["available"] as? Bool == true)
+            #expect(status["conns"] as? Int == 380)
+            #expect((status["conn_buckets"] as? [String: Any])?["lfactor"] as? Int == -4)
+            let c = try #require((j["connections"] as? [String: Any])?["completeness"] as? [String: Any])
+            #expect(c["verdict"] as? String == "whole" && c["basis"] as? String == "ip_vs_status" && c["expected"] as? Int == 380)
+        }
+        // As nobody: via setpriv when root, as is otherwise (the file is then mode 0).
+        let args = ["snapshot", "--json", "--hz", "250", "--proc-root", root]
+        let r: (status: Int32, out: String, err: String)
+        if getuid() == 0 {
+            r = try CLI.run(["--setpriv-as-nobody"] + args)
+        } else {
+            r = try CLI.run(args)
+        }
+        let j = try json(r)
+        let status = try #require((j["ipvs"] as? [String: Any])?["status"] as? [String: Any])
+        #expect(status["available"] as? Bool == false)
+        #expect(status["reason"] as? String == "permission denied: root only")
+        #expect(((j["source"] as? [String: Any])?["unavailable"] as? [String])?.contains { $0.hasPrefix("ipvs_status") } == true)
+        let c = try #require((j["connections"] as? [String: Any])?["completeness"] as? [String: Any])
+        #expect(c["verdict"] as? String == "whole" && c["basis"] as? String == "real_server_counters", "\(c)")
+    }
+
+    /// A table read that ended early (the 7.x capture cut at a line boundary, as a read
+    /// ends when the table is resized under it): check says so on its status line and in
+    /// its perfdata and JSON, never as a whole table.
+    @Test func checkSaysAPartialTable() throws {
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/proc-vm-7").path
+        let root = NSTemporaryDirectory() + "ipvstop-cli-cut-" + UUID().uuidString
+        try FileManager.default.copyItem(atPath: fixture, toPath: root)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let conn = try String(contentsOfFile: root + "/net/ip_vs_conn", encoding: .utf8)
+        try (conn.split(separator: "\n").prefix(151).joined(separator: "\n") + "\n").write(toFile: root + "/net/ip_vs_conn", atomically: true, encoding: .utf8)
+        let r = try CLI.run(["check", "--hz", "250", "--proc-root", root])
+        let first = r.out.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(first.contains("connection table PARTIAL (150 of 380 entries read)"), "\(first)")
+        #expect(first.contains("'table partial'=1"), "\(first)")
+        #expect(r.status != 0)
+        #expect(r.err.contains("PARTIAL table after 3 read(s)"), "\(r.err)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(try CLI.run(["check", "--json", "--hz", "250", "--proc-root", root]).out.utf8)) as? [String: Any])
+        #expect(j["table_partial"] as? Bool == true)
+        #expect((j["exit_status"] as? Int).map { $0 != 0 } == true)
+        // The whole capture is whole.
+        let whole = try CLI.run(["check", "--hz", "250", "--proc-root", fixture])
+        #expect(whole.out.contains("'table partial'=0"), "\(whole.out)")
+        #expect(!whole.out.contains("PARTIAL"))
     }
 
     @Test func everyFaceTakesEveryFeed() throws {

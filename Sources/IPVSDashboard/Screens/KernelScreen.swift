@@ -64,6 +64,8 @@ public final class KernelScreen: Screen {
         "amemthresh": "free pages under which defenses start",
         "backup_only": "1: a backup only, never schedules",
         "cache_bypass": "1: to the origin when no server is free",
+        "conn_lfactor": "7.1+: conn table grows past 2^N a bucket",
+        "conn_max": "7.x: most connections in this netns",
         "conn_reuse_mode": "reused client port: 1 reschedules, 0 keeps",
         "conntrack": "1: keep netfilter conntrack entries",
         "debug_level": "debug messages (IP_VS_DEBUG kernels)",
@@ -91,8 +93,26 @@ public final class KernelScreen: Screen {
         "sync_retries": "re-sends of a sync message (0..3)",
         "sync_sock_size": "sync socket buffer size (0: default)",
         "sync_threshold": "sync at the Nth packet, then every Mth",
+        "svc_lfactor": "7.1+: service table grows past 2^N a bucket",
         "sync_version": "sync protocol version (0: before 2.6.39)",
     ]
+
+    /// "8 bits, lfactor -4: grows past 1/16 a bucket".
+    static func tableNote(_ t: HashTableStatus) -> String {
+        // An idle 7.x (no service) has no table at all: "0 (0 bits, lfactor 0)".
+        if t.buckets == 0 { return "no table (no service yet)" }
+        let load = t.growthLoad >= 1 ? "\(Int(t.growthLoad))" : "1/\(Int((1 / t.growthLoad).rounded()))"
+        return "\(t.bits) bits, lfactor \(t.loadFactor): grows past \(load) a bucket"
+    }
+
+    /// "empty 96%, 1: 18322, 2: 329, 7+: 1" from the kernel's bucket counts.
+    static func chains(_ t: HashTableStatus) -> String? {
+        guard t.emptyBuckets != nil || !t.bucketsByLength.isEmpty else { return nil }
+        var parts: [String] = []
+        if let e = t.emptyBuckets, t.buckets > 0 { parts.append("empty \(e * 100 / t.buckets)%") }
+        for (len, n) in t.bucketsByLength.sorted(by: { $0.key < $1.key }) { parts.append("\(len)\(len >= 7 ? "+" : ""): \(n)") }
+        return parts.joined(separator: ", ")
+    }
 
     /// The sysctl column: name, value and meaning in 78 columns.
     static let sysctlWidth = 78
@@ -128,10 +148,32 @@ public final class KernelScreen: Screen {
             left.append(kv("version", "?", "", .dim))
         }
         if let t = s.tickRate { left.append(kv("kernel HZ", "\(t.hz)", "from \(t.origin.rawValue)")) }
+        // The kernel's own account of its tables (ip_vs_status, 7.1+; root only).
+        let live = s.kernelStatus.status?.connTable.flatMap { $0.buckets > 0 ? $0 : nil }
+        switch s.kernelStatus {
+        case .read(let st):
+            if let n = st.conns { left.append(kv("kernel entries", Format.count(n, exact: x), "ip_vs_status Conns")) }
+            if let t = st.connTable { left.append(kv("conn buckets", Format.count(t.buckets, exact: true), Self.tableNote(t))) }
+            if let t = st.connTable, let dist = Self.chains(t) { left.append(kv("conn chains", dist)) }
+            if let n = st.services { left.append(kv("services", "\(n)")) }
+            if let t = st.serviceTable { left.append(kv("service buckets", Format.count(t.buckets, exact: true), Self.tableNote(t))) }
+            if let n = st.statsThreadSlots {
+                left.append(kv("stats threads", "\(n)" + (st.statsThreadSlotsMax.map { " of \($0)" } ?? ""),
+                               st.statsThreadEstimators.map { "\($0) estimators a thread" } ?? ""))
+            }
+            if !st.unknownLines.isEmpty { left.append(kv("status lines", "\(st.unknownLines.count) more", "not known to this version", .dim)) }
+        case .unavailable(let why):
+            left.append(kv("ip_vs_status", "unavailable", why, .warn))
+        case .absent:
+            break
+        }
         if let t = s.connections {
             left.append(kv("entries", Format.count(t.entries.count, exact: x), "\(Format.count(t.counts.connections, exact: x)) connections, \(Format.count(t.counts.templates, exact: x)) templates"))
-            if let size = s.info?.tableSize, size > 0 {
-                left.append(kv("entries per bucket", Format.fixed(Double(t.entries.count) / Double(size), 1)))
+            if let c = t.completeness, c.isPartial {
+                left.append(kv("table read", "PARTIAL", c.detail, .crit))
+            }
+            if let size = live?.buckets ?? s.info.flatMap({ $0.tableSize > 0 ? $0.tableSize : nil }) {
+                left.append(kv("entries per bucket", Format.fixed(Double(t.entries.count) / Double(size), 1), live != nil ? "of the buckets in use (ip_vs_status)" : ""))
             }
             // Every state, as many to a line as fit: a state is never cut off the edge.
             let states = t.counts.byState.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.name < $1.key.name }.map { "\($0.key.name) \(Format.count($0.value, exact: x))" }

@@ -51,6 +51,7 @@ public struct ConnectionTableParser {
     public mutating func consume(_ buf: UnsafeBufferPointer<UInt8>, unterminated: Bool = false) {
         guard let base = buf.baseAddress else { return }
         if unterminated {
+            skipped.unterminated = true
             skipped.malformed += 1
             skipped.note(Substring(Self.text(base, min(buf.count, 160))))
             return

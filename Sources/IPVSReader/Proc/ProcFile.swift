@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 import IPVSModel
 #if canImport(Glibc)
@@ -185,6 +186,30 @@ enum ProcFile {
         }
         if filled > 0 { consume(UnsafeBufferPointer(start: base, count: filled), true) }
         return clock.cost(bytes: total, readCalls: calls)
+    }
+
+    /// A gzip-compressed file's text (`/proc/config.gz`), through zlib; the file is refused
+    /// as `open` refuses any, and what it inflates to is capped at `limit` bytes (a gzip
+    /// bomb costs a bounded read and a message). Throws `io` with EINVAL for data that is
+    /// not gzip (zlib then passes it through as is: that is accepted, a plain config).
+    static func readGzipText(_ path: String, limit: Int) throws -> String {
+        let fd = try open(path)
+        guard let gz = gzdopen(fd, "rb") else {
+            close(fd)
+            throw ProcReadError.io(path, ENOMEM)
+        }
+        defer { gzclose(gz) }
+        var data = [UInt8]()
+        let chunk = 64 * 1024
+        var buf = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let n = buf.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32(chunk)) }
+            if n < 0 { throw ProcReadError.io(path, EINVAL) }
+            if n == 0 { break }
+            if data.count + Int(n) > limit { throw ProcReadError.tooLarge(path, limit: limit) }
+            data.append(contentsOf: buf[0..<Int(n)])
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     /// Size of a regular file, or nil for /proc files (which report 0) and anything that

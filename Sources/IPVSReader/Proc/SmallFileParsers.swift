@@ -142,3 +142,96 @@ public enum KernelConfigParser {
         return nil
     }
 }
+
+/// Parses `/proc/net/ip_vs_status` (kernels 7.1 and later): `Name:<TAB>value` lines.
+///
+/// ```
+/// Conns:	9401
+/// Conn buckets:	524288 (19 bits, lfactor -5)
+/// Conn buckets empty:	505633 (96%)
+/// Conn buckets len-1:	18322 (98%)
+/// Services:	12
+/// Service buckets:	128 (7 bits, lfactor -3)
+/// Service buckets empty:	116 (90%)
+/// Service buckets len-1:	12 (100%)
+/// Stats thread slots:	1 (max 16)
+/// Stats chain max len:	16
+/// Stats thread ests:	38400
+/// ```
+/// Every known line is read for what it holds; a line this version does not know (a later
+/// kernel's) is kept by name in `unknownLines`, and a known line whose numbers cannot be
+/// read goes to `malformedLines`: neither is guessed at.
+public enum IPVSStatusParser {
+    /// No table has more than 2^31 buckets (the kernel's sizes are ints): larger is not
+    /// the kernel's figure.
+    static let maxCount = Int(Int32.max)
+
+    public static func parse(_ text: String) -> IPVSStatus {
+        var s = IPVSStatus()
+        for line in Lines.split(text).lines {
+            guard let colon = line.firstIndex(of: ":") else {
+                if !line.allSatisfy(\.isWhitespace) { s.unknownLines.append(String(line.prefix(80))) }
+                continue
+            }
+            let name = String(trimmed(line[..<colon]))
+            let value = trimmed(line[line.index(after: colon)...])
+            let words = value.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == ")" || $0 == "," || $0 == "%" || $0 == "\t" })
+            func int(_ i: Int) -> Int? {
+                guard i < words.count, let v = Int(words[i]), abs(v) <= maxCount else { return nil }
+                return v
+            }
+            var ok = true
+            switch name {
+            case "Conns":
+                if let v = int(0), v >= 0 { s.conns = v } else { ok = false }
+            case "Services":
+                if let v = int(0), v >= 0 { s.services = v } else { ok = false }
+            case "Conn buckets", "Service buckets":
+                // "N (B bits, lfactor L)"
+                if let n = int(0), n >= 0, let b = int(1), words.count > 4, words[2] == "bits", words[3] == "lfactor", let l = int(4),
+                   (0...31).contains(b), (-32...32).contains(l) {
+                    var t = (name == "Conn buckets" ? s.connTable : s.serviceTable) ?? HashTableStatus(buckets: n, bits: b, loadFactor: l)
+                    t.buckets = n
+                    t.bits = b
+                    t.loadFactor = l
+                    if name == "Conn buckets" { s.connTable = t } else { s.serviceTable = t }
+                } else { ok = false }
+            case "Conn buckets empty", "Service buckets empty":
+                let conn = name.hasPrefix("Conn")
+                if let n = int(0), n >= 0, var t = conn ? s.connTable : s.serviceTable {
+                    t.emptyBuckets = n
+                    if conn { s.connTable = t } else { s.serviceTable = t }
+                } else { ok = false }
+            case _ where (name.hasPrefix("Conn buckets len-") || name.hasPrefix("Service buckets len-")):
+                let conn = name.hasPrefix("Conn")
+                if let len = Int(name[name.index(after: name.lastIndex(of: "-")!)...]), (1...64).contains(len),
+                   let n = int(0), n >= 0, var t = conn ? s.connTable : s.serviceTable {
+                    t.bucketsByLength[len] = n
+                    if conn { s.connTable = t } else { s.serviceTable = t }
+                } else { ok = false }
+            case "Stats thread slots":
+                // "N (max M)"
+                if let n = int(0), n >= 0, words.count > 2, words[1] == "max", let m = int(2), m >= 0 {
+                    s.statsThreadSlots = n
+                    s.statsThreadSlotsMax = m
+                } else { ok = false }
+            case "Stats chain max len":
+                if let v = int(0), v >= 0 { s.statsChainMaxLength = v } else { ok = false }
+            case "Stats thread ests":
+                if let v = int(0), v >= 0 { s.statsThreadEstimators = v } else { ok = false }
+            default:
+                s.unknownLines.append(String(line.prefix(80)))
+                continue
+            }
+            if !ok { s.malformedLines.append(String(line.prefix(80))) }
+        }
+        return s
+    }
+
+    static func trimmed(_ s: Substring) -> Substring {
+        var t = s
+        while let c = t.first, c == " " || c == "\t" { t.removeFirst() }
+        while let c = t.last, c == " " || c == "\t" { t.removeLast() }
+        return t
+    }
+}
