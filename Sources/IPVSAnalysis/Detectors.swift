@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Everything a detector reads. Detectors are pure: the same context gives the same
@@ -442,9 +442,7 @@ enum Detectors {
     }
 
     static func timeText(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
+        ISO8601Text.string(from: d)
     }
 
     // MARK: - dead_destination
@@ -573,7 +571,7 @@ enum Detectors {
             chain = Double(entries) / Double(size)
             if chain! >= st.tableChainWarning * k {
                 severity = max(severity, .warning)
-                reasons.append("\(entries) entries in a hash table of \(size) buckets: \(String(format: "%.1f", chain!)) entries per bucket for every packet's lookup")
+                reasons.append("\(entries) entries in a hash table of \(size) buckets: \(PrintfNumber.fixed(chain!, decimals: 1)) entries per bucket for every packet's lookup")
             }
         }
         guard !reasons.isEmpty else { return [] }
@@ -608,7 +606,7 @@ enum Detectors {
     }
 
     static func mib(_ b: Int) -> String {
-        b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / Double(1 << 30)) : String(format: "%.1f MiB", Double(b) / Double(1 << 20))
+        b >= 1 << 30 ? PrintfNumber.fixed(Double(b) / Double(1 << 30), decimals: 1) + " GiB" : PrintfNumber.fixed(Double(b) / Double(1 << 20), decimals: 1) + " MiB"
     }
 
     // MARK: - sync

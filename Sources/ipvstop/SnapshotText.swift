@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSModel
 
@@ -33,7 +33,7 @@ enum SnapshotText {
         }
         if let t = s.connections {
             out += "\nConnections: \(t.counts.connections)  templates: \(t.counts.templates)"
-            out += "  (read \(String(format: "%.3f", t.cost.seconds)) s, \(t.cost.bytes) bytes)\n"
+            out += "  (read \(PrintfNumber.fixed(t.cost.seconds, decimals: 3)) s, \(t.cost.bytes) bytes)\n"
             for (state, n) in t.counts.byState.sorted(by: { $0.value > $1.value }) {
                 out += "  " + pad(state.name, 12) + lpad("\(n)", 10) + "\n"
             }

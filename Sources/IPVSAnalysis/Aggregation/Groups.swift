@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// A growable run of plain values in raw memory, for the client pass's inner loop, where

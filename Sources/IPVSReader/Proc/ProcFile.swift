@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 #if canImport(Glibc)
 import Glibc
@@ -133,7 +133,7 @@ enum ProcFile {
             data.append(contentsOf: buf[0..<n])
         }
         let text = String(decoding: data, as: UTF8.self)
-        let name = (path as NSString).lastPathComponent
+        let name = path.lastPathPart
         return (text, FileRead(name: name, readAt: at, cost: clock.cost(bytes: data.count, readCalls: calls)))
     }
 
