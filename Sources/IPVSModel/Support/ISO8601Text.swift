@@ -32,7 +32,10 @@ public enum ISO8601Text {
     /// Parses what `string(from:)` writes without milliseconds (`Z` or an offset), as
     /// `ISO8601DateFormatter().date(from:)` did; nil otherwise.
     public static func date(from s: String) -> Date? {
-        try? Date.ISO8601FormatStyle().parse(s)
+        // The formatter wanted the `T` (the style also takes a space) and no fraction.
+        let u = Array(s.utf8)
+        guard u.count > 19, u[10] == UInt8(ascii: "T"), u[19] != UInt8(ascii: ".") else { return nil }
+        return try? Date.ISO8601FormatStyle().parse(s)
     }
 
     static func pad(_ n: Int, _ width: Int) -> String {

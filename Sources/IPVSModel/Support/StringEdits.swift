@@ -20,8 +20,9 @@ extension StringProtocol {
         return String(String.UnicodeScalarView(s[first...last]))
     }
 
-    /// Every `target` scalar replaced by `replacement`, whatever follows it (a combining
-    /// mark after `|` does not hide it, as it would from a Character comparison).
+    /// Every `target` scalar replaced by `replacement`, whatever follows it: a combining
+    /// mark after `|` does not hide it, as it did from Foundation's `replacingOccurrences`
+    /// on Linux (which compares Characters), so `check` never lets a `|` through.
     public func replacingEvery(_ target: Unicode.Scalar, with replacement: String) -> String {
         var out = String.UnicodeScalarView()
         for c in unicodeScalars {
@@ -31,11 +32,11 @@ extension StringProtocol {
     }
 
     /// The last part of a path, as NSString's `lastPathComponent`: trailing slashes ignored,
-    /// "/" for the root, "" for "".
+    /// "/" for "/" (but "" for "//"), "" for "".
     public var lastPathPart: String {
         var s = Substring(self)
         while s.count > 1 && s.last == "/" { s.removeLast() }
-        if s == "/" { return "/" }
+        if s == "/" { return self == "/" ? "/" : "" }
         if let slash = s.lastIndex(of: "/") { return String(s[s.index(after: slash)...]) }
         return String(s)
     }
