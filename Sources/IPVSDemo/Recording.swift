@@ -155,14 +155,8 @@ public enum Recording {
         }
 
         func write(_ d: Data) throws {
-            try d.withUnsafeBytes { (b: UnsafeRawBufferPointer) in
-                var done = 0
-                while done < b.count {
-                    let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw CreateError.system(path, "cannot write: " + String(cString: strerror(n < 0 ? errno : EIO))) }
-                    done += n
-                }
+            if let err = d.withUnsafeBytes({ FileDescriptorWrite.all(fd, $0) }) {
+                throw CreateError.system(path, "cannot write: " + String(cString: strerror(err)))
             }
             bytesWritten += d.count
         }

@@ -107,14 +107,7 @@ func fail(_ message: String) -> Never {
 /// Writes `text` to standard error at once, unbuffered (as FileHandle.standardError did:
 /// a message must be out before an exit).
 func writeStandardError(_ text: String) {
-    let bytes = Array(text.utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        done += n
-    }
+    _ = Array(text.utf8).withUnsafeBytes { FileDescriptorWrite.all(2, $0) }
 }
 
 /// The snapshot's warnings on stderr, one a line, their outside text escaped (a quoted
