@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A scalar's value: fixed when the view is built, or worked out at request time (the
 /// age of the snapshot).

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A value as the subagent hands it to net-snmp: the SMI base type and its content.
 public enum SNMPValue: Hashable, Sendable {
@@ -68,7 +68,7 @@ public enum SNMPValue: Hashable, Sendable {
     /// seconds, deci-seconds, '+', 0, 0.
     public static func dateAndTime(_ d: Date) -> SNMPValue {
         var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
+        cal.timeZone = .gmt
         let c = cal.dateComponents([.year, .month, .day, .hour, .minute, .second, .nanosecond], from: d)
         let year = c.year ?? 1970
         let deci = min(9, (c.nanosecond ?? 0) / 100_000_000)

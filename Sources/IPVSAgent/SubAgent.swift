@@ -1,5 +1,5 @@
 import CNetSNMP
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import Synchronization
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// The analysis layer's entry points: one snapshot in, aggregations and findings out.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Everything a detector reads. Detectors are pure: the same context gives the same
@@ -444,9 +444,7 @@ enum Detectors {
     }
 
     static func timeText(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
+        ISO8601Text.string(from: d)
     }
 
     // MARK: - dead_destination
@@ -583,7 +581,7 @@ enum Detectors {
             chain = Double(entries) / Double(size)
             if chain! >= st.tableChainWarning * k {
                 severity = max(severity, .warning)
-                var why = "\(entries) entries in a hash table of \(size) buckets: \(String(format: "%.1f", chain!)) entries per bucket for every packet's lookup"
+                var why = "\(entries) entries in a hash table of \(size) buckets: \(PrintfNumber.fixed(chain!, decimals: 1)) entries per bucket for every packet's lookup"
                 if let t = liveTable {
                     // The kernel grows the table past 2^lfactor nodes a bucket: this far
                     // above it, it is at its limit (2^conn_tab_bits) or cannot allocate.
@@ -633,7 +631,7 @@ enum Detectors {
     }
 
     static func mib(_ b: Int) -> String {
-        b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / Double(1 << 30)) : String(format: "%.1f MiB", Double(b) / Double(1 << 20))
+        b >= 1 << 30 ? PrintfNumber.fixed(Double(b) / Double(1 << 30), decimals: 1) + " GiB" : PrintfNumber.fixed(Double(b) / Double(1 << 20), decimals: 1) + " MiB"
     }
 
     // MARK: - sync

@@ -1,5 +1,6 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
+import Synchronization
 
 /// What a finding is about. The raw values are the public names (JSON `kind`, the SNMP
 /// alert table, `ipvstop check`).
@@ -195,12 +196,11 @@ enum FindingIDs {
 }
 
 final class LockedCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
+    private let value = Mutex(0)
     func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value
+        value.withLock { v in
+            v += 1
+            return v
+        }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// What the analysis remembers between table reads: when real servers went to weight 0

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Whether a real server can take a new connection from the scheduler, as far as the

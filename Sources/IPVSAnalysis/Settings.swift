@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Every threshold of the analysis, with its default. Each has a command-line override
 /// (`--threshold NAME=VALUE`, names in `AnalysisSettings.parameters`).
@@ -193,8 +193,8 @@ extension AnalysisSettings {
     /// `1073741824`, `512MiB`, `1GiB`, `1G` (powers of 1024); counts and factors as numbers.
     public mutating func apply(override text: String) throws {
         guard let eq = text.firstIndex(of: "=") else { throw OverrideError.syntax(text) }
-        let name = text[..<eq].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "-", with: "_")
-        let raw = text[text.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+        let name = text[..<eq].trimmingWhitespace().replacingEvery("-", with: "_")
+        let raw = text[text.index(after: eq)...].trimmingWhitespace()
         guard let p = Self.parameters.first(where: { $0.name == name }) else { throw OverrideError.unknownName(name) }
         guard let v = Self.parse(raw, unit: p.unit), v.isFinite, v >= 0 else {
             throw OverrideError.badValue(name: name, value: raw)
@@ -209,7 +209,7 @@ extension AnalysisSettings {
     /// Seconds from `90`, `90s`, `5m`, `2h`, `1d`, `500ms` (what `--threshold` and
     /// `ipvstop check --for` take); nil when it is not a duration.
     public static func seconds(_ text: String) -> Double? {
-        parse(text.trimmingCharacters(in: .whitespaces), unit: .seconds).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+        parse(text.trimmingWhitespace(), unit: .seconds).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
     }
 
     static func parse(_ s: String, unit: Parameter.Unit) -> Double? {

@@ -1,6 +1,6 @@
 // The ncurses dashboard (issue: the dashboard): the state shared by the screens, the keys
 // every screen answers, and the frame around them (tabs, status, summary, key bar).
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSFeed
 import IPVSModel
@@ -196,7 +196,7 @@ public final class Dashboard {
             prompt = nil
             switch p.kind {
             case .filter(let id):
-                let text = p.text.trimmingCharacters(in: .whitespaces)
+                let text = p.text.trimmingWhitespace()
                 if let why = FilterTerms.problem(text, screen: id.title, fields: screen(id).filterFields) {
                     // The filter stays as it was; / brings the text back to correct.
                     message = Span(why, .warn)
@@ -206,9 +206,9 @@ public final class Dashboard {
                 rejectedFilter = nil
                 screen(id).filter = text
             case .seek:
-                seek(p.text.trimmingCharacters(in: .whitespaces))
+                seek(p.text.trimmingWhitespace())
             case .delay:
-                guard let v = Double(p.text.trimmingCharacters(in: .whitespaces)), v >= 0.1, v <= 3600 else {
+                guard let v = Double(p.text.trimmingWhitespace()), v >= 0.1, v <= 3600 else {
                     message = Span("delay: give seconds between 0.1 and 3600", .warn)
                     return
                 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 #if canImport(Glibc)
 import Glibc
@@ -39,7 +39,7 @@ public enum Format {
         guard v.isFinite else { return "?" }
         var scale = 1.0
         for _ in 0..<max(0, digits) { scale *= 10 }
-        guard abs(v) * scale < 9e15 else { return String(format: "%.0f", v) }
+        guard abs(v) * scale < 9e15 else { return PrintfNumber.fixed(v, decimals: 0) }
         let n = Int64((abs(v) * scale).rounded())
         let sign = v < 0 && n != 0 ? "-" : ""
         guard digits > 0 else { return sign + String(n) }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// The last minutes of each real server as the snapshots handed to the dashboard showed it

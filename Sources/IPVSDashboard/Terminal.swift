@@ -1,7 +1,7 @@
 // The ncurses backend: the only file that talks to ncurses. It copies the dashboard's
 // grid to the terminal (only the cells that changed) and turns key codes into `Key`s.
 import CNcurses
-import Foundation
+import FoundationEssentials
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 // The built-in simulated director for --demo (issue: the dashboard).
-import Foundation
+import FoundationEssentials
+import Glibc
 import IPVSModel
 
 /// A simulated IPVS director whose services, clients, templates and counters evolve over

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 #if canImport(Glibc)
 import Glibc
@@ -85,7 +85,10 @@ public enum Recording {
 
     /// Writes snapshots to a file as they come. Not thread-safe: one writer, one thread.
     public final class Writer {
-        let handle: FileHandle
+        /// The file, written with write(2) (no buffer: each record is out when `append`
+        /// returns); -1 once closed.
+        var fd: Int32
+        let path: String
         public let maxEntries: Int
         public let maxBytes: Int
         public private(set) var bytesWritten = 0
@@ -100,15 +103,15 @@ public enum Recording {
         /// Creates `path` (see `create` for what it refuses to replace); `maxEntries` caps
         /// each table written, `maxBytes` the file (a frame that would pass it is not written).
         public init(path: String, source: String, interval: Double, maxEntries: Int = 100_000, maxBytes: Int = 256 << 20, created: Date = Date()) throws {
-            handle = FileHandle(fileDescriptor: try Recording.create(path), closeOnDealloc: true)
+            fd = try Recording.create(path)
+            self.path = path
             self.maxEntries = max(0, maxEntries)
             self.maxBytes = maxBytes
             try write(Data("\(Recording.magic) \(Recording.format)\n".utf8))
-            let header: [String: Any] = [
-                "created": ISO8601DateFormatter().string(from: created), "source": source,
-                "interval": interval, "max_entries": maxEntries,
-            ]
-            let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json = try encoder.encode(HeaderJSON(created: ISO8601Text.string(from: created), source: source,
+                                                     interval: interval, maxEntries: maxEntries))
             try writeRecord(.header, [UInt8](json))
         }
 
@@ -156,7 +159,14 @@ public enum Recording {
             return true
         }
 
-        public func close() throws { try handle.close() }
+        deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+
+        public func close() throws {
+            guard fd >= 0 else { return }
+            let rc = Glibc.close(fd)
+            fd = -1
+            if rc != 0 { throw CreateError.system(path, String(cString: strerror(errno))) }
+        }
 
         func writeRecord(_ type: RecordType, _ payload: [UInt8]) throws {
             var head = ByteWriter()
@@ -166,7 +176,9 @@ public enum Recording {
         }
 
         func write(_ d: Data) throws {
-            try handle.write(contentsOf: d)
+            if let err = d.withUnsafeBytes({ FileDescriptorWrite.all(fd, $0) }) {
+                throw CreateError.system(path, "cannot write: " + String(cString: strerror(err)))
+            }
             bytesWritten += d.count
         }
     }
@@ -176,6 +188,36 @@ public enum Recording {
     /// The mode of a new recording: the owner's only. A recording holds every client's
     /// address and what it connected to; share it on purpose (chmod), not by default.
     public static let fileMode: mode_t = 0o600
+
+    /// The header record's JSON object (keys sorted when written). Read leniently, as a
+    /// JSON object of any values: a field missing or of the wrong type is nil, and the
+    /// reader takes its default.
+    struct HeaderJSON: Codable {
+        var created: String?
+        var source: String?
+        var interval: Double?
+        var maxEntries: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case created, source, interval
+            case maxEntries = "max_entries"
+        }
+
+        init(created: String, source: String, interval: Double, maxEntries: Int) {
+            self.created = created
+            self.source = source
+            self.interval = interval
+            self.maxEntries = maxEntries
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            created = try? c.decode(String.self, forKey: .created)
+            source = try? c.decode(String.self, forKey: .source)
+            interval = try? c.decode(Double.self, forKey: .interval)
+            maxEntries = try? c.decode(Int.self, forKey: .maxEntries)
+        }
+    }
 
     /// Why `record` would not write a file.
     public enum CreateError: Error, CustomStringConvertible {
@@ -272,18 +314,18 @@ public enum Recording {
             do {
                 switch RecordType(rawValue: type) {
                 case .header:
-                    if let obj = try? JSONSerialization.jsonObject(with: Data(data[body.pos..<body.end])) as? [String: Any] {
+                    if let obj = try? JSONDecoder().decode(HeaderJSON.self, from: Data(data[body.pos..<body.end])) {
                         // The pace of a replay: a second when the header's is not a
                         // plausible interval (the one `record -d` takes, 0.1 to 3600 s).
-                        var interval = obj["interval"] as? Double ?? 1
+                        var interval = obj.interval ?? 1
                         if !(interval.isFinite && (0.01...86_400).contains(interval)) {
                             rejected.append("header interval \(interval) s is not 0.01-86400: replayed at 1 s")
                             interval = 1
                         }
                         header = Header(
-                            created: (obj["created"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) } ?? Date(timeIntervalSince1970: 0),
-                            source: obj["source"] as? String ?? "?", interval: interval,
-                            maxEntries: obj["max_entries"] as? Int ?? 0)
+                            created: obj.created.flatMap { ISO8601Text.date(from: $0) } ?? Date(timeIntervalSince1970: 0),
+                            source: obj.source ?? "?", interval: interval,
+                            maxEntries: obj.maxEntries ?? 0)
                     }
                 case .table:
                     var b = body

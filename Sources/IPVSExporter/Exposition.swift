@@ -1,6 +1,6 @@
 // The Prometheus text exposition format (0.0.4) and OpenMetrics 1.0.0, written from one
 // list of metric families.
-import Foundation
+import FoundationEssentials
 
 /// Which exposition format a scrape gets: OpenMetrics when the scraper's Accept header asks
 /// for it (Prometheus does, first, since 2.5), the classic text format otherwise.
@@ -21,12 +21,12 @@ public enum ExpositionFormat: Sendable, Hashable {
         guard let accept else { return .text }
         var om = -1.0, text = -1.0
         for part in accept.split(separator: ",") {
-            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = part.split(separator: ";").map { $0.trimmingWhitespace() }
             guard let type = fields.first?.lowercased() else { continue }
             var q = 1.0
             var version: String?
             for p in fields.dropFirst() {
-                let kv = p.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+                let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
                 guard kv.count == 2 else { continue }
                 if kv[0].lowercased() == "q" { q = Double(kv[1]) ?? 0 }
                 if kv[0].lowercased() == "version" { version = kv[1] }

@@ -2,7 +2,7 @@
 // in METRICS.md). Label names follow node_exporter's ipvs collector where the meaning is
 // the same (local_address, local_port, remote_address, remote_port, proto, local_mark), so
 // that a query ports by renaming the metric.
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSModel
 

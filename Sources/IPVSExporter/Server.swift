@@ -1,7 +1,7 @@
 // The exporter's HTTP server: SwiftNIO's HTTP/1 codec on one event loop. Every answer comes
 // from memory (`ExporterState`), so one thread serves every scraper; a slow or hostile
 // client costs a socket and a timer, never the loop.
-import Foundation
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 import NIOPosix

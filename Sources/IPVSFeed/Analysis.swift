@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSModel
 import Synchronization
@@ -88,7 +88,7 @@ public final class AnalysisWorker: Sendable {
             return true
         }
         guard start else { return }
-        let t = Thread { [self] in
+        DetachedThread.start(name: "ipvstop-analysis") { [self] in
             while let next = state.withLock({ st -> Snapshot? in
                 let p = st.pending
                 st.pending = nil
@@ -109,8 +109,6 @@ public final class AnalysisWorker: Sendable {
                 if !more { break }
             }
         }
-        t.name = "ipvstop-analysis"
-        t.start()
     }
 
     /// Forgets every snapshot analysed (a replay went back: the history the analysis keeps

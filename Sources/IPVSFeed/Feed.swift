@@ -1,7 +1,7 @@
 // One feed for every face (issue 20): where the snapshots come from is chosen once, by the
 // executable, as a `FeedSpec`; every face (dashboard, subagent, exporter, snapshot, check)
 // takes its snapshots, analysed, from here and only presents them.
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSDemo
 import IPVSModel
@@ -25,7 +25,7 @@ public enum FeedSpec: Sendable {
         switch self {
         case .director(let o): o.procRoot
         case .demo(let seed): "demo seed \(seed)"
-        case .replay(let path, _): "replay " + (path as NSString).lastPathComponent
+        case .replay(let path, _): "replay " + path.lastPathPart
         }
     }
 
@@ -133,14 +133,14 @@ public final class FeedLoop: Sendable {
     /// The source, used by the loop's thread only once it runs; the lock makes that
     /// handover explicit (and `stop()` from another thread safe).
     private let source: Mutex<any SnapshotSource>
-    private let wake: NSCondition
+    private let wake: WakeCondition
     private let stopping = Atomic<Bool>(false)
     /// The source's clock minus wall time, as of the loop's last turn.
     private let clockOffset: Mutex<Double>
 
     /// Opens the spec's source (fails as `FeedSpec.open` does).
     public init(spec: FeedSpec, interval: Double, settings: AnalysisSettings = AnalysisSettings()) throws(FeedError) {
-        let cond = NSCondition()
+        let cond = WakeCondition()
         let src = try spec.open(interval: interval, wake: { cond.lock(); cond.signal(); cond.unlock() })
         label = src.label
         self.interval = interval
@@ -170,9 +170,7 @@ public final class FeedLoop: Sendable {
     public func start(name: String = "ipvstop-feed", log: @escaping @Sendable (String) -> Void = { _ in },
                       idle: @escaping @Sendable () -> Void = {},
                       deliver: @escaping @Sendable (Snapshot, AnalysisResult) -> Void) {
-        let t = Thread { [self] in run(log: log, idle: idle, deliver: deliver) }
-        t.name = name
-        t.start()
+        DetachedThread.start(name: name) { [self] in run(log: log, idle: idle, deliver: deliver) }
     }
 
     func run(log: @Sendable (String) -> Void, idle: @Sendable () -> Void, deliver: @Sendable (Snapshot, AnalysisResult) -> Void) {
@@ -189,7 +187,7 @@ public final class FeedLoop: Sendable {
             if snaps.isEmpty { idle() }
             if isStopping { break }
             wake.lock()
-            _ = wake.wait(until: Date().addingTimeInterval(interval))
+            wake.wait(seconds: interval)
             wake.unlock()
         }
         source.withLock { $0.stop() }

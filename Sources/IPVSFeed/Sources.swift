@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSDemo
 import IPVSModel
 import IPVSReader
@@ -234,7 +234,7 @@ public final class ReplaySource: SnapshotSource, ReplayControl {
         clock = VirtualClock(start: contents.frames[first].takenAt, paused: paused)
     }
 
-    public var label: String { "replay " + (path as NSString).lastPathComponent }
+    public var label: String { "replay " + path.lastPathPart }
     public func now() -> Date { ended ? contents.frames[contents.frames.count - 1].takenAt : clock.now() }
     public var isPaused: Bool { clock.paused }
     public func setPaused(_ p: Bool) { clock.setPaused(p) }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import IPVSModel
 
 /// A small streaming JSON writer: keys in the order written (the schema's order, which
 /// `JSONEncoder` does not keep), no intermediate dictionaries for tables of 10^6 rows.
@@ -78,7 +79,7 @@ public struct JSONWriter {
         if v == v.rounded() && abs(v) < 1e15 {
             output += String(Int64(v))
         } else {
-            output += String(format: "%.3f", v)
+            output += PrintfNumber.fixed(v, decimals: 3)
         }
     }
 
@@ -102,7 +103,8 @@ public struct JSONWriter {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             case _ where u.value < 0x20:
-                out += String(format: "\\u%04x", u.value)
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default:
                 out.unicodeScalars.append(u)
             }

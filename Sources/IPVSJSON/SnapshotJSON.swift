@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSModel
 
@@ -46,9 +46,7 @@ public enum SnapshotJSON {
     }
 
     static func timestamp(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: d)
+        ISO8601Text.string(from: d, milliseconds: true)
     }
 
     static func service(_ w: inout JSONWriter, _ svc: VirtualService, _ tick: TickRate?) {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One row of the kernel's connection table (`/proc/net/ip_vs_conn`): a connection or a
 /// persistence template.

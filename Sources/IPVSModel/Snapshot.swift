@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Version and connection hash table size (header of /proc/net/ip_vs, or GET_INFO).
 public struct IPVSInfo: Hashable, Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 import Synchronization
 
@@ -218,24 +218,20 @@ public final class DirectorPoller: Sendable {
             return s.generation
         }
         guard let gen else { return }
-        let servicesThread = Thread { [self] in
+        DetachedThread.start(name: "ipvstop-services") { [self] in
             while isRunning(gen) {
                 let started = Date()
                 pollServices()
                 sleep(until: started.addingTimeInterval(interval), gen: gen)
             }
         }
-        servicesThread.name = "ipvstop-services"
-        servicesThread.start()
-        let tableThread = Thread { [self] in
+        DetachedThread.start(name: "ipvstop-connections") { [self] in
             while isRunning(gen) {
                 sleep(until: nextConnectionRead, gen: gen)
                 guard isRunning(gen) else { break }
                 pollConnections()
             }
         }
-        tableThread.name = "ipvstop-connections"
-        tableThread.start()
     }
 
     public func stop() {
@@ -251,7 +247,7 @@ public final class DirectorPoller: Sendable {
         while isRunning(gen) {
             let left = date.timeIntervalSinceNow
             if left <= 0 { return }
-            Thread.sleep(forTimeInterval: min(left, 0.1))
+            DetachedThread.sleep(seconds: min(left, 0.1))
         }
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 #if canImport(Glibc)
 import Glibc
@@ -293,7 +293,7 @@ public struct SnapshotReader: Sendable {
     /// merged into another cache (then slabinfo has no `ip_vs_conn` line).
     static func sysfsSlabSize(_ dir: String = "/sys/kernel/slab/ip_vs_conn") -> Int? {
         guard let text = try? ProcFile.readText(dir + "/slab_size", limit: ProcFile.Limit.small).text,
-              let n = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              let n = Int(text.trimmingWhitespaceAndNewlines()),
               (1...SlabInfoParser.maxObjectSize).contains(n) else { return nil }
         return n
     }
@@ -354,7 +354,7 @@ public struct SnapshotReader: Sendable {
     /// seconds. The config file is read like a /proc file: regular files only, capped.
     func kernelConfigHZ() -> (TickRate?, String?) {
         let release = (try? ProcFile.readText(path("sys/kernel/osrelease"), limit: ProcFile.Limit.small))?.text
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmingWhitespaceAndNewlines()
         var candidates: [(file: String, gzip: Bool)] = []
         if let release, !release.isEmpty, !release.contains("/"), release != ".", release != ".." {
             candidates += options.kernelConfigDirs.map { ("\($0)/config-\(release)", false) }

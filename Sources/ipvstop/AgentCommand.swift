@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import IPVSAgent
 import IPVSAnalysis
 import IPVSFeed
@@ -55,7 +57,7 @@ struct AgentCommand: ParsableCommand {
 
     func run() throws {
         let log: @Sendable (String) -> Void = { msg in
-            FileHandle.standardError.write(Data(("ipvstop agent: " + TerminalText.escaped(msg, keepLineBreaks: false) + "\n").utf8))
+            writeStandardError("ipvstop agent: " + TerminalText.escaped(msg, keepLineBreaks: false) + "\n")
         }
         // Said first, so that a start-up that takes long (a slow netlink answer) says why.
         log("starting: reading \(source.spec.label)")

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import IPVSAnalysis
 import IPVSFeed
 import IPVSJSON
@@ -31,13 +32,19 @@ struct AnalysisOptions: ParsableArguments {
         let s = try settings(), d = AnalysisSettings()
         let ps = AnalysisSettings.parameters
         let w = ps.map(\.name.count).max() ?? 0
-        var out = "threshold".padding(toLength: w, withPad: " ", startingAt: 0) + "  value        default      meaning\n"
+        var out = Self.padded("threshold", w) + "  value        default      meaning\n"
         for p in ps {
-            out += p.name.padding(toLength: w, withPad: " ", startingAt: 0) + "  "
-            out += p.text(in: s).padding(toLength: 12, withPad: " ", startingAt: 0) + " "
-            out += p.text(in: d).padding(toLength: 12, withPad: " ", startingAt: 0) + " " + p.help + "\n"
+            out += Self.padded(p.name, w) + "  "
+            out += Self.padded(p.text(in: s), 12) + " "
+            out += Self.padded(p.text(in: d), 12) + " " + p.help + "\n"
         }
         return out
+    }
+
+    /// `s` cut or padded with spaces to `n` UTF-16 units (NSString's `padding(toLength:)`).
+    static func padded(_ s: String, _ n: Int) -> String {
+        let u = s.utf16.count
+        return u >= n ? String(decoding: Array(s.utf16.prefix(n)), as: UTF16.self) : s + String(repeating: " ", count: n - u)
     }
 }
 
@@ -132,7 +139,7 @@ struct CheckCommand: ParsableCommand {
         let lines = message.split(separator: "\n", omittingEmptySubsequences: false)
         print("IPVS UNKNOWN - " + (lines.first.map(String.init) ?? ""))
         for l in lines.dropFirst() { print(l) }
-        Foundation.exit(3)
+        Glibc.exit(3)
     }
 
     /// Watches the feed for `seconds` (a director: services every `interval`, the table as
@@ -155,7 +162,7 @@ struct CheckCommand: ParsableCommand {
         var last: (Snapshot, AnalysisResult)?
         repeat {
             for s in feed.take() { last = (s, analyzer.update(with: s)) }
-            Thread.sleep(forTimeInterval: min(interval, max(0.05, deadline.timeIntervalSinceNow)))
+            DetachedThread.sleep(seconds: min(interval, max(0.05, deadline.timeIntervalSinceNow)))
         } while Date() < deadline
         for s in feed.take() { last = (s, analyzer.update(with: s)) }
         guard let last else {
@@ -189,7 +196,7 @@ struct CheckCommand: ParsableCommand {
     /// A monitoring system reads every `|` of a plugin's output as the start of performance
     /// data, in the long output too: the findings' texts (an advice's `ipvsadm -Lcn | grep`)
     /// write it as a broken bar.
-    static func plain(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "¦") }
+    static func plain(_ text: String) -> String { text.replacingEvery("|", with: "¦") }
 
     /// The plugin's status line: the status, the worst finding by kind and subject, and how
     /// many there are by severity ("IPVS OK - no findings; 8 services, 19 real servers").
@@ -225,7 +232,7 @@ struct CheckCommand: ParsableCommand {
     static func perfdata(_ r: AnalysisResult, _ s: Snapshot) -> String {
         var items: [String] = []
         func add(_ label: String, _ value: String, _ uom: String = "") {
-            items.append("'" + label.replacingOccurrences(of: "'", with: "''") + "'=" + value + uom + ";;;0")
+            items.append("'" + label.replacingEvery("'", with: "''") + "'=" + value + uom + ";;;0")
         }
         for svc in s.services {
             add(svc.id + " active", "\(svc.activeConns)")
@@ -234,7 +241,7 @@ struct CheckCommand: ParsableCommand {
         if let t = s.connections {
             add("entries", "\(t.counts.connections)")
             add("templates", "\(t.counts.templates)")
-            add("table age", String(format: "%.3f", s.connectionAge ?? 0), "s")
+            add("table age", PrintfNumber.fixed(s.connectionAge ?? 0, decimals: 3), "s")
             if let c = t.completeness, c.verdict != .unchecked { add("table partial", c.isPartial ? "1" : "0") }
         }
         for sev in Severity.allCases.reversed() {
@@ -246,7 +253,7 @@ struct CheckCommand: ParsableCommand {
     static func text(_ v: Evidence.Value) -> String {
         switch v {
         case .int(let i): "\(i)"
-        case .number(let d): String(format: "%.4g", d)
+        case .number(let d): PrintfNumber.general(d, significant: 4)
         case .text(let s): s.contains(" ") ? "\"\(s)\"" : s
         case .texts(let a): "[" + a.joined(separator: ", ") + "]"
         case .unknown: "unknown"

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSDashboard
 import IPVSDemo
@@ -97,7 +98,7 @@ struct DashboardCommand: ParsableCommand {
         terminal.end()
         snapshotSource.stop()
         if end == .inputEnded {
-            FileHandle.standardError.write(Data("ipvstop: standard input ended or was closed: no more keys can come, dashboard stopped\n".utf8))
+            writeStandardError("ipvstop: standard input ended or was closed: no more keys can come, dashboard stopped\n")
         }
     }
 }
@@ -181,13 +182,13 @@ struct RecordCommand: ParsableCommand {
                 }
                 if duration > 0 && Date().timeIntervalSince(started) >= duration { break }
                 if interrupted.fired { stopReason = "interrupted"; break }
-                Thread.sleep(forTimeInterval: 0.05)
+                DetachedThread.sleep(seconds: 0.05)
             }
             live.stop()
         }
         try writer.close()
-        FileHandle.standardError.write(Data(
-            "ipvstop: recorded \(writer.frames) snapshots (\(writer.tables) connection tables, \(writer.bytesWritten) bytes) to \(file): \(stopReason)\n".utf8))
+        writeStandardError(
+            "ipvstop: recorded \(writer.frames) snapshots (\(writer.tables) connection tables, \(writer.bytesWritten) bytes) to \(file): \(stopReason)\n")
     }
 }
 

@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import IPVSExporter
 import IPVSFeed
 import IPVSAnalysis
@@ -48,7 +50,7 @@ struct ExporterCommand: ParsableCommand {
             return
         }
         let log: @Sendable (String) -> Void = { msg in
-            FileHandle.standardError.write(Data(("ipvstop exporter: " + msg + "\n").utf8))
+            writeStandardError("ipvstop exporter: " + msg + "\n")
         }
         let feed: FeedLoop
         do {

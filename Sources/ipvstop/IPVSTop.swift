@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import IPVSFeed
 import IPVSJSON
 import IPVSModel
@@ -32,8 +33,8 @@ struct IPVSTop: ParsableCommand {
                 let message = fullMessage(for: error)
                 let first = message.split(separator: "\n").first.map(String.init) ?? "bad option"
                 print("IPVS UNKNOWN - " + (first.hasPrefix("Error: ") ? String(first.dropFirst(7)) : first))
-                FileHandle.standardError.write(Data((message + "\n").utf8))
-                Foundation.exit(3)
+                writeStandardError(message + "\n")
+                Glibc.exit(3)
             }
             exit(withError: error)
         }
@@ -72,8 +73,8 @@ struct SourceOptions: ParsableArguments {
 
     func validate() throws {
         if let hz, !(10...10_000).contains(hz) { throw ValidationError("--hz must be between 10 and 10000") }
-        var isDir: ObjCBool = false
-        if procRoot != "/proc" && !(FileManager.default.fileExists(atPath: procRoot, isDirectory: &isDir) && isDir.boolValue) {
+        var isDir = false
+        if procRoot != "/proc" && !(FileManager.default.fileExists(atPath: procRoot, isDirectory: &isDir) && isDir) {
             throw ValidationError("--proc-root \(procRoot): no such directory")
         }
         if demo && replay != nil { throw ValidationError("--demo and --replay: choose one source") }
@@ -99,15 +100,21 @@ struct SourceOptions: ParsableArguments {
 /// Fails with the reader's message and exit status 2, the way ipvsadm reports a missing
 /// module: one clear line, no stack trace.
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data(("ipvstop: " + TerminalText.escaped(message) + "\n").utf8))
-    Foundation.exit(2)
+    writeStandardError("ipvstop: " + TerminalText.escaped(message) + "\n")
+    Glibc.exit(2)
+}
+
+/// Writes `text` to standard error at once, unbuffered (as FileHandle.standardError did:
+/// a message must be out before an exit).
+func writeStandardError(_ text: String) {
+    _ = Array(text.utf8).withUnsafeBytes { FileDescriptorWrite.all(2, $0) }
 }
 
 /// The snapshot's warnings on stderr, one a line, their outside text escaped (a quoted
 /// line from a file may hold terminal controls).
 func warn(_ warnings: [String]) {
     for w in warnings {
-        FileHandle.standardError.write(Data(("ipvstop: warning: " + TerminalText.escaped(w, keepLineBreaks: false) + "\n").utf8))
+        writeStandardError("ipvstop: warning: " + TerminalText.escaped(w, keepLineBreaks: false) + "\n")
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSModel
 
@@ -33,7 +33,7 @@ enum SnapshotText {
         }
         if let t = s.connections {
             out += "\nConnections: \(t.counts.connections)  templates: \(t.counts.templates)"
-            out += "  (read \(String(format: "%.3f", t.cost.seconds)) s, \(t.cost.bytes) bytes)\n"
+            out += "  (read \(PrintfNumber.fixed(t.cost.seconds, decimals: 3)) s, \(t.cost.bytes) bytes)\n"
             if let c = t.completeness, c.isPartial {
                 // Never shown as the whole table: the counts below are of the entries read.
                 out += "PARTIAL table: \(c.detail)\n"

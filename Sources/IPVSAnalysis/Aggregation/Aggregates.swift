@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Connection entries by the states an operator reads: ActiveConn is ESTABLISHED (TCP and

@@ -1,5 +1,5 @@
 import CPrefetch
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// An entry as the by-client sort sees it, in one word: the client in the high 33 bits (an

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// How the entries of a service were told from those of another.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// The connection table as the client pass leaves it: one `EntryWord` per entry, sorted by

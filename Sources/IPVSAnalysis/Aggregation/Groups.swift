@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Persistence groups and their loads as the client pass folds clients in: groups by

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// A route's identity: protocol, virtual address and port, real server and port. `mix`

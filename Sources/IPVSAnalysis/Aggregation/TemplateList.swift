@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// A template as the first pass saw it: enough to index, order and list it without going

@@ -1,6 +1,7 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
+import Synchronization
 #endif
 
 /// Large buffers kept between analyses.
@@ -80,46 +81,44 @@ public final class BufferPool: @unchecked Sendable {
         }
     }
 
-    private let lock = NSLock()
-    /// Guarded by `lock`.
-    private var free: [Block] = []
+    /// The blocks held for reuse.
+    private let free = Mutex<[Block]>([])
     /// More than a poll's worth is memory held for nothing.
     private let keep: Int
 
     public init(keep: Int = 12) { self.keep = keep }
 
-    deinit { for b in free { b.release() } }
+    deinit { free.withLock { for b in $0 { b.release() } } }
 
     /// A block of at least `bytes`: the smallest free one that fits, or a new one.
     func take(bytes: Int) -> Block {
-        lock.lock()
-        var best = -1
-        for (i, b) in free.enumerated() where b.bytes >= bytes && (best < 0 || b.bytes < free[best].bytes) { best = i }
-        let found = best >= 0 ? free.remove(at: best) : nil
-        lock.unlock()
+        let found = free.withLock { free -> Block? in
+            var best = -1
+            for (i, b) in free.enumerated() where b.bytes >= bytes && (best < 0 || b.bytes < free[best].bytes) { best = i }
+            return best >= 0 ? free.remove(at: best) : nil
+        }
         // Somewhat more than asked, so that a table that grows a little still fits next time.
         return found ?? .allocate(bytes + bytes / 8)
     }
 
     /// Takes `b` back; the smallest blocks go when more than `keep` are held.
     func give(_ b: Block) {
-        lock.lock()
-        free.append(b)
-        var drop: [Block] = []
-        if free.count > keep {
-            free.sort { $0.bytes > $1.bytes }
-            drop = Array(free[keep...])
-            free.removeLast(free.count - keep)
+        let drop = free.withLock { free -> [Block] in
+            free.append(b)
+            var drop: [Block] = []
+            if free.count > keep {
+                free.sort { $0.bytes > $1.bytes }
+                drop = Array(free[keep...])
+                free.removeLast(free.count - keep)
+            }
+            return drop
         }
-        lock.unlock()
         for d in drop { d.release() }
     }
 
     /// Bytes held for reuse.
     public var heldBytes: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return free.reduce(0) { $0 + $1.bytes }
+        free.withLock { $0.reduce(0) { $0 + $1.bytes } }
     }
 }
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Screen 4: the connection table, filtered and sorted, drawn a page at a time so that

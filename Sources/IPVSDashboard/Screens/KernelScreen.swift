@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSModel
 
 /// Lines of text that scroll: the Kernel and Help screens.
@@ -247,7 +247,7 @@ public final class KernelScreen: Screen {
         var right: [[Span]] = [head("/proc/sys/net/ipv4/vs")]
         if s.sysctls.isEmpty { right.append([Span("not readable", .dim)]) }
         for c in s.sysctls {
-            let v = c.value.replacingOccurrences(of: "\t", with: " ")
+            let v = c.value.replacingEvery("\t", with: " ")
             right.append([Span(c.name.padded(26), .dim), Span(v.padded(6), bold: true), Span(" " + (Self.meanings[c.name] ?? ""), .normal)])
         }
         return [left, right]

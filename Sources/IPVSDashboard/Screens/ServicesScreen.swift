@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import IPVSAnalysis
 import IPVSFeed
 import IPVSModel

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import IPVSModel
 
 /// Parses `/proc/net/ip_vs_conn` and `/proc/net/ip_vs_conn_sync` rows into entries.

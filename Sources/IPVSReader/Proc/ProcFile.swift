@@ -1,5 +1,5 @@
 import CZlib
-import Foundation
+import FoundationEssentials
 import IPVSModel
 #if canImport(Glibc)
 import Glibc
@@ -134,7 +134,7 @@ enum ProcFile {
             data.append(contentsOf: buf[0..<n])
         }
         let text = String(decoding: data, as: UTF8.self)
-        let name = (path as NSString).lastPathComponent
+        let name = path.lastPathPart
         return (text, FileRead(name: name, readAt: at, cost: clock.cost(bytes: data.count, readCalls: calls)))
     }
 

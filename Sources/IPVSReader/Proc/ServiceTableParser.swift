@@ -120,7 +120,7 @@ public enum ServiceTableParser {
     /// The raw table size the header claims, when it is one the kernel cannot have (for the
     /// snapshot's warnings); nil when it is plausible or absent.
     static func impossibleTableSize(_ line: Substring) -> String? {
-        guard let r = line.range(of: "(size=") else { return nil }
+        guard let r = line.firstRange(of: "(size=") else { return nil }
         let raw = line[r.upperBound...].prefix { $0 != ")" }
         if let n = Int(raw), n > 0, n & (n - 1) == 0 { return nil }
         return String(raw.prefix(40))
