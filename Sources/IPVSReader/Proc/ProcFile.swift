@@ -118,10 +118,14 @@ enum ProcFile {
         defer { close(fd) }
         var data = [UInt8]()
         var calls = 0
-        let chunk = 256 * 1024
-        var buf = [UInt8](repeating: 0, count: chunk)
+        // Uninitialised (read(2) fills what it returns): zero-filling 256 KB for each of the
+        // thirty-odd small files a poll reads was a fifth of a short command's start-up.
+        // What must hold: only `buf[0..<n]` after a read that returned n is ever looked at.
+        let chunk = min(256 * 1024, limit + 1)
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 16)
+        defer { buf.deallocate() }
         while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, chunk) }
+            let n = read(fd, buf.baseAddress, chunk)
             calls += 1
             if n < 0 {
                 if errno == EINTR { continue }
@@ -131,7 +135,8 @@ enum ProcFile {
             }
             if n == 0 { break }
             if data.count + n > limit { throw ProcReadError.tooLarge(path, limit: limit) }
-            data.append(contentsOf: buf[0..<n])
+            assert(n <= chunk, "read(2) returned more than it was asked")
+            data.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
         let text = String(decoding: data, as: UTF8.self)
         let name = path.lastPathPart
