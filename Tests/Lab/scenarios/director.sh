@@ -210,6 +210,11 @@ copy_proc() {  # copy_proc DIR
   for f in ip_vs ip_vs_conn ip_vs_conn_sync ip_vs_stats ip_vs_stats_percpu; do
     dd if=/proc/net/$f of="$d/net/$f" bs=1M status=none
   done
+  # 7.x (per-namespace resizable tables): the tables' sizes, root only (mode 0440)
+  if [ -e /proc/net/ip_vs_status ]; then
+    dd if=/proc/net/ip_vs_status of="$d/net/ip_vs_status" bs=1M status=none
+    ls -l /proc/net/ip_vs_status > "$d/../ip_vs_status.ls"
+  fi
   local line
   for f in /proc/sys/net/ipv4/vs/*; do   # bash builtins only: forks are slow under TCG
     { while IFS= read -r line; do printf '%s\n' "$line"; done < "$f"; } > "$d/sys/net/ipv4/vs/${f##*/}" 2>/dev/null \
@@ -269,13 +274,18 @@ uname -r > "$CAP/uname-r.txt"
   for f in object_size slab_size objects; do
     echo "$f: $(cat /sys/kernel/slab/ip_vs_conn/$f 2>/dev/null || echo none)"; done
   echo "cmdline: $(cat /proc/cmdline)"; } > "$CAP/slab-ip_vs_conn.txt"
-sed -n 's/^CONFIG_HZ=//p' "/boot/config-$(uname -r)" > "$CAP/config-hz.txt"
+# the kernel's config: /boot/config-REL (6.1, 6.12), /usr/lib/modules/REL/config (Debian's 7.x)
+for c in "/boot/config-$(uname -r)" "/usr/lib/modules/$(uname -r)/config"; do
+  if [ -f "$c" ]; then sed -n 's/^CONFIG_HZ=//p' "$c" > "$CAP/config-hz.txt"; echo "$c" > "$CAP/config-path.txt"; break; fi
+done
 # what an unprivileged user can read
 {
   for f in /proc/net/ip_vs /proc/net/ip_vs_conn /proc/net/ip_vs_conn_sync /proc/net/ip_vs_stats \
-           /proc/net/ip_vs_stats_percpu /proc/sys/net/ipv4/vs/amemthresh /proc/slabinfo; do
-    if setpriv --reuid=65534 --regid=65534 --clear-groups head -c1 "$f" >/dev/null 2>&1; then
-      echo "readable   $f"; else echo "unreadable $f"; fi
+           /proc/net/ip_vs_stats_percpu /proc/net/ip_vs_status /proc/sys/net/ipv4/vs/amemthresh \
+           /proc/sys/net/ipv4/vs/conn_lfactor /proc/slabinfo; do
+    [ -e "$f" ] || { echo "absent     $f"; continue; }
+    if err=$(setpriv --reuid=65534 --regid=65534 --clear-groups head -c1 "$f" 2>&1 >/dev/null); then
+      echo "readable   $f"; else echo "unreadable $f: $err"; fi
   done
   if setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -Ln >/dev/null 2>&1; then
     echo "ipvsadm -Ln works unprivileged"; else echo "ipvsadm -Ln fails unprivileged: $(setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -Ln 2>&1 | head -n1)"; fi
