@@ -1,0 +1,1 @@
+-r--r----- 1 root root 0 Dec  7 18:02 /proc/net/ip_vs_status
