@@ -25,9 +25,8 @@ LIB=$HERE/lib
 CAP=$OUT/capture
 RUN=/run/lab
 mkdir -p "$CAP" "$RUN"
-T0=$(date +%s.%N)
-since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=director LAB_LOGDIR=$OUT
+. "$LIB/common.sh"
 
 VIP=10.0.0.100 VIP2=10.0.0.101 VIP3=10.0.0.102 VIP6=fd00:100::100
 RS4=(192.168.1.2 192.168.2.2 192.168.3.2)
@@ -130,27 +129,9 @@ ip6tables -t mangle -A PREROUTING -d $VIP6/128 -p tcp --dport 8000 -j MARK --set
 # sync daemon (master) on a dummy multicast interface
 ipvsadm --start-daemon master --mcast-interface sync0 --syncid 7 || echo "director: no sync daemon" >&2
 
-waitfile() {   # waitfile FILE PID SECONDS
-  local f=$1 pid=$2 n=$(( $3 * 10 ))
-  while [ ! -s "$f" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "director: process for $f died" >&2; return 1; fi
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "director: timeout waiting for $f" >&2; return 1; }
-    sleep 0.1
-  done
-}
-for k in 1 2 3; do
-  n=600; while [ ! -s "$RUN/r$k.ready" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n-1)); done
-  [ -s "$RUN/r$k.ready" ] || { echo "director: server r$k did not start" >&2; cat "$OUT/server-r$k.log" >&2; exit 1; }
-done
+for k in 1 2 3; do wait_ready "$RUN/r$k.ready" 60 "$OUT/server-r$k.log" || exit 1; done
 
 # ---- traffic ------------------------------------------------------------------------------
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it holds its sockets
-  local name=$1 ns=$2; shift 2
-  log "client $name"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$OUT/client-$name.log" 2>&1 &
-  local pid=$!
-  if ! waitfile "$RUN/$name.ready" $pid 120; then cat "$OUT/client-$name.log" >&2; return 1; fi
-}
 C1=172.16.1.10+10 C16=fd00:c1::10+5 C2=172.16.2.10+50 C3=172.16.3.66
 client rogue c3 --job tcp-hold $VIP 80 100 $C3
 client c1 c1 \

@@ -36,9 +36,8 @@ LIB=$HERE/lib
 RES=$OUT/findings
 RUN=/run/lab
 mkdir -p "$RES" "$RUN"
-T0=$(date +%s.%N)
-since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=findings LAB_LOGDIR=$RES
+. "$LIB/common.sh"
 
 VIP=10.0.0.100 VIP2=10.0.0.101
 RS4=(192.168.1.2 192.168.2.2 192.168.3.2)
@@ -90,21 +89,6 @@ for k in 1 2 3; do
   [ -s "$RUN/r$k.ready" ] || { echo "findings: server r$k did not start" >&2; cat "$RES/server-r$k.log" >&2; exit 1; }
 done
 
-waitfile() {   # waitfile FILE PID SECONDS
-  local f=$1 pid=$2 n=$(( $3 * 10 ))
-  while [ ! -s "$f" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "findings: process for $f died" >&2; return 1; fi
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "findings: timeout waiting for $f" >&2; return 1; }
-    sleep 0.1
-  done
-}
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it holds its sockets
-  local name=$1 ns=$2; shift 2
-  log "client $name"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$RES/client-$name.log" 2>&1 &
-  local pid=$!
-  if ! waitfile "$RUN/$name.ready" $pid 120; then cat "$RES/client-$name.log" >&2; return 1; fi
-}
 
 # ---- traffic ------------------------------------------------------------------------------
 client overstay c1 --job tcp-hold $VIP 9000 2 172.16.1.39
