@@ -6,14 +6,16 @@
 #       services (two services, no entry), then after filling to each size in STATUS_SIZES
 #   nobody.txt          what user nobody gets reading ip_vs_status
 #   resize-K.txt        attempt K: Conns and buckets before, lines a slow reader got, Conns and
-#                       buckets after (the reader reads 4 KiB at a time and sleeps 2 ms between
-#                       reads while a filler doubles the table, forcing resizes)
+#                       buckets after (the reader reads 4 KiB at a time and sleeps STATUS_PAUSE
+#                       s, default 0.05, between reads while a filler doubles the table, which
+#                       makes the kernel resize it)
 #   summary.txt
 # On a kernel without ip_vs_status (before 7.1) it says so and still records the sizes.
 #
 #   LAB_KERNEL_NAME=7 flock /tmp/ipvstop-lab.lock Tests/Lab/vm run Tests/Lab/scenarios/status.sh OUTDIR
 #
-# Environment: STATUS_SIZES (default "1000 10000 50000"), STATUS_ATTEMPTS (default 4).
+# Environment: STATUS_SIZES (default "100 1000 4000"), STATUS_ATTEMPTS (default 4),
+# STATUS_TAB_BITS (ip_vs's conn_tab_bits, default 20), STATUS_PAUSE (default 0.05).
 set -uo pipefail
 OUT=${1:-${OUT:-}}
 [ -n "$OUT" ] || { echo "usage: $0 OUTDIR (or set OUT)" >&2; exit 2; }
@@ -26,7 +28,7 @@ LAB_NAME=status LAB_LOGDIR=$RES
 . "$LIB/common.sh"
 . "$LIB/filler.sh"
 VIP=10.0.0.100
-SIZES=${STATUS_SIZES:-1000 10000 50000}
+SIZES=${STATUS_SIZES:-100 1000 4000}
 
 snap() {  # snap STEP
   if [ -e /proc/net/ip_vs_status ]; then cat /proc/net/ip_vs_status > "$RES/status-$1.txt"; else echo "(no /proc/net/ip_vs_status on $(uname -r))" > "$RES/status-$1.txt"; fi
@@ -38,7 +40,11 @@ snap() {  # snap STEP
 }
 
 log "kernel $(uname -r)"
-modprobe ip_vs && modprobe ip_vs_rr || exit 1
+# conn_tab_bits bounds the resizable table (2^8 .. 2^conn_tab_bits buckets; Debian's default 12
+# stops it at 4096 buckets from ~256 connections on): a larger one lets it grow with the fill
+# (directors with big tables set it), so the resizes come where the reads are
+modprobe ip_vs conn_tab_bits="${STATUS_TAB_BITS:-20}" && modprobe ip_vs_rr || exit 1
+echo "conn_tab_bits $(cat /sys/module/ip_vs/parameters/conn_tab_bits 2>/dev/null)" > "$RES/module.txt"
 snap idle
 setpriv --reuid=65534 --regid=65534 --clear-groups cat /proc/net/ip_vs_status > "$RES/nobody.txt" 2>&1
 echo "exit status $?" >> "$RES/nobody.txt"
@@ -60,8 +66,9 @@ done
 
 # ---- a read while the table is resized --------------------------------------------------
 cat > "$RUN/slowread.py" <<'PY'
-# slowread.py OUT: read /proc/net/ip_vs_conn 4 KiB at a time, 2 ms apart; print lines, reads, seconds
+# slowread.py OUT PAUSE: read /proc/net/ip_vs_conn 4 KiB at a time, PAUSE s apart; print lines, reads, seconds
 import sys, time
+pause = float(sys.argv[2])
 t0 = time.time(); n = reads = 0; tail = b""
 with open("/proc/net/ip_vs_conn", "rb", buffering=0) as f:
     open(sys.argv[1], "w").write("started\n")
@@ -71,7 +78,7 @@ with open("/proc/net/ip_vs_conn", "rb", buffering=0) as f:
             break
         reads += 1
         n += b.count(b"\n")
-        time.sleep(0.002)
+        time.sleep(pause)
 print(f"lines {n} entries {n - 1} reads {reads} seconds {time.time() - t0:.2f}")
 PY
 conns() { sed -n 's/^Conns:[[:space:]]*//p' /proc/net/ip_vs_status 2>/dev/null || echo "?"; }
@@ -83,10 +90,11 @@ for k in $(seq 1 "${STATUS_ATTEMPTS:-4}"); do
     echo "attempt $k"
     echo "before: Conns $(conns), buckets $(buckets), services count $have"
     rm -f "$RUN/started"
-    python3 "$RUN/slowread.py" "$RUN/started" > "$RUN/read.txt" 2>&1 &
+    python3 "$RUN/slowread.py" "$RUN/started" "${STATUS_PAUSE:-0.05}" > "$RUN/read.txt" 2>&1 &
     rp=$!
     while [ ! -s "$RUN/started" ] && kill -0 $rp 2>/dev/null; do sleep 0.05; done
     ip netns exec c1 python3 "$LIB/fill.py" tcp $VIP 80 "$have" "$have" 400 2>&1
+    echo "filled: Conns $(conns), buckets $(buckets), reader still running: $(kill -0 $rp 2>/dev/null && echo yes || echo no)"
     wait $rp
     echo "reader: $(cat "$RUN/read.txt")"
     echo "after: Conns $(conns), buckets $(buckets), services count $(fill_count)"
@@ -100,7 +108,7 @@ for k in $(seq 1 "${STATUS_ATTEMPTS:-4}"); do
     echo "verdict: whole (${got:-?} entries, at least $have were there)" >> "$RES/resize-$k.txt"
   fi
   log "$(tr '\n' ' ' < "$RES/resize-$k.txt")"
-  [ "$(fill_count)" -gt 400000 ] && break
+  [ "$(fill_count)" -gt 100000 ] && break
 done
 snap final
 {
