@@ -15,7 +15,7 @@
 # Each N is measured in RUNS (default 3) rounds of all the tools (fresh processes); the best
 # wall time of each counts, with user+sys of that run. Then the live poll: a running `ipvstop
 # exporter`'s own reads against `cat`, alternating, PAIRS (default 5) pairs, medians, and its
-# resident memory per entry (live.tsv). strace (if installed) counts the read() calls.
+# resident memory per entry, whole and above its RSS with an empty table (live.tsv). strace (if installed) counts the read() calls.
 # Environment: RUNS, PAIRS, FILL_PROTO, LIVE_TIMEOUT (s, default 1800), PORTS_PER_ADDR (default
 # 400), STRACE=first (default: count read() calls at the first N only; the count is bytes /
 # 4 KiB whatever N), all, or 0.
@@ -180,6 +180,22 @@ LIVE=$OUT/live.tsv
 printf 'n\tentries\tpair\tlive_wall\tlive_cpu\tcat_wall\trss_kib\n' > "$LIVE"
 metric() { awk -v m="$1" '$1 == m { print $2; exit }' "$RUN/metrics"; }
 scrape() { curl -s --max-time 60 -o "$RUN/metrics" http://127.0.0.1:18610/metrics; }
+BASE_RSS=
+baseline_rss() {  # the exporter's VmRSS at its first read of the empty table: what is not per entry
+  local xp ts
+  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 > "$OUT/exporter-empty.log" 2>&1 &
+  xp=$!
+  for _ in $(seq 1 240); do
+    sleep 0.5
+    kill -0 $xp 2>/dev/null || break
+    scrape || continue
+    ts=$(metric ipvstop_connection_table_read_timestamp_seconds)
+    if [ -n "$ts" ] && [ "$ts" != 0 ]; then BASE_RSS=$(awk '/^VmRSS:/ { print $2 }' /proc/$xp/status); break; fi
+  done
+  kill $xp 2>/dev/null; wait $xp 2>/dev/null
+  log "exporter's RSS with an empty table: ${BASE_RSS:-not measured} KiB"
+  echo "${BASE_RSS:-}" > "$OUT/exporter-empty-rss-kib.txt"
+}
 live() {  # live N ENTRIES
   local n=$1 entries=$2 xp last=0 ts k w c cw rss deadline
   "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 > "$OUT/exporter-$n.log" 2>&1 &
@@ -209,6 +225,7 @@ live() {  # live N ENTRIES
 }
 
 : > "$OUT/ipvstop-costs.txt"
+baseline_rss
 for n in "${NS_LIST[@]}"; do
   log "N=$n: filling"
   t=$EPOCHREALTIME
@@ -250,8 +267,10 @@ done
         for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
         return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2 }
       END { for (i = 1; i <= m; i++) { n = order[i]; a = med(lw, n, k[n]); b = med(cw, n, k[n])
-              printf "  N=%s (%s entries), %d pairs: live read %.2f s (cpu %.2f s), cat %.2f s, live/cat %.2f; RSS %d KiB = %.0f B/entry\n",
-                n, e[n], k[n], a, med(lc, n, k[n]), b, (b > 0 ? a / b : 0), rss[n], (e[n] > 0 ? rss[n] * 1024 / e[n] : 0) } }' "$LIVE"
+              printf "  N=%s (%s entries), %d pairs: live read %.2f s (cpu %.2f s), cat %.2f s, live/cat %.2f; RSS %d KiB = %.0f B/entry",
+                n, e[n], k[n], a, med(lc, n, k[n]), b, (b > 0 ? a / b : 0), rss[n], (e[n] > 0 ? rss[n] * 1024 / e[n] : 0)
+              if (base != "" && e[n] > 0) printf ", %.0f B/entry above the empty table'"'"'s %d KiB", (rss[n] - base) * 1024 / e[n], base
+              printf "\n" } }' base="${BASE_RSS:-}" "$LIVE"
   fi
   [ -s "$OUT/slabinfo.txt" ] && { echo; echo "slabinfo:"; sed 's/^/  /' "$OUT/slabinfo.txt"; }
 } > "$OUT/bigtable.txt"
