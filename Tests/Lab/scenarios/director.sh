@@ -232,6 +232,9 @@ rate_sampler() {
     mv "$CAP/rate-samples/$(printf %04d $n).rate.tmp" "$CAP/rate-samples/$(printf %04d $n).rate"
   done
 }
+# made here, not only in the sampler: without ipvstop runs (exporter.sh) the stop file below
+# comes at once, before the background sampler may have made it
+mkdir -p "$CAP/rate-samples"
 rate_sampler &
 sampler=$!
 if [ -n "${IPVSTOP:-}" ] && [ -x "$IPVSTOP" ]; then
