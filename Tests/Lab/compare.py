@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare ipvstop's `snapshot --json` output with what ipvsadm printed at the same moment.
 
-    compare.py CAPTURE_DIR JSON_FILE [--no-netlink]
+    compare.py CAPTURE_DIR JSON_FILE [--no-netlink] [--proc-copy]
     compare.py --selftest [FIXTURE_PROC_DIR FIXTURE_IPVSADM_DIR]
 
 CAPTURE_DIR is the scenario's capture directory: ipvsadm-before/ and ipvsadm-after/ (or a single
@@ -9,6 +9,8 @@ ipvsadm/), proc/ (the copy of /proc used for sysctls and slabinfo) and config-hz
 Counters, rates and connection counts may lie anywhere between the before and after captures.
 With --no-netlink the netlink-only fields (stats, rates, persistent_conns, thresholds of services
 and real servers; timeouts and sync daemons) must be null, and everything else must still match.
+--proc-copy: JSON_FILE was made from CAPTURE_DIR/proc (--proc-root): its global rates may also
+be the copy's own.
 Exit status: 0 all checks passed, 1 mismatches, 2 unusable input.
 
 Only the standard library; the parsers (parse_ln, parse_columns, parse_lcn, parse_timeout,
@@ -438,8 +440,10 @@ def json_service_key(s):
     return service_id(proto, norm_addr(s.get("address")), s.get("port"), fam)
 
 
-def compare(doc, caps, capdir, no_netlink, ck):
-    """caps: list of Capture (before, after); doc: the parsed JSON."""
+def compare(doc, caps, capdir, no_netlink, ck, proc_copy=False):
+    """caps: list of Capture (before, after); doc: the parsed JSON. proc_copy: the document was
+    made from the capture's copy of /proc (--proc-root), whose ip_vs_stats is then one more
+    reading of the global rates (the one ipvstop read, taken between the ipvsadm captures)."""
     first = caps[0]
     samples = load_rate_samples(capdir)
 
@@ -664,6 +668,9 @@ def compare(doc, caps, capdir, no_netlink, ck):
         if ck.has("global", g, "table_size"):
             ck.eq("global.table_size", g["table_size"], first.ln["table_size"])
         gs = [c.global_stats for c in caps + samples if c.global_stats]
+        copied = os.path.join(capdir, "proc", "net", "ip_vs_stats")
+        if proc_copy and os.path.exists(copied):
+            gs.append(parse_proc_stats(read(copied)))
         for key, idx, names in (("stats", 0, STATS), ("rates", 1, RATES)):
             if not ck.has("global", g, key):
                 continue
@@ -919,7 +926,7 @@ def main(argv):
         return 0 if ok else 1
     args = [a for a in argv if not a.startswith("--")]
     opts = [a for a in argv if a.startswith("--")]
-    unknown = [o for o in opts if o != "--no-netlink"]
+    unknown = [o for o in opts if o not in ("--no-netlink", "--proc-copy")]
     if len(args) != 2 or unknown:
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
@@ -941,7 +948,7 @@ def main(argv):
         return 1
     ck = Checker()
     try:
-        compare(doc, caps, capdir, no_netlink, ck)
+        compare(doc, caps, capdir, no_netlink, ck, proc_copy="--proc-copy" in opts)
     except Exception as e:  # a malformed document must fail the comparison, not crash it
         ck.fail("document", "comparison aborted: %s: %s" % (type(e).__name__, e))
     for m in ck.mismatches:

@@ -37,9 +37,8 @@ LIB=$HERE/lib
 CAP=$OUT/agent
 RUN=$(mktemp -d /tmp/ipvstop-agent-lab.XXXXXX)
 mkdir -p "$CAP"
-T0=$EPOCHREALTIME
-since() { awk "BEGIN{printf \"%.1f\", $EPOCHREALTIME - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=agent LAB_LOGDIR=$CAP
+. "$LIB/common.sh"
 stamp() { printf '%s %s\n' "$EPOCHREALTIME" "$*" >> "$CAP/timing.txt"; }
 : > "$CAP/timing.txt"
 
@@ -50,7 +49,7 @@ done
 
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
 
@@ -238,19 +237,6 @@ ipvsadm -a -u $VIP:53 -r ${RS4[2]}:53 -m -w 2
 
 # ---- traffic -------------------------------------------------------------------------------
 for k in 1 2 3; do waitfor 60 "server r$k" test -s "$RUN/r$k.ready" || { cat "$CAP/server-r$k.log" >&2; exit 1; }; done
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it holds its sockets
-  local name=$1 ns=$2; shift 2
-  log "client $name"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$CAP/client-$name.log" 2>&1 &
-  local pid=$!
-  pids+=($pid)
-  local n=1200
-  while [ ! -s "$RUN/$name.ready" ]; do
-    kill -0 "$pid" 2>/dev/null || { echo "agent: client $name failed" >&2; cat "$CAP/client-$name.log" >&2; return 1; }
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "agent: client $name timed out" >&2; return 1; }
-    sleep 0.1
-  done
-}
 C1=172.16.1.10+10 C16=fd00:c1::10+5 C2=172.16.2.10+20
 client hold c1 \
   --job tcp-hold $VIP 80 30 $C1 \

@@ -6,16 +6,19 @@
 #   IPVSTOP=/path/to/ipvstop Tests/Lab/vm run Tests/Lab/scenarios/bigtable.sh OUTDIR [N...]
 #   (or Tests/Lab/bigtable, which does that and prints ratios)
 #
-# How the table is filled: a UDP virtual service 10.0.0.100:53 (rr, LVS-NAT to r1 and r2 in
-# their own namespaces). IPVS creates one connection entry for every new (client address, client
-# port) that sends a datagram to the VIP, and keeps it for the UDP timeout (set to 3000 s here).
-# A raw socket in the client namespace sends one datagram from each of ADDR x PORT spoofed
-# sources (172.16.0.0/16, routed back to the client namespace), so no sockets are bound. Sending
-# the same set again creates nothing new, so passes repeat until the count reaches N.
-# Each N is measured in RUNS (default 3) rounds of all the tools; the best wall time of each
-# counts, with user+sys of that run. strace (if installed) counts the read() calls on the table.
-# Environment: RUNS, PORTS_PER_ADDR (default 400), STRACE=first (default: count read() calls at
-# the first N only; the count is bytes / 4 KiB whatever N), all, or 0.
+# How the table is filled (lib/filler.sh, lib/fill.py): a raw socket in namespace c1 sends from
+# spoofed sources (172.16.0.0/16 x PORTS_PER_ADDR ports, routed back to c1) to the VIP:
+# FILL_PROTO=tcp (default) a SYN then an ACK per source to 10.0.0.100:80, whose real servers are
+# blackholed on the director (nothing answers or resets: each entry is ESTABLISHED for the tcp
+# timeout, 3000 s here); FILL_PROTO=udp one datagram per source to :53 (udp timeout 3000 s).
+# Sending the same set again creates nothing new, so passes repeat until the count reaches N.
+# Each N is measured in RUNS (default 3) rounds of all the tools (fresh processes); the best
+# wall time of each counts, with user+sys of that run. Then the live poll: a running `ipvstop
+# exporter`'s own reads against `cat`, alternating, PAIRS (default 5) pairs, medians, and its
+# resident memory per entry, whole and above its RSS with an empty table (live.tsv). strace (if installed) counts the read() calls.
+# Environment: RUNS, PAIRS, FILL_PROTO, LIVE_TIMEOUT (s, default 1800), PORTS_PER_ADDR (default
+# 400), STRACE=first (default: count read() calls at the first N only; the count is bytes /
+# 4 KiB whatever N), all, or 0.
 set -uo pipefail
 
 OUT=${OUT:?OUT not set (run this through Tests/Lab/vm)}
@@ -26,9 +29,13 @@ PPA=${PORTS_PER_ADDR:-400}
 IPVSTOP=${IPVSTOP:-}
 RUN=/run/bigtable
 mkdir -p "$RUN"
-T0=$(date +%s.%N)
-log() { printf '[%7.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
+LIB=$(cd "$(dirname "$0")" && pwd)/lib
+LAB_NAME=bigtable LAB_LOGDIR=$OUT
+. "$LIB/common.sh"
+. "$LIB/filler.sh"
 die() { log "FAILED: $*"; echo "bigtable: $*" >&2; exit 1; }
+FILL_PROTO=${FILL_PROTO:-tcp}
+PAIRS=${PAIRS:-5}
 
 if [ -z "$IPVSTOP" ] || [ ! -x "$IPVSTOP" ]; then
   die "IPVSTOP=${IPVSTOP:-unset} is not an executable"
@@ -36,38 +43,10 @@ fi
 VIP=10.0.0.100
 
 # ---- network and IPVS ---------------------------------------------------------------------
-log "kernel $(uname -r), $(nproc) CPUs, N: ${NS_LIST[*]}, runs: $RUNS"
-for m in ip_vs ip_vs_rr veth dummy; do modprobe "$m" || die "modprobe $m"; done
-sysctl -qw net.ipv4.ip_forward=1 net.core.netdev_max_backlog=100000 \
-  net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-{
-  echo "link add lvs0 type dummy"
-  echo "link set lvs0 up"
-  echo "addr add $VIP/32 dev lvs0"
-  echo "netns add c1"
-  echo "link add v-c1 type veth peer name eth0 netns c1"
-  echo "link set v-c1 up"
-  echo "addr add 10.9.0.1/24 dev v-c1"
-  echo "route add 172.16.0.0/16 via 10.9.0.2"
-  for k in 1 2; do
-    echo "netns add r$k"
-    echo "link add v-r$k type veth peer name eth0 netns r$k"
-    echo "link set v-r$k up"
-    echo "addr add 192.168.$k.1/24 dev v-r$k"
-  done
-} > "$RUN/ip-root.batch"
-ip -batch "$RUN/ip-root.batch" || die "ip -batch (root)"
-printf '%s\n' "link set lo up" "link set eth0 up" "addr add 10.9.0.2/24 dev eth0" \
-  "route add default via 10.9.0.1" "route add local 172.16.0.0/16 dev lo" > "$RUN/ip-c1.batch"
-ip -n c1 -batch "$RUN/ip-c1.batch" || die "ip -batch (c1)"
-ip netns exec c1 sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
-for k in 1 2; do
-  printf '%s\n' "link set lo up" "link set eth0 up" "addr add 192.168.$k.2/24 dev eth0" \
-    "route add default via 192.168.$k.1" > "$RUN/ip-r$k.batch"
-  ip -n r$k -batch "$RUN/ip-r$k.batch" || die "ip -batch (r$k)"
-done
-
-ipvsadm --set 900 120 3000 || die "ipvsadm --set"
+log "kernel $(uname -r), $(nproc) CPUs, N: ${NS_LIST[*]}, runs: $RUNS, filler: $FILL_PROTO"
+for m in ip_vs ip_vs_rr; do modprobe "$m" || die "modprobe $m"; done
+filler_network $VIP || die "network setup"
+ipvsadm --set 3000 120 3000 || die "ipvsadm --set"
 ipvsadm -R <<RULES || die "ipvsadm -R"
 -A -u $VIP:53 -s rr
 -a -u $VIP:53 -r 192.168.1.2:53 -m -w 1
@@ -78,52 +57,8 @@ ipvsadm -R <<RULES || die "ipvsadm -R"
 RULES
 ipvsadm -Ln > "$OUT/ipvsadm-Ln.txt"
 ipvsadm -L --timeout > "$OUT/ipvsadm-timeout.txt"
-
-cat > "$RUN/flood.py" <<'PY'
-# flood.py VIP PORT FIRST COUNT PORTS_PER_ADDR: one UDP datagram from each source index in
-# [FIRST, FIRST+COUNT); index i is 172.16.(1 + a // 200).(10 + a % 200):(1024 + i % PPA), a = i // PPA
-import socket, struct, sys, time
-vip, vport, first, count, ppa = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-dst = socket.inet_aton(vip)
-payload = b"bigtable"
-ulen = 8 + len(payload)
-tlen = 20 + ulen
-t0 = time.time()
-errs = 0
-for i in range(first, first + count):
-    a, p = divmod(i, ppa)
-    src = bytes((172, 16, 1 + a // 200, 10 + a % 200))
-    # IP header: the kernel fills in the checksum and the id (IP_HDRINCL); UDP checksum 0 (none)
-    pkt = struct.pack("!BBHHHBBH4s4sHHHH", 0x45, 0, tlen, 0, 0, 64, 17, 0, src, dst,
-                      1024 + p, vport, ulen, 0) + payload
-    try:
-        s.sendto(pkt, (vip, 0))
-    except OSError:
-        errs += 1
-        time.sleep(0.001)
-print(f"sent {count - errs} datagrams ({errs} errors) in {time.time() - t0:.1f} s")
-PY
-
-conn_count() {  # entries the services report (netlink: cheap, unlike reading the table)
-  ipvsadm -Ln | awk '$1 == "->" && $2 ~ /:/ && $2 !~ /RemoteAddress/ { n += $5 + $6 } END { print n + 0 }'
-}
-
-fill() {  # fill N: make the table hold at least N entries
-  local want=$1 pass have
-  for pass in 1 2 3 4; do
-    have=$(conn_count)
-    [ "$have" -ge "$want" ] && break
-    # send only what is missing past the current count first, then whole-set passes
-    if [ "$pass" = 1 ]; then
-      ip netns exec c1 python3 "$RUN/flood.py" $VIP 53 "$have" $((want - have)) "$PPA" 2>&1 | sed 's/^/  /'
-    else
-      ip netns exec c1 python3 "$RUN/flood.py" $VIP 53 0 "$want" "$PPA" 2>&1 | sed 's/^/  /'
-    fi
-    log "fill pass $pass: $(conn_count) entries (want $want)"
-  done
-}
+FILL_PORT=80
+[ "$FILL_PROTO" = udp ] && FILL_PORT=53
 
 # ---- measuring ----------------------------------------------------------------------------
 TSV=$OUT/bigtable.tsv
@@ -236,10 +171,66 @@ print("\n".join(out))
 PY
 }
 
+# The live poll: a running `ipvstop exporter` reads the table as often as its pacer allows and
+# reports each read's wall and CPU time (ipvstop_connection_table_read_duration_seconds,
+# _read_cpu_seconds, _read_timestamp_seconds): PAIRS times, the next read of the running
+# process, then one `cat /proc/net/ip_vs_conn` at once, alternating; medians of the pairs.
+# Its resident memory (VmRSS) once the table is held, per entry. Rows in live.tsv.
+LIVE=$OUT/live.tsv
+printf 'n\tentries\tpair\tlive_wall\tlive_cpu\tcat_wall\trss_kib\n' > "$LIVE"
+metric() { awk -v m="$1" '$1 == m { print $2; exit }' "$RUN/metrics"; }
+scrape() { curl -s --max-time 60 -o "$RUN/metrics" http://127.0.0.1:18610/metrics; }
+BASE_RSS=
+baseline_rss() {  # the exporter's VmRSS at its first read of the empty table: what is not per entry
+  local xp ts
+  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 > "$OUT/exporter-empty.log" 2>&1 &
+  xp=$!
+  for _ in $(seq 1 240); do
+    sleep 0.5
+    kill -0 $xp 2>/dev/null || break
+    scrape || continue
+    ts=$(metric ipvstop_connection_table_read_timestamp_seconds)
+    if [ -n "$ts" ] && [ "$ts" != 0 ]; then BASE_RSS=$(awk '/^VmRSS:/ { print $2 }' /proc/$xp/status); break; fi
+  done
+  kill $xp 2>/dev/null; wait $xp 2>/dev/null
+  log "exporter's RSS with an empty table: ${BASE_RSS:-not measured} KiB"
+  echo "${BASE_RSS:-}" > "$OUT/exporter-empty-rss-kib.txt"
+}
+live() {  # live N ENTRIES
+  local n=$1 entries=$2 xp last=0 ts k w c cw rss deadline
+  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 > "$OUT/exporter-$n.log" 2>&1 &
+  xp=$!
+  deadline=$((SECONDS + ${LIVE_TIMEOUT:-1800}))
+  for ((k = 0; k <= PAIRS; k++)); do   # read 0 is the first (start-up) read: not counted
+    while :; do
+      kill -0 $xp 2>/dev/null || { log "  live: the exporter died: $(tail -n 3 "$OUT/exporter-$n.log")"; return 0; }
+      [ $SECONDS -lt $deadline ] || { log "  live: no new read within ${LIVE_TIMEOUT:-1800} s"; kill $xp; wait $xp 2>/dev/null; return 0; }
+      sleep 0.5
+      scrape || continue
+      ts=$(metric ipvstop_connection_table_read_timestamp_seconds)
+      [ -n "$ts" ] && [ "$ts" != 0 ] && [ "$ts" != "$last" ] && break
+    done
+    last=$ts
+    [ $k = 0 ] && continue
+    w=$(metric ipvstop_connection_table_read_duration_seconds)
+    c=$(metric ipvstop_connection_table_read_cpu_seconds)
+    rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$xp/status)
+    /usr/bin/time -f '%e' -o "$RUN/time" cat /proc/net/ip_vs_conn > /dev/null
+    cw=$(tail -n 1 "$RUN/time")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$entries" "$k" "$w" "$c" "$cw" "$rss" >> "$LIVE"
+    log "  live pair $k: exporter's read ${w}s (cpu ${c}s), cat ${cw}s, RSS ${rss} KiB"
+  done
+  scrape && grep -E '^ipvstop_connection_table_(entries|skipped_lines|age_seconds) ' "$RUN/metrics" > "$OUT/exporter-$n.table.txt"
+  kill $xp; wait $xp 2>/dev/null
+}
+
 : > "$OUT/ipvstop-costs.txt"
+baseline_rss
 for n in "${NS_LIST[@]}"; do
   log "N=$n: filling"
-  fill "$n"
+  t=$EPOCHREALTIME
+  fill "$FILL_PROTO" "$FILL_PORT" "$n" "$PPA" || log "N=$n: the filler fell short: $(fill_count) entries"
+  log "N=$n: filled in $(since "$t") s"
   t=$(date +%s.%N)
   lines=$(wc -l < /proc/net/ip_vs_conn)
   entries=$((lines - 1))
@@ -249,6 +240,7 @@ for n in "${NS_LIST[@]}"; do
   fi
   measure "$n" "$entries"
   costs "$n"
+  live "$n" "$entries"
   if [ $have_strace = 1 ] && { [ "$STRACE" = all ] || [ "$n" = "${NS_LIST[0]}" ]; }; then
     log "N=$n: strace read counts"
     read_calls "$n" "cat" cat /proc/net/ip_vs_conn
@@ -267,6 +259,19 @@ done
       printf "%7s %7s  %-22s %8s s   user %6s  sys %6s   (runs: %s)\n", $1, $2, $3, $4, $5, $6, $8 }' "$TSV"
   if [ -s "$STR" ]; then echo; echo "read() calls on the table (strace):"; sed 's/^/  /' "$STR"; fi
   if [ -s "$OUT/ipvstop-costs.txt" ]; then echo; echo "ipvstop's own cost report (one extra run):"; sed 's/^/  /' "$OUT/ipvstop-costs.txt"; fi
+  if [ "$(wc -l < "$LIVE")" -gt 1 ]; then
+    echo; echo "live poll (a running ipvstop exporter's own reads) vs cat, alternating, medians of the pairs:"
+    awk -F'\t' 'NR > 1 { n = $1; e[n] = $2; k[n]++; lw[n, k[n]] = $4; lc[n, k[n]] = $5; cw[n, k[n]] = $6; rss[n] = $7
+                         if (!(n in seen)) { seen[n] = 1; order[++m] = n } }
+      function med(a, n, cnt,   i, j, t, v) { for (i = 1; i <= cnt; i++) v[i] = a[n, i]
+        for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return cnt % 2 ? v[(cnt + 1) / 2] : (v[cnt / 2] + v[cnt / 2 + 1]) / 2 }
+      END { for (i = 1; i <= m; i++) { n = order[i]; a = med(lw, n, k[n]); b = med(cw, n, k[n])
+              printf "  N=%s (%s entries), %d pairs: live read %.2f s (cpu %.2f s), cat %.2f s, live/cat %.2f; RSS %d KiB = %.0f B/entry",
+                n, e[n], k[n], a, med(lc, n, k[n]), b, (b > 0 ? a / b : 0), rss[n], (e[n] > 0 ? rss[n] * 1024 / e[n] : 0)
+              if (base != "" && e[n] > 0) printf ", %.0f B/entry above the empty table'"'"'s %d KiB", (rss[n] - base) * 1024 / e[n], base
+              printf "\n" } }' base="${BASE_RSS:-}" "$LIVE"
+  fi
   [ -s "$OUT/slabinfo.txt" ] && { echo; echo "slabinfo:"; sed 's/^/  /' "$OUT/slabinfo.txt"; }
 } > "$OUT/bigtable.txt"
 cat "$OUT/bigtable.txt"

@@ -50,9 +50,8 @@ RES=$OUT/dashboard
 RUN=/run/lab
 rm -rf "$RES"
 mkdir -p "$RES" "$RUN"
-T0=$(date +%s.%N)
-since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=dashboard LAB_LOGDIR=$RES
+. "$LIB/common.sh"
 
 VIP=10.0.0.100 VIP2=10.0.0.101 VIP3=10.0.0.102 VIP6=fd00:100::100
 RS4=(192.168.1.2 192.168.2.2 192.168.3.2)
@@ -155,27 +154,9 @@ if ipvsadm -A --sctp-service $VIP:3868 -s rr 2>> "$RES/ipvsadm-optional.log"; th
   SCTP=1
 fi
 
-waitfile() {   # waitfile FILE PID SECONDS
-  local f=$1 pid=$2 n=$(( $3 * 10 ))
-  while [ ! -s "$f" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "dashboard: process for $f died" >&2; return 1; fi
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "dashboard: timeout waiting for $f" >&2; return 1; }
-    sleep 0.1
-  done
-}
-for k in 1 2 3; do
-  n=600; while [ ! -s "$RUN/r$k.ready" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n-1)); done
-  [ -s "$RUN/r$k.ready" ] || { echo "dashboard: server r$k did not start" >&2; cat "$RES/server-r$k.log" >&2; exit 1; }
-done
+for k in 1 2 3; do wait_ready "$RUN/r$k.ready" 60 "$RES/server-r$k.log" || exit 1; done
 
 # ---- traffic ------------------------------------------------------------------------------
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it holds its sockets
-  local name=$1 ns=$2; shift 2
-  log "client $name"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$RES/client-$name.log" 2>&1 &
-  local pid=$!
-  if ! waitfile "$RUN/$name.ready" $pid 120; then cat "$RES/client-$name.log" >&2; return 1; fi
-}
 C1=172.16.1.10+10 C16=fd00:c1::10+5 C2=172.16.2.10+12
 client c1 c1 \
   --job tcp-hold $VIP 80 10 $C1 \

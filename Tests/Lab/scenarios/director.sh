@@ -25,9 +25,8 @@ LIB=$HERE/lib
 CAP=$OUT/capture
 RUN=/run/lab
 mkdir -p "$CAP" "$RUN"
-T0=$(date +%s.%N)
-since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=director LAB_LOGDIR=$OUT
+. "$LIB/common.sh"
 
 VIP=10.0.0.100 VIP2=10.0.0.101 VIP3=10.0.0.102 VIP6=fd00:100::100
 RS4=(192.168.1.2 192.168.2.2 192.168.3.2)
@@ -130,27 +129,9 @@ ip6tables -t mangle -A PREROUTING -d $VIP6/128 -p tcp --dport 8000 -j MARK --set
 # sync daemon (master) on a dummy multicast interface
 ipvsadm --start-daemon master --mcast-interface sync0 --syncid 7 || echo "director: no sync daemon" >&2
 
-waitfile() {   # waitfile FILE PID SECONDS
-  local f=$1 pid=$2 n=$(( $3 * 10 ))
-  while [ ! -s "$f" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "director: process for $f died" >&2; return 1; fi
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "director: timeout waiting for $f" >&2; return 1; }
-    sleep 0.1
-  done
-}
-for k in 1 2 3; do
-  n=600; while [ ! -s "$RUN/r$k.ready" ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n-1)); done
-  [ -s "$RUN/r$k.ready" ] || { echo "director: server r$k did not start" >&2; cat "$OUT/server-r$k.log" >&2; exit 1; }
-done
+for k in 1 2 3; do wait_ready "$RUN/r$k.ready" 60 "$OUT/server-r$k.log" || exit 1; done
 
 # ---- traffic ------------------------------------------------------------------------------
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it holds its sockets
-  local name=$1 ns=$2; shift 2
-  log "client $name"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$OUT/client-$name.log" 2>&1 &
-  local pid=$!
-  if ! waitfile "$RUN/$name.ready" $pid 120; then cat "$OUT/client-$name.log" >&2; return 1; fi
-}
 C1=172.16.1.10+10 C16=fd00:c1::10+5 C2=172.16.2.10+50 C3=172.16.3.66
 client rogue c3 --job tcp-hold $VIP 80 100 $C3
 client c1 c1 \
@@ -210,6 +191,11 @@ copy_proc() {  # copy_proc DIR
   for f in ip_vs ip_vs_conn ip_vs_conn_sync ip_vs_stats ip_vs_stats_percpu; do
     dd if=/proc/net/$f of="$d/net/$f" bs=1M status=none
   done
+  # 7.x (per-namespace resizable tables): the tables' sizes, root only (mode 0440)
+  if [ -e /proc/net/ip_vs_status ]; then
+    dd if=/proc/net/ip_vs_status of="$d/net/ip_vs_status" bs=1M status=none
+    ls -l /proc/net/ip_vs_status > "$d/../ip_vs_status.ls"
+  fi
   local line
   for f in /proc/sys/net/ipv4/vs/*; do   # bash builtins only: forks are slow under TCG
     { while IFS= read -r line; do printf '%s\n' "$line"; done < "$f"; } > "$d/sys/net/ipv4/vs/${f##*/}" 2>/dev/null \
@@ -246,6 +232,9 @@ rate_sampler() {
     mv "$CAP/rate-samples/$(printf %04d $n).rate.tmp" "$CAP/rate-samples/$(printf %04d $n).rate"
   done
 }
+# made here, not only in the sampler: without ipvstop runs (exporter.sh) the stop file below
+# comes at once, before the background sampler may have made it
+mkdir -p "$CAP/rate-samples"
 rate_sampler &
 sampler=$!
 if [ -n "${IPVSTOP:-}" ] && [ -x "$IPVSTOP" ]; then
@@ -269,13 +258,18 @@ uname -r > "$CAP/uname-r.txt"
   for f in object_size slab_size objects; do
     echo "$f: $(cat /sys/kernel/slab/ip_vs_conn/$f 2>/dev/null || echo none)"; done
   echo "cmdline: $(cat /proc/cmdline)"; } > "$CAP/slab-ip_vs_conn.txt"
-sed -n 's/^CONFIG_HZ=//p' "/boot/config-$(uname -r)" > "$CAP/config-hz.txt"
+# the kernel's config: /boot/config-REL (6.1, 6.12), /usr/lib/modules/REL/config (Debian's 7.x)
+for c in "/boot/config-$(uname -r)" "/usr/lib/modules/$(uname -r)/config"; do
+  if [ -f "$c" ]; then sed -n 's/^CONFIG_HZ=//p' "$c" > "$CAP/config-hz.txt"; echo "$c" > "$CAP/config-path.txt"; break; fi
+done
 # what an unprivileged user can read
 {
   for f in /proc/net/ip_vs /proc/net/ip_vs_conn /proc/net/ip_vs_conn_sync /proc/net/ip_vs_stats \
-           /proc/net/ip_vs_stats_percpu /proc/sys/net/ipv4/vs/amemthresh /proc/slabinfo; do
-    if setpriv --reuid=65534 --regid=65534 --clear-groups head -c1 "$f" >/dev/null 2>&1; then
-      echo "readable   $f"; else echo "unreadable $f"; fi
+           /proc/net/ip_vs_stats_percpu /proc/net/ip_vs_status /proc/sys/net/ipv4/vs/amemthresh \
+           /proc/sys/net/ipv4/vs/conn_lfactor /proc/slabinfo; do
+    [ -e "$f" ] || { echo "absent     $f"; continue; }
+    if err=$(setpriv --reuid=65534 --regid=65534 --clear-groups head -c1 "$f" 2>&1 >/dev/null); then
+      echo "readable   $f"; else echo "unreadable $f: $err"; fi
   done
   if setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -Ln >/dev/null 2>&1; then
     echo "ipvsadm -Ln works unprivileged"; else echo "ipvsadm -Ln fails unprivileged: $(setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -Ln 2>&1 | head -n1)"; fi

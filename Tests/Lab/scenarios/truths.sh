@@ -43,9 +43,8 @@ LIB=$HERE/lib
 RES=$OUT/truths
 RUN=/run/lab
 mkdir -p "$RES" "$RUN"
-T0=$(date +%s.%N)
-since() { awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $1}"; }
-log() { printf '[%6ss] %s\n' "$(since "$T0")" "$*"; }
+LAB_NAME=truths LAB_LOGDIR=$RES
+. "$LIB/common.sh"
 RUNS=${TRUTHS_RUNS:-10}
 
 VIP=10.0.0.100
@@ -76,22 +75,7 @@ for k in 1 2 3; do
   [ -s "$RUN/r$k.ready" ] || { echo "truths: server r$k did not start" >&2; cat "$RES/server-r$k.log" >&2; exit 1; }
 done
 
-waitfile() {   # waitfile FILE PID SECONDS
-  local f=$1 pid=$2 n=$(( $3 * 10 ))
-  while [ ! -s "$f" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then echo "truths: process for $f died" >&2; return 1; fi
-    n=$((n - 1)); [ $n -gt 0 ] || { echo "truths: timeout waiting for $f" >&2; return 1; }
-    sleep 0.1
-  done
-}
-CLIENT_PID=
-client() {  # client NAME NS JOBARGS...: run one client plan, wait until it is done
-  local name=$1 ns=$2; shift 2
-  rm -f "$RUN/$name.ready"
-  ip netns exec "$ns" python3 "$LIB/client.py" "$@" --ready "$RUN/$name.ready" > "$RES/client-$name.log" 2>&1 &
-  CLIENT_PID=$!
-  if ! waitfile "$RUN/$name.ready" $CLIENT_PID 180; then cat "$RES/client-$name.log" >&2; return 1; fi
-}
+CLIENT_TIMEOUT=180   # client plans here run to their end before they signal
 attempt() {  # attempt NS SRC PORT: one new TCP connection to VIP:PORT; prints its fate
   ip netns exec "$1" python3 -c '
 import socket, sys
