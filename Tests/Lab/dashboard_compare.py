@@ -88,9 +88,10 @@ def parse_screen(text):
     """
     lines = text.splitlines()
     out = {"title": None, "summary": None, "services": [], "columns": [], "rows": 0, "source": None}
-    # the top bar ends with the data source's label ("/proc + netlink", "/proc", "demo ...")
+    # the top bar ends with the director's name and kernel when they fit, then the data
+    # source's label ("lvs1 · 6.1.0-28-amd64 · /proc + netlink", "/proc", "replay demo...")
     if lines and "Help" in lines[0]:
-        out["source"] = lines[0].rsplit("Help", 1)[1].strip()
+        out["source"] = lines[0].rsplit("Help", 1)[1].strip().split(" · ")[-1]
     for line in lines:
         m = re.match(r"\s*(\d+) virtual services?, (\d+) real servers?", line)
         if m and out["title"] is None:
@@ -134,6 +135,9 @@ def parse_screen(text):
             rs = {"id": addr_id(a, p, fam), "line": line, "index": index}
             rs.update(cells(line))
             rs["forward"] = rs.pop("sched", None)
+            # a deleted real server says `gone` beside its address (the Sched cell is empty)
+            if len(tokens) > 1 and tokens[1] == "gone":
+                rs["forward"] = "gone"
             out["services"][-1]["real_servers"].append(rs)
             out["rows"] += 1
         elif tokens[0] in PROTOS:
