@@ -232,7 +232,13 @@ public struct SnapshotReader: Sendable {
                                           : "global.entry_bytes (no ip_vs_conn cache in slabinfo or sysfs)")
         }
 
-        let status = readStatus()
+        var status = readStatus()
+        // A capture taken by a user who could not read ip_vs_status (root's only on 7.1+)
+        // says so in its manifest: the file was there, unreadable, not absent (pre-7.1).
+        if case .absent = status.reading, let capture,
+           capture.notCopied.contains(where: { $0.hasPrefix("net/ip_vs_status:") && $0.contains("permission denied") }) {
+            status.reading = .unavailable(reason: "permission denied: root only")
+        }
         if let r = status.read { files.append(r) }
         warnings += status.warnings
         if case .unavailable(let why) = status.reading { unavailable.append("ipvs_status (\(why))") }

@@ -83,6 +83,33 @@ import Glibc
         #expect(try CaptureManifest.parse(m.formatted()) == m)
     }
 
+    /// A capture taken by a user who may not read 7.x's ip_vs_status reads back as the live
+    /// reading did for that user ("permission denied: root only"), not as a kernel without
+    /// the file (the lab's 7.3 round trip as nobody caught it).
+    @Test func anUnreadableStatusStaysUnavailableNotAbsent() throws {
+        let seven = URL(fileURLWithPath: Self.fixture).deletingLastPathComponent().appendingPathComponent("proc-vm-7").path
+        let dir = Self.scratch() + "/capture"
+        defer { Self.remove((dir as NSString).deletingLastPathComponent) }
+        _ = try CaptureWriter(options: ReaderOptions(procRoot: seven, hz: 250)).write(to: dir)
+        let full = try SnapshotReader(options: ReaderOptions(procRoot: dir)).snapshot()
+        #expect(full.kernelStatus.status != nil)
+
+        // What a capture by nobody holds: no ip_vs_status, and the manifest saying why.
+        var m = try #require(try CaptureManifest.load(root: dir))
+        m.files.removeAll { $0.path == "net/ip_vs_status" }
+        m.notCopied.append("net/ip_vs_status: /proc/net/ip_vs_status: permission denied")
+        try FileManager.default.removeItem(atPath: dir + "/net/ip_vs_status")
+        try m.formatted().write(toFile: dir + "/" + CaptureManifest.fileName, atomically: true, encoding: .utf8)
+        let back = try SnapshotReader(options: ReaderOptions(procRoot: dir)).snapshot()
+        #expect(back.kernelStatus == .unavailable(reason: "permission denied: root only"))
+        #expect(back.source.unavailable.contains("ipvs_status (permission denied: root only)"))
+
+        // A capture of a kernel without the file says nothing of it.
+        m.notCopied.removeAll { $0.hasPrefix("net/ip_vs_status:") }
+        try m.formatted().write(toFile: dir + "/" + CaptureManifest.fileName, atomically: true, encoding: .utf8)
+        #expect(try SnapshotReader(options: ReaderOptions(procRoot: dir)).snapshot().kernelStatus == .absent)
+    }
+
     @Test func netlinkAnswersReplayThroughTheLiveDecoder() throws {
         let recorder = RecordingNetlinkTransport(FakeKernel())
         let live = try IPVSNetlinkClient(transport: recorder).read()
