@@ -217,7 +217,7 @@ public struct SnapshotReader: Sendable {
             warnings.append("\(error)")
         }
         // A capture taken by a user who could not read slabinfo says so in its manifest.
-        if let capture, capture.notCopied.contains(where: { $0.hasPrefix("slabinfo:") && $0.contains("permission denied") }) {
+        if let capture, capture.deniedToItsUser("slabinfo") {
             slabDenied = true
         }
         if slab == nil && options.isLive, let size = Self.sysfsSlabSize() {
@@ -235,8 +235,7 @@ public struct SnapshotReader: Sendable {
         var status = readStatus()
         // A capture taken by a user who could not read ip_vs_status (root's only on 7.1+)
         // says so in its manifest: the file was there, unreadable, not absent (pre-7.1).
-        if case .absent = status.reading, let capture,
-           capture.notCopied.contains(where: { $0.hasPrefix("net/ip_vs_status:") && $0.contains("permission denied") }) {
+        if case .absent = status.reading, let capture, capture.deniedToItsUser("net/ip_vs_status") {
             status.reading = .unavailable(reason: "permission denied: root only")
         }
         if let r = status.read { files.append(r) }

@@ -54,6 +54,12 @@ public struct CaptureManifest: Hashable, Sendable {
     /// Files the tree had that could not be copied, and why (`slabinfo: permission denied`).
     public var notCopied: [String]
 
+    /// Whether `path` (relative, e.g. `slabinfo`) was there but its user could not read it:
+    /// a root-only file, which the capture's reader says is unavailable, not absent.
+    func deniedToItsUser(_ path: String) -> Bool {
+        notCopied.contains { $0.hasPrefix(path + ":") && $0.contains("permission denied") }
+    }
+
     public enum NetlinkState: Hashable, Sendable {
         case recorded(cost: ReadCost)
         case unavailable(String)
