@@ -111,11 +111,11 @@ public final class DirectorPoller: Sendable {
             var table = try reader.readConnectionsChecked(services: services, budget: pacer.retryBudget)
             // The identities also tell a read that listed entries twice (its position moved
             // back): not the table either.
-            var identities: EntryIdentities? = table.identities()
-            table.completeness = TableCheck.withRepeats(table.completeness, repeats: identities!.repeatedCount, entries: table.entries.count)
+            let read = table.identities()
+            table.completeness = TableCheck.withRepeats(table.completeness, repeats: read.repeatedCount, entries: table.entries.count)
             // A partial read's missing entries would show as new in the next one: no changes
             // are worked out from or against it.
-            if table.completeness?.isPartial ?? false { identities = nil }
+            let identities: EntryIdentities? = (table.completeness?.isPartial ?? false) ? nil : read
             var changes: ConnectionChanges?
             var record: ReadChanges?
             if let identities, let previous, let previousIdentities {
