@@ -76,6 +76,27 @@ COUNTS = ["active_conns", "inactive_conns", "persistent_conns"]
 STATS = ["conns", "in_packets", "out_packets", "in_bytes", "out_bytes"]
 
 
+def entity_errors(name, settings, c, a, b, rates):
+    """A service's or real server's fields in the capture (c) against the live snapshots just
+    before (a) and after (b): settings as live, counts and stats between the two; whether stats
+    (and, for a service, rates) are given at all, as live."""
+    errors = []
+    for k in settings:
+        if c[k] != a[k]:
+            errors.append(f"{name} {k}: {c[k]!r} vs {a[k]!r}")
+    for k in COUNTS:
+        if not between(c[k], a[k], b[k]):
+            errors.append(f"{name} {k}: {c[k]} not within {a[k]}..{b[k]}")
+    given = lambda x: (x["stats"] is not None, x["rates"] is not None) if rates else (x["stats"] is not None,)
+    if given(c) != given(a):
+        errors.append(f"{name}: stats{'/rates' if rates else ''} present {c['stats'] is not None} vs live {a['stats'] is not None}")
+    elif c["stats"] is not None:
+        for k in STATS:
+            if not between(c["stats"][k], a["stats"][k], b["stats"][k]):
+                errors.append(f"{name} stats.{k}: {c['stats'][k]} not within {a['stats'][k]}..{b['stats'][k]}")
+    return errors
+
+
 def against_live(user, c, a, b):
     check(f"{user}: host name and kernel release as live ({c.get('host')})",
           c.get("host") == a.get("host") and (c.get("host") or {}).get("kernel_release"))
@@ -93,36 +114,14 @@ def against_live(user, c, a, b):
           ids == [s["id"] for s in a["services"]] == [s["id"] for s in b["services"]] and ids)
     errors, nrs = [], 0
     for sc, sa, sb in zip(c["services"], a["services"], b["services"]):
-        for k in SETTINGS_SVC:
-            if sc[k] != sa[k]:
-                errors.append(f"{sc['id']} {k}: {sc[k]!r} vs {sa[k]!r}")
-        for k in COUNTS:
-            if not between(sc[k], sa[k], sb[k]):
-                errors.append(f"{sc['id']} {k}: {sc[k]} not within {sa[k]}..{sb[k]}")
-        if (sc["stats"] is None) != (sa["stats"] is None) or (sc["rates"] is None) != (sa["rates"] is None):
-            errors.append(f"{sc['id']}: stats/rates present {sc['stats'] is not None} vs live {sa['stats'] is not None}")
-        elif sc["stats"] is not None:
-            for k in STATS:
-                if not between(sc["stats"][k], sa["stats"][k], sb["stats"][k]):
-                    errors.append(f"{sc['id']} stats.{k}: {sc['stats'][k]} not within {sa['stats'][k]}..{sb['stats'][k]}")
+        errors += entity_errors(sc["id"], SETTINGS_SVC, sc, sa, sb, rates=True)
         rids = [r["id"] for r in sc["real_servers"]]
         if rids != [r["id"] for r in sa["real_servers"]] or rids != [r["id"] for r in sb["real_servers"]]:
             errors.append(f"{sc['id']}: real servers {rids}")
             continue
         for rc, ra, rb in zip(sc["real_servers"], sa["real_servers"], sb["real_servers"]):
             nrs += 1
-            for k in SETTINGS_RS:
-                if rc[k] != ra[k]:
-                    errors.append(f"{sc['id']} {rc['id']} {k}: {rc[k]!r} vs {ra[k]!r}")
-            for k in COUNTS:
-                if not between(rc[k], ra[k], rb[k]):
-                    errors.append(f"{sc['id']} {rc['id']} {k}: {rc[k]} not within {ra[k]}..{rb[k]}")
-            if (rc["stats"] is None) != (ra["stats"] is None):
-                errors.append(f"{rc['id']}: stats present {rc['stats'] is not None} vs live {ra['stats'] is not None}")
-            elif rc["stats"] is not None:
-                for k in STATS:
-                    if not between(rc["stats"][k], ra["stats"][k], rb["stats"][k]):
-                        errors.append(f"{sc['id']} {rc['id']} stats.{k}: {rc['stats'][k]} not within {ra['stats'][k]}..{rb['stats'][k]}")
+            errors += entity_errors(f"{sc['id']} {rc['id']}", SETTINGS_RS, rc, ra, rb, rates=False)
     check(f"{user}: every service and real server field as live ({len(ids)} services, {nrs} real servers)", not errors, errors[:6])
     gc, ga, gb = c["global"]["stats"], a["global"]["stats"], b["global"]["stats"]
     bad = [k for k in STATS if gc and not between(gc[k], ga[k], gb[k])]
