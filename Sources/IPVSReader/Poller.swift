@@ -20,7 +20,11 @@ public struct ConnectionTablePacer: Sendable, Hashable {
     /// within it. Past it the table is kept marked partial until the next paced read.
     public var retryBudget: Double
 
-    public init(share: Double = 0.05, minimumInterval: Double = 1, retryBudget: Double? = nil) {
+    /// 5% of a core: the next read waits twenty times the last one's cost, so the kernel's
+    /// walk of a big table (quadratic before 6.14) stays a small load on the director.
+    public static let defaultShare = 0.05
+
+    public init(share: Double = ConnectionTablePacer.defaultShare, minimumInterval: Double = 1, retryBudget: Double? = nil) {
         self.share = max(0.001, min(1, share))
         self.minimumInterval = max(0, minimumInterval)
         self.retryBudget = max(0, retryBudget ?? max(1, 2 * minimumInterval))
@@ -84,7 +88,7 @@ public final class DirectorPoller: Sendable {
     public init(reader: SnapshotReader, interval: Double = 1, pacer: ConnectionTablePacer? = nil, onUpdate: @escaping @Sendable () -> Void = {}) {
         self.reader = reader
         self.interval = max(0.05, interval)
-        self.pacer = pacer ?? ConnectionTablePacer(minimumInterval: interval)
+        self.pacer = pacer ?? ConnectionTablePacer(share: reader.options.tableShare, minimumInterval: interval)
         self.onUpdate = onUpdate
     }
 

@@ -18,17 +18,21 @@ public struct ReaderOptions: Sendable {
     /// Folders searched for `<release>/config`: Debian's 7.x packages (linux-base-<release>)
     /// put the config there and none in /boot.
     public var moduleDirs: [String]
+    /// The most of one core a live poller's connection-table reads may take (0.05 = 5%,
+    /// `--table-share`): see `ConnectionTablePacer`.
+    public var tableShare: Double
 
     public static let defaultModuleDirs = ["/usr/lib/modules", "/lib/modules"]
 
     public init(procRoot: String = "/proc", useNetlink: Bool? = nil, hz: Int? = nil, kernelConfigDirs: [String] = ["/boot"],
-                moduleDirs: [String] = ReaderOptions.defaultModuleDirs) {
+                moduleDirs: [String] = ReaderOptions.defaultModuleDirs, tableShare: Double = ConnectionTablePacer.defaultShare) {
         let root = procRoot.count > 1 && procRoot.hasSuffix("/") ? String(procRoot.dropLast()) : procRoot
         self.procRoot = root
         self.useNetlink = useNetlink ?? (root == "/proc")
         self.hz = hz
         self.kernelConfigDirs = kernelConfigDirs
         self.moduleDirs = moduleDirs
+        self.tableShare = tableShare
     }
 
     public var isLive: Bool { procRoot == "/proc" }

@@ -57,6 +57,11 @@ struct SourceOptions: ParsableArguments {
         valueName: "N"))
     var hz: Int?
 
+    @Option(name: .customLong("table-share"), help: ArgumentHelp(
+        "The most of one CPU core the connection-table reads may take, in percent (1-100; default 5). A read that cost c seconds is followed by the next no sooner than c/share later; the services are polled every interval regardless.",
+        valueName: "PERCENT"))
+    var tableShare: Double = ConnectionTablePacer.defaultShare * 100
+
     @Flag(help: "Use the built-in simulated director instead of this machine's (no IPVS needed).")
     var demo = false
 
@@ -73,6 +78,7 @@ struct SourceOptions: ParsableArguments {
 
     func validate() throws {
         if let hz, !(10...10_000).contains(hz) { throw ValidationError("--hz must be between 10 and 10000") }
+        if !(1...100).contains(tableShare) { throw ValidationError("--table-share is a percentage of one core, 1 to 100") }
         var isDir = false
         if procRoot != "/proc" && !(FileManager.default.fileExists(atPath: procRoot, isDirectory: &isDir) && isDir) {
             throw ValidationError("--proc-root \(procRoot): no such directory")
@@ -86,7 +92,7 @@ struct SourceOptions: ParsableArguments {
     }
 
     var readerOptions: ReaderOptions {
-        ReaderOptions(procRoot: procRoot, useNetlink: noNetlink ? false : nil, hz: hz)
+        ReaderOptions(procRoot: procRoot, useNetlink: noNetlink ? false : nil, hz: hz, tableShare: tableShare / 100)
     }
 
     /// The feed these options name.

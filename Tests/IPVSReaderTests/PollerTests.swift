@@ -14,6 +14,16 @@ import Testing
         #expect(ConnectionTablePacer(share: 0.5, minimumInterval: 0).delay(after: ReadCost(seconds: 2, cpuSeconds: 0, bytes: 0, readCalls: 1)) == 4)
     }
 
+    @Test func theReaderOptionsSetThePollersShare() {
+        let reader = SnapshotReader(options: ReaderOptions(procRoot: "/nonexistent", tableShare: 0.25))
+        let poller = DirectorPoller(reader: reader, interval: 2)
+        #expect(poller.pacer.share == 0.25)
+        #expect(poller.pacer.minimumInterval == 2)
+        // A 10 s read at 25%: the next no sooner than 40 s later.
+        #expect(poller.pacer.delay(after: ReadCost(seconds: 10, cpuSeconds: 9, bytes: 0, readCalls: 1)) == 40)
+        #expect(DirectorPoller(reader: SnapshotReader(), interval: 1).pacer.share == ConnectionTablePacer.defaultShare)
+    }
+
     @Test func pollerTellsWhichEntriesAreNew() throws {
         let tree = try sampleTree()
         let poller = DirectorPoller(reader: SnapshotReader(options: ReaderOptions(procRoot: tree.root, hz: 250)), interval: 1)

@@ -15,7 +15,15 @@
 # Each N is measured in RUNS (default 3) rounds of all the tools (fresh processes); the best
 # wall time of each counts, with user+sys of that run. Then the live poll: a running `ipvstop
 # exporter`'s own reads against `cat`, alternating, PAIRS (default 5) pairs, medians, and its
-# resident memory per entry, whole and above its RSS with an empty table (live.tsv). strace (if installed) counts the read() calls.
+# resident memory per entry, whole and above its RSS with an empty table (live.tsv). The live
+# exporter runs with --table-share LIVE_SHARE (default 50%): a read costs the same whatever the
+# share, and at the default 5% a 2M-entry table is read every ~20 read-times, too rarely for
+# pairs. KEYS_SECONDS (default 0: skipped) runs the dashboard in tmux and times its answer to
+# keys during its table reads (lib/keys.py). SHARE_PCT (default 0: skipped) runs the exporter
+# at --table-share SHARE_PCT for one whole pacing cycle (from the end of a read to the end of
+# the next) and reports the CPU share it took, read from /proc/PID/stat (share.tsv).
+# STEPS (default "measure live"; also "keys", "share") picks the parts to run.
+# strace (if installed) counts the read() calls.
 # Environment: RUNS, PAIRS, FILL_PROTO, LIVE_TIMEOUT (s, default 1800), PORTS_PER_ADDR (default
 # 400), STRACE=first (default: count read() calls at the first N only; the count is bytes /
 # 4 KiB whatever N), all, or 0.
@@ -36,6 +44,13 @@ LAB_NAME=bigtable LAB_LOGDIR=$OUT
 die() { log "FAILED: $*"; echo "bigtable: $*" >&2; exit 1; }
 FILL_PROTO=${FILL_PROTO:-tcp}
 PAIRS=${PAIRS:-5}
+LIVE_SHARE=${LIVE_SHARE:-50}
+KEYS_SECONDS=${KEYS_SECONDS:-0}
+SHARE_PCT=${SHARE_PCT:-0}
+STEPS=" ${STEPS:-measure live} "
+[ "$KEYS_SECONDS" != 0 ] && STEPS+="keys "
+[ "$SHARE_PCT" != 0 ] && STEPS+="share "
+step() { [[ $STEPS == *" $1 "* ]]; }
 
 if [ -z "$IPVSTOP" ] || [ ! -x "$IPVSTOP" ]; then
   die "IPVSTOP=${IPVSTOP:-unset} is not an executable"
@@ -198,7 +213,7 @@ baseline_rss() {  # the exporter's VmRSS at its first read of the empty table: w
 }
 live() {  # live N ENTRIES
   local n=$1 entries=$2 xp last=0 ts k w c cw rss deadline
-  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 > "$OUT/exporter-$n.log" 2>&1 &
+  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 --table-share "$LIVE_SHARE" > "$OUT/exporter-$n.log" 2>&1 &
   xp=$!
   deadline=$((SECONDS + ${LIVE_TIMEOUT:-1800}))
   for ((k = 0; k <= PAIRS; k++)); do   # read 0 is the first (start-up) read: not counted
@@ -224,8 +239,58 @@ live() {  # live N ENTRIES
   kill $xp; wait $xp 2>/dev/null
 }
 
+# The dashboard's answer to keys while it reads the table (lib/keys.py): its own poll, at
+# --table-share LIVE_SHARE so that reads come often enough to press keys during them.
+keys() {  # keys N ENTRIES
+  local n=$1
+  log "N=$n: the dashboard's key response for ${KEYS_SECONDS} s"
+  python3 "$LIB/keys.py" "$IPVSTOP" "$OUT/keys-$n" "$KEYS_SECONDS" --table-share "$LIVE_SHARE" > "$OUT/keys-$n.log" 2>&1 \
+    || log "  keys: the harness failed: $(tail -n 3 "$OUT/keys-$n.log" | tr '\n' ' ')"
+  [ -s "$OUT/keys-$n/keys.txt" ] && { sed "s/^/  N=$n /" "$OUT/keys-$n/keys.txt" | while read -r l; do log "$l"; done; }
+  return 0
+}
+
+# The pacer's promise: the exporter at --table-share SHARE_PCT, its CPU time (utime + stime of
+# the whole process: table reads, services polls every second, analysis) over one pacing cycle,
+# from the end of one table read to the end of the next, against the cycle's wall time.
+SHARE=$OUT/share.tsv
+printf 'n\tentries\tshare_pct\tcycle_s\tcpu_s\tcpu_share_pct\tread_wall_s\tread_cpu_s\tread_share_pct\n' > "$SHARE"
+proc_cpu() { awk -v t="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / t }' "/proc/$1/stat"; }
+share() {  # share N ENTRIES
+  local n=$1 entries=$2 xp ts last=0 k=0 t0 c0 t1 c1 w c deadline
+  log "N=$n: the pacer's share at --table-share $SHARE_PCT, one cycle"
+  "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 --table-share "$SHARE_PCT" > "$OUT/exporter-share-$n.log" 2>&1 &
+  xp=$!
+  deadline=$((SECONDS + ${LIVE_TIMEOUT:-1800}))
+  while [ $k -lt 2 ]; do   # the end of the first read, then of the next
+    kill -0 $xp 2>/dev/null || { log "  share: the exporter died: $(tail -n 3 "$OUT/exporter-share-$n.log")"; return 0; }
+    [ $SECONDS -lt $deadline ] || { log "  share: no second read within ${LIVE_TIMEOUT:-1800} s"; kill $xp; wait $xp 2>/dev/null; return 0; }
+    sleep 2
+    scrape || continue
+    ts=$(metric ipvstop_connection_table_read_timestamp_seconds)
+    [ -n "$ts" ] && [ "$ts" != 0 ] && [ "$ts" != "$last" ] || continue
+    last=$ts k=$((k + 1))
+    if [ $k = 1 ]; then
+      t0=$EPOCHREALTIME c0=$(proc_cpu $xp)
+      log "  share: first read done ($(metric ipvstop_connection_table_read_duration_seconds) s), the cycle starts"
+    else
+      t1=$EPOCHREALTIME c1=$(proc_cpu $xp)
+    fi
+  done
+  w=$(metric ipvstop_connection_table_read_duration_seconds)
+  c=$(metric ipvstop_connection_table_read_cpu_seconds)
+  python3 - "$n" "$entries" "$SHARE_PCT" "$t0" "$c0" "$t1" "$c1" "$w" "$c" >> "$SHARE" <<'PY'
+import sys
+n, e, pct, t0, c0, t1, c1, w, c = sys.argv[1:]
+cycle = float(t1) - float(t0); cpu = float(c1) - float(c0)
+print(f"{n}\t{e}\t{pct}\t{cycle:.1f}\t{cpu:.2f}\t{100 * cpu / cycle:.2f}\t{float(w):.2f}\t{float(c):.2f}\t{100 * float(c) / cycle:.2f}")
+PY
+  log "  share: $(tail -n 1 "$SHARE")"
+  kill $xp; wait $xp 2>/dev/null
+}
+
 : > "$OUT/ipvstop-costs.txt"
-baseline_rss
+step live && baseline_rss
 for n in "${NS_LIST[@]}"; do
   log "N=$n: filling"
   t=$EPOCHREALTIME
@@ -238,9 +303,10 @@ for n in "${NS_LIST[@]}"; do
   if [ "$entries" -lt $((n * 99 / 100)) ]; then
     log "N=$n: only $entries entries (want $n); measuring anyway"
   fi
-  measure "$n" "$entries"
-  costs "$n"
-  live "$n" "$entries"
+  if step measure; then measure "$n" "$entries"; costs "$n"; fi
+  step live && live "$n" "$entries"
+  step keys && keys "$n" "$entries"
+  step share && share "$n" "$entries"
   if [ $have_strace = 1 ] && { [ "$STRACE" = all ] || [ "$n" = "${NS_LIST[0]}" ]; }; then
     log "N=$n: strace read counts"
     read_calls "$n" "cat" cat /proc/net/ip_vs_conn
@@ -271,6 +337,11 @@ done
                 n, e[n], k[n], a, med(lc, n, k[n]), b, (b > 0 ? a / b : 0), rss[n], (e[n] > 0 ? rss[n] * 1024 / e[n] : 0)
               if (base != "" && e[n] > 0) printf ", %.0f B/entry above the empty table'"'"'s %d KiB", (rss[n] - base) * 1024 / e[n], base
               printf "\n" } }' base="${BASE_RSS:-}" "$LIVE"
+  fi
+  for f in "$OUT"/keys-*/keys.txt; do [ -s "$f" ] && { echo; cat "$f"; }; done
+  if [ "$(wc -l < "$SHARE")" -gt 1 ]; then
+    echo; echo "the pacer's share (the exporter's whole CPU over one cycle, end of a read to the end of the next):"
+    awk -F'\t' 'NR > 1 { printf "  N=%s (%s entries) at --table-share %s%%: cycle %s s, CPU %s s = %s%% of a core; its table read %s s wall, %s s CPU = %s%%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$SHARE"
   fi
   [ -s "$OUT/slabinfo.txt" ] && { echo; echo "slabinfo:"; sed 's/^/  /' "$OUT/slabinfo.txt"; }
 } > "$OUT/bigtable.txt"
