@@ -20,14 +20,16 @@ import Glibc
 /// its state and time left, in about 5 bytes; a new one in full, 25 bytes for IPv4).
 /// 4 table completeness (after its table: the table's number, whether the read was whole,
 /// partial or unchecked and against what, so a replay never shows a partial table as whole),
-/// 5 ip_vs_status and 6 the table's pacing (each before the frame it belongs to).
+/// 5 ip_vs_status and 6 the table's pacing (each before the frame it belongs to), 7 the
+/// director's host name and kernel release (before the first frame, and again before any
+/// frame where they changed; they hold for the frames after it).
 /// Unknown record types are skipped, so a newer writer may add some; a newer format number
 /// is refused.
 public enum Recording {
     public static let magic = "ipvstop-recording"
     public static let format = 1
 
-    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3, completeness = 4, kernelStatus = 5, pacing = 6 }
+    enum RecordType: UInt8 { case header = 1, frame = 2, table = 3, completeness = 4, kernelStatus = 5, pacing = 6, host = 7 }
 
     public enum ReadError: Error, CustomStringConvertible {
         case notARecording(String)
@@ -99,6 +101,8 @@ public enum Recording {
         /// The entries of the last table written, by identity: the next table names the
         /// ones it shares with it instead of writing them out.
         var previous: [EntryIdentity: (Int, UInt32)] = [:]
+        /// The host last written: a host record is written only when it changes.
+        var lastHost: HostInfo?
 
         /// Creates `path` (see `create` for what it refuses to replace); `maxEntries` caps
         /// each table written, `maxBytes` the file (a frame that would pass it is not written).
@@ -144,13 +148,23 @@ public enum Recording {
                 w.string(p.mode.rawValue); w.f64(p.lastCost); w.f64(p.delay); w.f64(p.share)
                 pacing = w
             }
-            if bytesWritten + size + k.bytes.count + (pacing?.bytes.count ?? 0) + 10 > maxBytes { return false }
+            var host: ByteWriter?
+            if let h = s.host, h != lastHost {
+                var w = ByteWriter()
+                w.opt(h.hostname) { $0.string($1) }; w.opt(h.kernelRelease) { $0.string($1) }
+                host = w
+            }
+            if bytesWritten + size + k.bytes.count + (pacing?.bytes.count ?? 0) + (host?.bytes.count ?? 0) + 15 > maxBytes { return false }
             if let tr = tableRecord {
                 try writeRecord(.table, tr)
                 if let cr = completenessRecord { try writeRecord(.completeness, cr) }
                 tables += 1
                 lastTableReadAt = s.connections?.readAt
                 lastTableCount = s.connections?.entries.count ?? -1
+            }
+            if let host {
+                try writeRecord(.host, host.bytes)
+                lastHost = s.host
             }
             try writeRecord(.kernelStatus, k.bytes)
             if let pacing { try writeRecord(.pacing, pacing.bytes) }
@@ -302,6 +316,8 @@ public enum Recording {
         // The next frame's ip_vs_status and pacing, from the records before it.
         var pendingStatus = IPVSStatusReading.absent
         var pendingPacing: TablePacing?
+        /// The host of the frames from here on (a host record holds until the next).
+        var currentHost: HostInfo?
         while pos + 5 <= data.count {
             var r = ByteReader(data, at: pos)
             guard let length = try? Int(r.u32()), length >= 1, pos + 4 + length <= data.count else {
@@ -364,9 +380,19 @@ public enum Recording {
                     if [cost, delay, share].allSatisfy({ $0.isFinite && $0 >= 0 && $0 < 1e9 }) {
                         pendingPacing = TablePacing(mode: mode, lastCost: cost, delay: delay, share: share)
                     }
+                case .host:
+                    var b = body
+                    // A kernel keeps at most 64 bytes of each (__NEW_UTS_LEN): longer is damage.
+                    let name = try b.opt { try $0.string() }, release = try b.opt { try $0.string() }
+                    if (name?.utf8.count ?? 0) <= 64 && (release?.utf8.count ?? 0) <= 64 {
+                        currentHost = HostInfo(hostname: name, kernelRelease: release)
+                    } else {
+                        rejected.append("a host record with a name or release longer than 64 bytes; left out")
+                    }
                 case .frame:
                     var b = body
                     var (snap, seq) = try b.frame()
+                    snap.host = currentHost
                     snap.kernelStatus = pendingStatus
                     snap.tablePacing = pendingPacing
                     pendingStatus = .absent

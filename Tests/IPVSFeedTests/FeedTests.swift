@@ -88,3 +88,45 @@ func tempPath(_ name: String) -> String {
     #expect(Set(dates).count == dates.count)
     #expect(findings.withLock { $0 } > 0)
 }
+
+@Test func recordingsKeepTheHost() throws {
+    // A host record before the first frame and again only where the host changed; each frame
+    // reads back with the host of its time.
+    let path = tempPath("host.rec")
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let d = DemoDirector()
+    let other = HostInfo(hostname: "lvs-b", kernelRelease: "7.3.4+deb13-amd64")
+    let w = try Recording.Writer(path: path, source: "demo", interval: 1)
+    for k in 0..<4 {
+        var s = d.snapshot(at: 3_600 + Double(k))
+        if k == 3 { s.host = other }
+        try w.append(s)
+    }
+    try w.close()
+    let r = try Recording.read(path: path)
+    #expect(r.frames.map(\.host) == [DemoDirector.host, DemoDirector.host, DemoDirector.host, other])
+    #expect(r.rejected.isEmpty)
+    // Two host records, not four: a frame whose host did not change writes none.
+    let bytes = [UInt8](try #require(FileManager.default.contents(atPath: path)))
+    var types: [UInt8] = []
+    var at = try #require(bytes.firstIndex(of: UInt8(ascii: "\n"))) + 1
+    while at + 5 <= bytes.count {
+        let length = Int(bytes[at]) | Int(bytes[at + 1]) << 8 | Int(bytes[at + 2]) << 16 | Int(bytes[at + 3]) << 24
+        types.append(bytes[at + 4])
+        at += 4 + length
+    }
+    #expect(types.filter { $0 == 7 }.count == 2)
+    #expect(types.filter { $0 == 2 }.count == 4)
+
+    // A host longer than a kernel keeps (64 bytes) is damage: left out, said so.
+    let bad = tempPath("host-bad.rec")
+    defer { try? FileManager.default.removeItem(atPath: bad) }
+    let wb = try Recording.Writer(path: bad, source: "demo", interval: 1)
+    var s = d.snapshot(at: 3_600)
+    s.host = HostInfo(hostname: String(repeating: "x", count: 65), kernelRelease: "6.1")
+    try wb.append(s)
+    try wb.close()
+    let rb = try Recording.read(path: bad)
+    #expect(rb.frames.first?.host == nil)
+    #expect(rb.rejected.contains { $0.contains("longer than 64 bytes") })
+}
