@@ -557,10 +557,17 @@ public final class Dashboard {
         // (key, label, priority): when the bar is too narrow the lowest priority leaves
         // first; Help and Quit never do.
         var keys: [(String, String, Int)] = [
-            ("1-7", "Screen", 8), ("/", "Filter", 7), ("s", "Sort", 4), ("Enter", "Drill", 6), ("Esc", "Back", 5),
-            ("p", source.isPaused ? "Resume" : "Pause", 3), ("d", "Delay", 1), ("x", exact ? "Scaled" : "Exact", 2),
+            ("1-7", "Screen", 80), ("/", "Filter", 70), ("s", "Sort", 40), ("Enter", "Drill", 60), ("Esc", "Back", 50),
+            ("p", source.isPaused ? "Resume" : "Pause", 30), ("d", "Delay", 10), ("x", exact ? "Scaled" : "Exact", 20),
             ("h", "Help", 100), ("q", "Quit", 100),
         ]
+        // A replay's own keys (step, jump, speed) before Help, stepping and pausing kept
+        // longest; the delay is the recording's.
+        if source is ReplayControl {
+            keys.removeAll { $0.0 == "d" }
+            for i in keys.indices where keys[i].0 == "p" { keys[i].2 = 45 }
+            keys.insert(contentsOf: [("[ ]", "Step", 48), ("J", "Jump", 25), ("+ -", "Speed", 15)], at: keys.count - 2)
+        }
         func need(_ ks: [(String, String, Int)]) -> Int { ks.reduce(0) { $0 + $1.0.count + $1.1.count + 2 } }
         while need(keys) > g.width, let least = keys.filter({ $0.2 < 100 }).map(\.2).min() {
             keys.removeAll { $0.2 == least }
