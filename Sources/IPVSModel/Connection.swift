@@ -1,4 +1,5 @@
 import FoundationEssentials
+import IPVSRawMemory
 
 /// One row of the kernel's connection table (`/proc/net/ip_vs_conn`): a connection or a
 /// persistence template.

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// Connection entries by the states an operator reads: ActiveConn is ESTABLISHED (TCP and
 /// SCTP), InActConn everything else, as the kernel counts them for a real server.

@@ -1,6 +1,7 @@
 import CPrefetch
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// An entry as the by-client sort sees it, in one word: the client in the high 33 bits (an
 /// IPv4 address, or 1 << 32 | the ordinal of an IPv6 address), its destination in the next

@@ -1,4 +1,5 @@
 import IPVSModel
+import IPVSRawMemory
 
 // The aggregation's fast core: where it is entered, what it computes, in which passes.
 //
@@ -48,7 +49,8 @@ import IPVSModel
 // 4. `templates` (`TemplateList.swift`): every template with the connections it controls,
 //    in the documented order.
 //
-// Raw memory (pools, arenas, vectors) is the kit in `RawMemory/`; each of its buffers states
+// Raw memory (pools, arenas, vectors, the index, the radix sort) is the kit in the module
+// `IPVSRawMemory`; each of its buffers states
 // what must hold and checks it in debug builds.
 
 extension Aggregates {
@@ -60,4 +62,17 @@ extension Aggregates {
         case groups = "groups (persistence groups, their loads, histogram and heavy loads)"
         case templates = "templates (what each controls, their order)"
     }
+}
+
+extension PairIndex {
+    /// The kit's index keyed by an address (its two halves): templates by (destination,
+    /// client as the template holds it), groups by (service, masked address).
+    @inline(__always)
+    func value(_ tag: Int32, _ a: IPAddress) -> Int32 { value(tag, high: a.high, low: a.low) }
+
+    @inline(__always)
+    func value(_ tag: Int32, _ a: IPAddress, orInsert next: Int32) -> Int32 { value(tag, high: a.high, low: a.low, orInsert: next) }
+
+    @inline(__always)
+    func set(_ tag: Int32, _ a: IPAddress, _ v: Int32) { set(tag, high: a.high, low: a.low, v) }
 }

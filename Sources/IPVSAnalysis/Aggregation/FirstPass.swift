@@ -1,4 +1,5 @@
 import IPVSModel
+import IPVSRawMemory
 
 /// Per destination, what the first pass counts, in raw memory: 32 lanes of UInt32 (two
 /// cache lines). A connection adds one to the lane of its kernel state (the state's raw
