@@ -4,6 +4,7 @@
 ///
 /// Invariants: `used <= block.bytes`; each `take` is 16-byte aligned and disjoint from the
 /// others; nothing taken is used after `free(to:)`. `take` checks the room it gives.
+@usableFromInline
 package struct Arena {
     @usableFromInline let block: BufferPool.Block
     @usableFromInline var used = 0

@@ -35,6 +35,7 @@ public final class BufferPool: @unchecked Sendable {
         package static let mappedFrom = 1 << 20
         package static let hugePage = 2 << 20
 
+        @usableFromInline
         package static func allocate(_ bytes: Int) -> Block {
             let size = max(16, bytes)
             #if canImport(Glibc)
@@ -93,6 +94,7 @@ public final class BufferPool: @unchecked Sendable {
     deinit { free.withLock { for b in $0 { b.release() } } }
 
     /// A block of at least `bytes`: the smallest free one that fits, or a new one.
+    @usableFromInline
     package func take(bytes: Int) -> Block {
         let found = free.withLock { free -> Block? in
             var best = -1
@@ -126,6 +128,7 @@ public final class BufferPool: @unchecked Sendable {
 }
 
 extension Optional where Wrapped == BufferPool {
+    @usableFromInline
     package func take(bytes: Int) -> BufferPool.Block { self?.take(bytes: bytes) ?? .allocate(bytes) }
 
     @usableFromInline

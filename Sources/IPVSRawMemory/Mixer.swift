@@ -4,6 +4,7 @@
 /// identities. Each is a published constant chosen for how well it spreads bits; none is
 /// tuned to a table. Changing one changes no figure, only the order of hash slots, except
 /// `TemplateIdentity`'s (an `Analyzer` orders templates by their digest).
+@usableFromInline
 package enum Mixer {
     /// 2^64 / φ, odd: Fibonacci hashing's multiplier and SplitMix64's increment.
     @inlinable package static var golden: UInt64 { 0x9E37_79B9_7F4A_7C15 }

@@ -7,6 +7,7 @@
 /// Invariants (checked in debug builds): the table has `1 << bits` slots and at most half
 /// are taken (`count * 2 <= 1 << bits`), so a probe always meets an empty slot; an empty
 /// slot's value is -1 and a taken one's is not negative.
+@usableFromInline
 package final class PairIndex {
     @usableFromInline
     struct Slot {

@@ -7,11 +7,13 @@
 /// 10^6 keys, where a comparison sort or a hash lookup per key waits on memory each time.
 /// Fewer bits a pass can pay for an extra pass: 256 write streams stay in the L1 cache where
 /// 2,048 do not (three 8-bit passes cost less than two 11-bit ones).
+@usableFromInline
 package enum RadixSort {
     package static let digitBits = 11
 
     /// The digit counts of every pass, gathered while the keys are being written (saves
     /// the sort's own read of them). Owns its memory: `deallocate()` when done.
+    @usableFromInline
     package struct Histogram {
         package let lowestBit: Int
         package let digitBits: Int

@@ -7,6 +7,7 @@
 /// Invariants (checked in debug builds): `0 <= count <= capacity`; `base[0..<count]` are
 /// initialized, the rest is not; `base` lies in `block`; after `free()` or a hand-over the
 /// vector is not used again.
+@usableFromInline
 package struct RawVector<T> {
     @usableFromInline var block: BufferPool.Block
     @usableFromInline var _base: UnsafeMutablePointer<T>
