@@ -151,6 +151,13 @@ struct FirstPass {
     }
 
     /// Reads `entries`, writing their words to `words` (room for one per entry).
+    /// Gives back what the first pass's results hold (the histogram, the template records)
+    /// once the passes that read them are done.
+    func free() {
+        histogram.deallocate()
+        records.free()
+    }
+
     init(_ entries: UnsafeBufferPointer<ConnectionEntry>, words: UnsafeMutablePointer<UInt64>,
          cache: inout RouteCache, resolver: inout Resolver, pool: BufferPool?) {
         let n = entries.count
