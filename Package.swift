@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "IPVSAnalysis", dependencies: ["IPVSModel", "IPVSRawMemory", "CMalloc", "CPrefetch"]),
         // A simulated director whose snapshots evolve over time: `--demo`, and the source
         // the dashboard's and subagent's tests run on.
-        .target(name: "IPVSDemo", dependencies: ["IPVSModel"]),
+        .target(name: "IPVSDemo", dependencies: ["IPVSModel", "IPVSRawMemory"]),
         // ncursesw, through a module map and a header for its macros.
         .systemLibrary(name: "CNcurses", path: "Sources/CNcurses"),
         // One feed for every face: a live director, a captured tree, the demo or a recording,

@@ -1,15 +1,21 @@
-/// The constants the analysis mixes hashes with, in one place (computed and inlinable, so that
-/// another module's hot loop sees a constant, not an accessor call): its open-addressing tables
-/// (`PairIndex`, the IPv6 client index), the route cache's multipliers and the templates'
-/// identities. Each is a published constant chosen for how well it spreads bits; none is
-/// tuned to a table. Changing one changes no figure, only the order of hash slots, except
-/// `TemplateIdentity`'s (an `Analyzer` orders templates by their digest).
+/// The constants ipvstop mixes hashes with, in one place: the analysis' open-addressing
+/// tables (`PairIndex`, the IPv6 client index), the route cache's multipliers, the templates'
+/// and the connection entries' identities, the demo's randomness and the recordings' entry
+/// hash. Each is a published constant chosen for how well it spreads bits; none is tuned to a
+/// table. Changing one changes no figure, only the order of hash slots, except
+/// `TemplateIdentity`'s (an `Analyzer` orders templates by their digest) and `splitMix`'s
+/// (the demo director's randomness: its screens in `Screens/` would change).
+///
+/// Computed and inlinable, so that another module's hot loop sees a constant, not an
+/// accessor call.
 @usableFromInline
 package enum Mixer {
     /// 2^64 / φ, odd: Fibonacci hashing's multiplier and SplitMix64's increment.
     @inlinable package static var golden: UInt64 { 0x9E37_79B9_7F4A_7C15 }
     /// xxHash64's second prime.
     @inlinable package static var prime2: UInt64 { 0xC2B2_AE3D_27D4_EB4F }
+    /// xxHash64's third prime.
+    @inlinable package static var prime3: UInt64 { 0x27D4_EB2F_1656_67C5 }
     /// xxHash64's fifth prime.
     @inlinable package static var prime5: UInt64 { 0x1656_67B1_9E37_79F9 }
     /// SplitMix64's finalizer multipliers.
