@@ -89,7 +89,7 @@ public final class ViewBuilder {
             Self.scalar(g, G.version, s.info.map { .text($0.version) }),
             Self.scalar(g, G.tableSize, s.info.map { .unsigned($0.tableSize) }),
             Self.scalar(g, G.services, .gauge(s.services.count)),
-            Self.scalar(g, G.realServers, .gauge(s.services.reduce(0) { $0 + $1.realServers.count })),
+            Self.scalar(g, G.realServers, .gauge(s.realServerCount)),
             Self.scalar(g, G.connections, s.connections.map { .gauge($0.counts.connections) }),
             Self.scalar(g, G.templates, s.connections.map { .gauge($0.counts.templates) }),
             Self.scalar(g, G.entryBytes, s.slab.map { .unsigned($0.objectSize) }),
@@ -225,9 +225,7 @@ public final class ViewBuilder {
             v[16] = .gauge(svc.totalWeight)
             v[17] = .gauge(Int64(svc.activeConns))
             v[18] = .gauge(Int64(svc.inactiveConns))
-            if svc.realServers.allSatisfy({ $0.persistentConns != nil }) {
-                v[19] = .gauge(svc.realServers.reduce(0) { $0 + Int64($1.persistentConns ?? 0) })
-            }
+            v[19] = svc.persistentConns.map { .gauge($0) }
             let stats = ValueMapping.stats(svc.stats), rates = ValueMapping.rates(svc.rates)
             for i in 0..<5 {
                 v[20 + UInt32(i)] = stats[i]

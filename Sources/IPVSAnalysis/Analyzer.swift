@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// The analysis layer's entry points: one snapshot in, aggregations and findings out.
 public enum Analysis {

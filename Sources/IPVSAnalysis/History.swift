@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// What the analysis remembers between table reads: when real servers went to weight 0
 /// and what reached them since, when each template was last armed, when sync last moved.

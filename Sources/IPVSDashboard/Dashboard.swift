@@ -476,10 +476,8 @@ public final class Dashboard {
         // (priority, label, value, role): shown in this order, the least important left out
         // first when the line is full.
         var items: [(Int, String, String, Role)] = []
-        let act = s.services.reduce(0) { $0 + $1.activeConns }
-        let inact = s.services.reduce(0) { $0 + $1.inactiveConns }
-        items.append((10, "Active", Format.count(act, exact: x), .normal))
-        items.append((9, "InAct", Format.count(inact, exact: x), .normal))
+        items.append((10, "Active", Format.count(s.activeConns, exact: x), .normal))
+        items.append((9, "InAct", Format.count(s.inactiveConns, exact: x), .normal))
         if let t = s.connections {
             items.append((7, "Entries", Format.count(t.entries.count, exact: x), .normal))
             items.append((6, "Tmpl", Format.count(t.counts.templates, exact: x), .normal))

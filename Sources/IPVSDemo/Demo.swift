@@ -2,6 +2,7 @@
 import FoundationEssentials
 import Glibc
 import IPVSModel
+import IPVSRawMemory
 
 /// A simulated IPVS director whose services, clients, templates and counters evolve over
 /// time: the `--demo` source, and the source the dashboard's and subagent's tests run on.
@@ -195,11 +196,10 @@ public struct DemoDirector: Sendable {
 
     // MARK: - Randomness (a pure function of its arguments)
 
+    /// SplitMix64 of `x`: the kit's mixer, one step from `x`.
     static func mix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var state = x
+        return Mixer.splitMix(&state)
     }
 
     static func hash(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64 = 0) -> UInt64 {

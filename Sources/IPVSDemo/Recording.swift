@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -652,8 +653,8 @@ struct EntryIdentity: Hashable {
     }
 
     func hash(into h: inout Hasher) {
-        h.combine(client.low &* 0x9E37_79B9_7F4A_7C15 ^ client.high ^ virtual.low &* 0xC2B2_AE3D_27D4_EB4F
-                  ^ destination.low &* 0x1656_67B1_9E37_79F9 ^ destination.high ^ ports &* 0x27D4_EB2F_1656_67C5)
+        h.combine(client.low &* Mixer.golden ^ client.high ^ virtual.low &* Mixer.prime2
+                  ^ destination.low &* Mixer.prime5 ^ destination.high ^ ports &* Mixer.prime3)
     }
 }
 

@@ -123,9 +123,7 @@ public enum Metrics {
             if let t = svc.persistence?.timeoutSeconds { svcTimeout.add(sl, t) }
             svcActive.add(sl, UInt64(svc.activeConns))
             svcInactive.add(sl, UInt64(svc.inactiveConns))
-            if svc.realServers.allSatisfy({ $0.persistentConns != nil }) {
-                svcPersistent.add(sl, svc.realServers.reduce(0) { $0 + UInt64($1.persistentConns ?? 0) })
-            }
+            if let p = svc.persistentConns { svcPersistent.add(sl, UInt64(p)) }
             svcBackends.add(sl + [("state", "all")], svc.realServers.count)
             svcBackends.add(sl + [("state", "up")], svc.realServers.filter { $0.weight > 0 }.count)
             svcStats.add(sl, svc.stats, svc.rates)

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import IPVSRawMemory
 
 /// One row of the kernel's connection table (`/proc/net/ip_vs_conn`): a connection or a
 /// persistence template.
@@ -293,8 +294,8 @@ extension ConnectionTable {
     @inlinable
     static func digest(_ e: ConnectionEntry) -> UInt64 {
         // FNV-1a style mixing over the identity words.
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* 0x0000_0100_0000_01B3; h ^= h >> 29 }
+        var h = Mixer.fnvBasis
+        @inline(__always) func mix(_ v: UInt64) { h = (h ^ v) &* Mixer.fnvPrime; h ^= h >> 29 }
         mix(e.client.high); mix(e.client.low)
         mix(e.virtual.high); mix(e.virtual.low)
         mix(e.destination.high); mix(e.destination.low)

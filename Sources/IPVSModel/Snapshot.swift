@@ -221,6 +221,13 @@ public struct Snapshot: Sendable {
 
     public func sysctl(_ name: String) -> Sysctl? { sysctls.first { $0.name == name } }
 
+    /// Real servers of every virtual service.
+    public var realServerCount: Int { services.reduce(0) { $0 + $1.realServers.count } }
+    /// ActiveConn over the whole director (every service's, `VirtualService.activeConns`).
+    public var activeConns: Int { services.reduce(0) { $0 + $1.activeConns } }
+    /// InActConn over the whole director.
+    public var inactiveConns: Int { services.reduce(0) { $0 + $1.inactiveConns } }
+
     /// Seconds between the connection table's read and the snapshot.
     public var connectionAge: Double? {
         connections.map { max(0, takenAt.timeIntervalSince($0.readAt)) }

@@ -37,7 +37,7 @@ struct CaptureCommand: ParsableCommand {
         } catch {
             fail(error.description)
         }
-        let realServers = snap.services.reduce(0) { $0 + $1.realServers.count }
+        let realServers = snap.realServerCount
         let host = [snap.host?.hostname, snap.host?.kernelRelease.map { "kernel " + $0 }].compactMap { $0 }.joined(separator: ", ")
         var lines = ["captured \(host.isEmpty ? "the director" : host) to \(directory):",
                      "  \(snap.services.count) service(s), \(realServers) real server(s), "

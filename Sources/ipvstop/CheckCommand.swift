@@ -206,7 +206,7 @@ struct CheckCommand: ParsableCommand {
         let partial = s.connections?.completeness.flatMap { $0.isPartial ? $0 : nil }
         if partial != nil && status == "OK" { status = "UNKNOWN" }
         var line = "IPVS \(status) - "
-        let servers = s.services.reduce(0) { $0 + $1.realServers.count }
+        let servers = s.realServerCount
         let size = "\(s.services.count) service\(s.services.count == 1 ? "" : "s"), \(servers) real server\(servers == 1 ? "" : "s")"
         // Findings drawn from degraded input say so where a monitoring system looks; the
         // warnings themselves go to stderr.

@@ -1,5 +1,6 @@
 import Foundation
 import IPVSModel
+import IPVSRawMemory
 import IPVSReader
 import IPVSTestSupport
 import Testing

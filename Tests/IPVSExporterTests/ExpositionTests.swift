@@ -83,6 +83,25 @@ import Testing
         #expect(om.components(separatedBy: "# EOF").count == 2)
     }
 
+    /// A service's PersistConn is the model's sum (`VirtualService.persistentConns`), as the
+    /// JSON and the subagent give it: none for a service without real servers whose source
+    /// gave no netlink figures (a sum over nothing is not a 0 the kernel said).
+    @Test func servicePersistConnIsTheModels() {
+        let d = DemoDirector()
+        var snap = d.snapshot(at: DemoDirector.warmTime)
+        var empty = snap.services[0]
+        empty.key = .fwmark(999, .ipv4)
+        empty.realServers = []
+        empty.stats = nil
+        snap.services.append(empty)
+        var out: [MetricFamily] = []
+        Metrics.servicesAndBackends(snap, Analysis.analyze(snap), &out)
+        let persistent = out.first { $0.name == "ipvstop_service_connections_persistent" }
+        let want = snap.services.compactMap { $0.persistentConns.map(Double.init) }
+        #expect(persistent?.samples.map(\.value) == want)
+        #expect(want.count == snap.services.count - 1 && want.contains { $0 > 0 })
+    }
+
     /// ip_vs_status (7.1+), the table read's completeness and its pacing, as gauges.
     @Test func kernelTablesCompletenessAndPacing() {
         let d = DemoDirector()

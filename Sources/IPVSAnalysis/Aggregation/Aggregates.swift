@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// Connection entries by the states an operator reads: ActiveConn is ESTABLISHED (TCP and
 /// SCTP), InActConn everything else, as the kernel counts them for a real server.
@@ -300,8 +301,8 @@ public struct TemplateAggregate: Hashable, Sendable {
     public var pastTimeoutSince: Date?
 }
 
-/// Per client, per persistence group and per template, computed in one pass over the
-/// connection table (see `AggregationPass.swift`).
+/// Per client, per persistence group and per template, computed by the fast core's passes
+/// over the connection table (`Workspace.run`, `FastCore.swift`).
 public struct Aggregates: Sendable {
     public var destinations: [Destination] = []
     /// By address (IPv4, then IPv6); each computed when asked for, from the sorted table.

@@ -1,4 +1,5 @@
 import IPVSModel
+import IPVSRawMemory
 
 /// The pass over the words in client order (and by destination within a client): each
 /// client's connections per destination (a load), which go to the load histogram (and,

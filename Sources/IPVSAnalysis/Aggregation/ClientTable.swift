@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// The connection table as the client pass leaves it: one `EntryWord` per entry, sorted by
 /// client, and where each client's words start. 12 bytes an entry instead of a client and

@@ -1,4 +1,5 @@
 import IPVSModel
+import IPVSRawMemory
 
 /// Per destination, what the first pass counts, in raw memory: 32 lanes of UInt32 (two
 /// cache lines). A connection adds one to the lane of its kernel state (the state's raw
@@ -150,6 +151,13 @@ struct FirstPass {
     }
 
     /// Reads `entries`, writing their words to `words` (room for one per entry).
+    /// Gives back what the first pass's results hold (the histogram, the template records)
+    /// once the passes that read them are done.
+    func free() {
+        histogram.deallocate()
+        records.free()
+    }
+
     init(_ entries: UnsafeBufferPointer<ConnectionEntry>, words: UnsafeMutablePointer<UInt64>,
          cache: inout RouteCache, resolver: inout Resolver, pool: BufferPool?) {
         let n = entries.count

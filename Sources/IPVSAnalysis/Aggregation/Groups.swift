@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// Persistence groups and their loads as the client pass folds clients in: groups by
 /// (service, masked address), loads by (destination, masked address).

@@ -3,8 +3,9 @@ import IPVSModel
 /// Every aggregate of a snapshot, computed the plain way: dictionaries keyed by what an
 /// operator would name (client, destination, persistence group, template), one entry at a
 /// time, no packed words, no raw memory. It is slow on purpose and written to be read: it is
-/// what `Aggregates.init` (the fast core, `AggregationPass.swift`) must agree with, figure
-/// for figure, and the differential tests and `ipvstop-bench --verify` compare the two.
+/// what `Aggregates.init` (the fast core, entered through `Workspace.run`: `FastCore.swift`)
+/// must agree with, figure for figure, and the differential tests and `ipvstop-bench
+/// --verify` compare the two.
 ///
 /// The rules, each stated once:
 /// - **Destination**: `Resolver` maps an entry to its service and real server (the

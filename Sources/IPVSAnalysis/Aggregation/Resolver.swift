@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// A route's identity: protocol, virtual address and port, real server and port. `mix`
 /// digests it for a template's identity.

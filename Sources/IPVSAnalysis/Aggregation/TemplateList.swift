@@ -1,5 +1,6 @@
 import FoundationEssentials
 import IPVSModel
+import IPVSRawMemory
 
 /// A template as the first pass saw it: enough to index, order and list it without going
 /// back to its entry, which lies somewhere in tens of megabytes of table (a cache miss per

@@ -238,8 +238,7 @@ public final class ServicesScreen: Screen {
             return
         }
         let rows = rows(ctx)
-        let realServers = s.services.reduce(0) { $0 + $1.realServers.count }
-        var title = [Span(" \(s.services.count) virtual services, \(realServers) real servers", bold: true)]
+        var title = [Span(" \(s.services.count) virtual services, \(s.realServerCount) real servers", bold: true)]
         if let f = filter, !f.isEmpty { title.append(Span("  filter: \(f) (\(rows.filter { if case .service = $0.0 { true } else { false } }.count) shown)", .warn)) }
         title.append(Span(showStats ? "  cumulative counters (ipvsadm --stats) and thresholds -x/-y; c: rates" : "  c: counters  H: history", .dim))
         drawTitle(&g, rect, title)

@@ -1,4 +1,3 @@
-import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 import Synchronization
@@ -19,9 +18,10 @@ public final class BufferPool: @unchecked Sendable {
     /// Invariants: `base` is 16-byte aligned and `bytes` long; a block is owned by one
     /// holder at a time (the pool's free list, or one buffer) and released once. `typed`
     /// checks alignment and size in debug builds.
-    struct Block: @unchecked Sendable {
-        let base: UnsafeMutableRawPointer
-        let bytes: Int
+    @usableFromInline
+    package struct Block: @unchecked Sendable {
+        @usableFromInline package let base: UnsafeMutableRawPointer
+        @usableFromInline package let bytes: Int
         /// The mapping to unmap (nil: from malloc).
         private let mapping: (start: UnsafeMutableRawPointer, length: Int)?
 
@@ -32,10 +32,11 @@ public final class BufferPool: @unchecked Sendable {
         /// a few faults, and a TLB entry covers a sort bucket's whole stretch. A fresh huge
         /// page costs about a quarter of the small pages it replaces, so from 1 MiB on a whole
         /// huge page costs less than the small pages of the block.
-        static let mappedFrom = 1 << 20
-        static let hugePage = 2 << 20
+        package static let mappedFrom = 1 << 20
+        package static let hugePage = 2 << 20
 
-        static func allocate(_ bytes: Int) -> Block {
+        @usableFromInline
+        package static func allocate(_ bytes: Int) -> Block {
             let size = max(16, bytes)
             #if canImport(Glibc)
             if size >= mappedFrom, let b = mapped(size) { return b }
@@ -65,7 +66,8 @@ public final class BufferPool: @unchecked Sendable {
         }
         #endif
 
-        func release() {
+        @usableFromInline
+        package func release() {
             #if canImport(Glibc)
             if let m = mapping {
                 munmap(m.start, m.length)
@@ -75,7 +77,8 @@ public final class BufferPool: @unchecked Sendable {
             base.deallocate()
         }
 
-        func typed<T>(_: T.Type) -> UnsafeMutablePointer<T> {
+        @inlinable
+        package func typed<T>(_: T.Type) -> UnsafeMutablePointer<T> {
             assert(MemoryLayout<T>.alignment <= 16 && Int(bitPattern: base) % 16 == 0, "a block's alignment")
             return base.bindMemory(to: T.self, capacity: bytes / MemoryLayout<T>.stride)
         }
@@ -91,7 +94,8 @@ public final class BufferPool: @unchecked Sendable {
     deinit { free.withLock { for b in $0 { b.release() } } }
 
     /// A block of at least `bytes`: the smallest free one that fits, or a new one.
-    func take(bytes: Int) -> Block {
+    @usableFromInline
+    package func take(bytes: Int) -> Block {
         let found = free.withLock { free -> Block? in
             var best = -1
             for (i, b) in free.enumerated() where b.bytes >= bytes && (best < 0 || b.bytes < free[best].bytes) { best = i }
@@ -102,7 +106,8 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     /// Takes `b` back; the smallest blocks go when more than `keep` are held.
-    func give(_ b: Block) {
+    @usableFromInline
+    package func give(_ b: Block) {
         let drop = free.withLock { free -> [Block] in
             free.append(b)
             var drop: [Block] = []
@@ -123,9 +128,11 @@ public final class BufferPool: @unchecked Sendable {
 }
 
 extension Optional where Wrapped == BufferPool {
-    func take(bytes: Int) -> BufferPool.Block { self?.take(bytes: bytes) ?? .allocate(bytes) }
+    @usableFromInline
+    package func take(bytes: Int) -> BufferPool.Block { self?.take(bytes: bytes) ?? .allocate(bytes) }
 
-    func give(_ b: BufferPool.Block) {
+    @usableFromInline
+    package func give(_ b: BufferPool.Block) {
         if let p = self { p.give(b) } else { b.release() }
     }
 }

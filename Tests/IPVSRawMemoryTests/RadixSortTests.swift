@@ -1,5 +1,5 @@
 import Testing
-@testable import IPVSModel
+@testable import IPVSRawMemory
 
 @Suite struct RadixSortTests {
     /// Keys whose high bits repeat (so stability shows) and spread: a few hot prefixes, many

@@ -4,18 +4,21 @@
 ///
 /// Invariants: `used <= block.bytes`; each `take` is 16-byte aligned and disjoint from the
 /// others; nothing taken is used after `free(to:)`. `take` checks the room it gives.
-struct Arena {
-    private let block: BufferPool.Block
-    private var used = 0
+@usableFromInline
+package struct Arena {
+    @usableFromInline let block: BufferPool.Block
+    @usableFromInline var used = 0
 
     /// Room for `bytes`, as `Arena.bytes(_:_:)` counts them.
-    init(bytes: Int, pool: BufferPool?) { block = pool.take(bytes: max(16, bytes)) }
+    package init(bytes: Int, pool: BufferPool?) { block = pool.take(bytes: max(16, bytes)) }
 
     /// What `take(n, T.self)` uses of an arena, alignment included.
-    static func bytes<T>(_ n: Int, _: T.Type) -> Int { max(1, n) * MemoryLayout<T>.stride + 16 }
+    @inlinable
+    package static func bytes<T>(_ n: Int, _: T.Type) -> Int { max(1, n) * MemoryLayout<T>.stride + 16 }
 
     /// `n` uninitialized values of `T`, valid until the arena is freed.
-    mutating func take<T>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
+    @inlinable
+    package mutating func take<T>(_ n: Int, _: T.Type) -> UnsafeMutablePointer<T> {
         let start = (used + 15) / 16 * 16
         let size = max(1, n) * MemoryLayout<T>.stride
         precondition(MemoryLayout<T>.alignment <= 16 && start + size <= block.bytes, "arena too small")
@@ -24,13 +27,13 @@ struct Arena {
     }
 
     /// Room for a radix sort of `n` keys with their 32-bit payload (`takeKeyedSort`).
-    static func keyedSortBytes(_ n: Int) -> Int { 2 * bytes(n, UInt64.self) + 2 * bytes(n, Int32.self) }
+    package static func keyedSortBytes(_ n: Int) -> Int { 2 * bytes(n, UInt64.self) + 2 * bytes(n, Int32.self) }
 
     /// Keys, their scratch, payload and its scratch, `n` of each, for `RadixSort.sort`.
-    mutating func takeKeyedSort(_ n: Int) -> (keys: UnsafeMutablePointer<UInt64>, keyScratch: UnsafeMutablePointer<UInt64>,
-                                              payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>) {
+    package mutating func takeKeyedSort(_ n: Int) -> (keys: UnsafeMutablePointer<UInt64>, keyScratch: UnsafeMutablePointer<UInt64>,
+                                                      payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>) {
         (take(n, UInt64.self), take(n, UInt64.self), take(n, Int32.self), take(n, Int32.self))
     }
 
-    func free(to pool: BufferPool?) { pool.give(block) }
+    package func free(to pool: BufferPool?) { pool.give(block) }
 }

@@ -7,14 +7,16 @@
 /// 10^6 keys, where a comparison sort or a hash lookup per key waits on memory each time.
 /// Fewer bits a pass can pay for an extra pass: 256 write streams stay in the L1 cache where
 /// 2,048 do not (three 8-bit passes cost less than two 11-bit ones).
-public enum RadixSort {
-    public static let digitBits = 11
+@usableFromInline
+package enum RadixSort {
+    package static let digitBits = 11
 
     /// The digit counts of every pass, gathered while the keys are being written (saves
     /// the sort's own read of them). Owns its memory: `deallocate()` when done.
-    public struct Histogram {
-        public let lowestBit: Int
-        public let digitBits: Int
+    @usableFromInline
+    package struct Histogram {
+        package let lowestBit: Int
+        package let digitBits: Int
         @usableFromInline let passes: Int
         @usableFromInline let counts: UnsafeMutablePointer<UInt32>
         /// `lowestBit` and `digitBits` as `add` shifts by them, and a digit's mask: made once
@@ -24,7 +26,7 @@ public enum RadixSort {
         @usableFromInline let digitShift: UInt64
         @usableFromInline let mask: Int
 
-        public init(lowestBit: Int, digitBits: Int = RadixSort.digitBits) {
+        package init(lowestBit: Int, digitBits: Int = RadixSort.digitBits) {
             precondition(digitBits > 0 && digitBits < 32, "a digit of \(digitBits) bits")
             self.lowestBit = max(0, min(63, lowestBit))
             self.digitBits = digitBits
@@ -37,7 +39,7 @@ public enum RadixSort {
         }
 
         @inlinable @inline(__always)
-        public func add(_ k: UInt64) {
+        package func add(_ k: UInt64) {
             var digits = k &>> lowestShift
             if passes == 1 {
                 // One digit: without the loop.
@@ -55,25 +57,25 @@ public enum RadixSort {
         /// The counts of pass `pass` (`1 << digitBits` of them), for a caller that counts a
         /// single digit itself in a hot loop: an increment at an index it computes with a
         /// constant shift, where `add` loads the shift, the mask and the pass count.
-        public func counts(ofPass pass: Int) -> UnsafeMutablePointer<UInt32> {
+        package func counts(ofPass pass: Int) -> UnsafeMutablePointer<UInt32> {
             precondition(pass >= 0 && pass < passes, "no such pass")
             return counts + (pass << digitBits)
         }
 
         /// Keys counted with `digit` in pass `pass` (0: the lowest digit).
-        public func count(pass: Int, digit: Int) -> Int {
+        package func count(pass: Int, digit: Int) -> Int {
             precondition(pass >= 0 && pass < passes && digit >= 0 && digit < 1 << digitBits, "no such digit")
             return Int(counts[pass << digitBits | digit])
         }
 
-        public func deallocate() { counts.deallocate() }
+        package func deallocate() { counts.deallocate() }
     }
 
     /// Sorts `count` keys by bits `lowestBit...63` (stable), using `scratch` (and
     /// `payloadScratch` when there is a payload) of the same size. Returns which buffers
     /// hold the result: the originals, or the scratch ones. `histogram`: the keys' digit
     /// counts from the same `lowestBit` and `digitBits`, when the caller gathered them.
-    public static func sort(
+    package static func sort(
         _ keys: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>,
         payload: UnsafeMutablePointer<Int32>? = nil, payloadScratch: UnsafeMutablePointer<Int32>? = nil,
         count n: Int, lowestBit: Int, histogram: Histogram? = nil, digitBits: Int = RadixSort.digitBits
@@ -156,7 +158,7 @@ public enum RadixSort {
     /// 24 bits (three 8-bit passes: the poller's new-entry detection at 10^6 entries took 15 ms
     /// with them, 21 with two 11-bit ones, here) leaves less than one key per prefix, and an
     /// insertion pass finishes the order in about linear time.
-    public static func sortDigests(
+    package static func sortDigests(
         _ keys: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>,
         payload: UnsafeMutablePointer<Int32>, payloadScratch: UnsafeMutablePointer<Int32>, count n: Int
     ) -> (keys: UnsafeMutablePointer<UInt64>, payload: UnsafeMutablePointer<Int32>) {
