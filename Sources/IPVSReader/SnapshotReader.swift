@@ -422,9 +422,10 @@ public struct SnapshotReader: Sendable {
         var parser = ConnectionTableParser(expectedEntries: Self.reservation(expectedEntries: expectedEntries, fileSize: ProcFile.sizeHint(full)))
         // A capture's table was read when the capture says.
         let readAt = (options.isLive ? nil : try Self.loadCapture(options.procRoot)?.tableReadAt) ?? Date()
-        let cost = try ProcFile.streamLines(full) { lines, unterminated in
-            parser.consume(lines, unterminated: unterminated)
-        }
+        // The live table overlapped: the kernel formats rows on one thread while this one
+        // parses (see `streamLinesOverlapped`); a captured file has no kernel work to hide.
+        let consume = { (lines: UnsafeBufferPointer<UInt8>, unterminated: Bool) in parser.consume(lines, unterminated: unterminated) }
+        let cost = try options.isLive ? ProcFile.streamLinesOverlapped(full, consume) : ProcFile.streamLines(full, consume)
         return parser.table(file: String(file.dropFirst(4)), readAt: readAt, cost: cost)
     }
 
