@@ -18,7 +18,7 @@
 # resident memory per entry, whole and above its RSS with an empty table (live.tsv). The live
 # exporter runs with --table-share LIVE_SHARE (default 50%): a read costs the same whatever the
 # share, and at the default 5% a 2M-entry table is read every ~20 read-times, too rarely for
-# pairs. KEYS_SECONDS (default 0: skipped) runs the dashboard in tmux and times its answer to
+# pairs. KEYS_SECONDS (default 0: skipped) runs the dashboard on a pty and times its answer to
 # keys during its table reads (lib/keys.py). SHARE_PCT (default 0: skipped) runs the exporter
 # at --table-share SHARE_PCT for one whole pacing cycle (from the end of a read to the end of
 # the next) and reports the CPU share it took, read from /proc/PID/stat (share.tsv).
