@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "IPVSTestSupport", path: "Tests/IPVSTestSupport"),
         .testTarget(name: "IPVSReaderTests", dependencies: ["IPVSReader", "IPVSModel", "IPVSTestSupport"]),
         .testTarget(name: "IPVSAnalysisTests", dependencies: ["IPVSAnalysis", "IPVSModel", "IPVSRawMemory", "IPVSReader", "IPVSTestSupport"]),
-        .testTarget(name: "IPVSFeedTests", dependencies: ["IPVSFeed", "IPVSDemo", "IPVSModel"]),
+        .testTarget(name: "IPVSFeedTests", dependencies: ["IPVSFeed", "IPVSAnalysis", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSDashboardTests", dependencies: ["IPVSDashboard", "IPVSFeed", "IPVSDemo", "IPVSModel", "IPVSReader", "IPVSTestSupport"]),
         .testTarget(name: "IPVSAgentTests", dependencies: ["IPVSAgent", "IPVSDemo", "IPVSModel"]),
         .testTarget(name: "IPVSExporterTests", dependencies: ["IPVSExporter", "IPVSAnalysis", "IPVSDemo", "IPVSModel"]),

@@ -1,4 +1,5 @@
 import Foundation
+import IPVSAnalysis
 import IPVSDemo
 import IPVSModel
 import Synchronization
@@ -129,4 +130,36 @@ func tempPath(_ name: String) -> String {
     let rb = try Recording.read(path: bad)
     #expect(rb.frames.first?.host == nil)
     #expect(rb.rejected.contains { $0.contains("longer than 64 bytes") })
+}
+
+@Test func aBigTableIsNotAnalysedAgainForEveryServicesPoll() throws {
+    // The demo's snapshot with its table grown past the line (entries repeated).
+    let d = DemoDirector()
+    var s = d.snapshot(at: 3_600)
+    let t = try #require(s.connections)
+    var entries = t.entries
+    while entries.count < FeedLoop.bigTable { entries += t.entries }
+    s.connections = ConnectionTable(entries: entries, file: t.file, readAt: t.readAt, cost: t.cost)
+    let result = Analyzer().update(with: s)
+    let reuse = FeedLoop.Reuse(after: s, seconds: 0.5, result: result)
+    func later(_ seconds: Double, newTable: Bool = false) -> Snapshot {
+        var n = s
+        n.takenAt = s.takenAt.addingTimeInterval(seconds)
+        if newTable { n.connections = ConnectionTable(entries: entries, file: t.file, readAt: t.readAt.addingTimeInterval(seconds), cost: t.cost) }
+        return n
+    }
+    // The same table, polled services: the last analysis again, until its cost allows
+    // another (0.5 s at 1%: 50 s; never less than 10 s).
+    #expect(reuse.covers(later(1)))
+    #expect(reuse.covers(later(49)))
+    #expect(!reuse.covers(later(51)))
+    #expect(!FeedLoop.Reuse(after: s, seconds: 0.01, result: result).covers(later(11)))
+    #expect(FeedLoop.Reuse(after: s, seconds: 0.01, result: result).covers(later(9)))
+    // A new table is analysed at once; a small table every time.
+    #expect(!reuse.covers(later(1, newTable: true)))
+    let small = d.snapshot(at: 3_600)
+    #expect(!FeedLoop.Reuse(after: small, seconds: 0.5, result: Analyzer().update(with: small)).covers(small))
+    // Handed again without its events: a trap is sent once.
+    #expect(reuse.result.events.isEmpty)
+    #expect(reuse.result.findings.count == result.findings.count)
 }
