@@ -65,8 +65,7 @@ extension ProcFile {
         switch outcome.failure {
         case .none: break
         case .tooLarge: throw ProcReadError.tooLarge(path, limit: limit)
-        case .errno(let e) where e == EACCES || e == EPERM: throw ProcReadError.permissionDenied(path)
-        case .errno(let e): throw ProcReadError.io(path, e)
+        case .errno(let e): throw ProcReadError.ofRead(path, errno: e)
         }
         if !carry.isEmpty { carry.withUnsafeBufferPointer { consume($0, true) } }
         var cost = clock.cost(bytes: outcome.bytes, readCalls: outcome.calls)

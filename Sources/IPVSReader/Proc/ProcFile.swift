@@ -7,6 +7,12 @@ import Glibc
 
 /// Why a /proc file could not be read, in words an operator can act on.
 public enum ProcReadError: Error, Equatable, CustomStringConvertible {
+    /// What a failed read(2) of `path` with `errno` means: a permission refused (a root-only
+    /// file) or any other I/O error.
+    static func ofRead(_ path: String, errno e: Int32) -> ProcReadError {
+        e == EACCES || e == EPERM ? .permissionDenied(path) : .io(path, e)
+    }
+
     case missing(String)
     case permissionDenied(String)
     case io(String, Int32)
@@ -129,9 +135,7 @@ enum ProcFile {
             calls += 1
             if n < 0 {
                 if errno == EINTR { continue }
-                let e = errno
-                if e == EACCES || e == EPERM { throw ProcReadError.permissionDenied(path) }
-                throw ProcReadError.io(path, e)
+                throw ProcReadError.ofRead(path, errno: errno)
             }
             if n == 0 { break }
             if data.count + n > limit { throw ProcReadError.tooLarge(path, limit: limit) }
@@ -172,9 +176,7 @@ enum ProcFile {
             calls += 1
             if n < 0 {
                 if errno == EINTR { continue }
-                let e = errno
-                if e == EACCES || e == EPERM { throw ProcReadError.permissionDenied(path) }
-                throw ProcReadError.io(path, e)
+                throw ProcReadError.ofRead(path, errno: errno)
             }
             if n == 0 { break }
             total += n
