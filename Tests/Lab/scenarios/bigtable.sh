@@ -6,7 +6,7 @@
 #   IPVSTOP=/path/to/ipvstop Tests/Lab/vm run Tests/Lab/scenarios/bigtable.sh OUTDIR [N...]
 #   (or Tests/Lab/bigtable, which does that and prints ratios)
 #
-# How the table is filled (lib/filler.sh, lib/fill.py): a raw socket in namespace c1 sends from
+# How the table is filled (lib/filler.sh, lib/fill.c or lib/fill.py): a raw socket in namespace c1 sends from
 # spoofed sources (172.16.0.0/16 x PORTS_PER_ADDR ports, routed back to c1) to the VIP:
 # FILL_PROTO=tcp (default) a SYN then an ACK per source to 10.0.0.100:80, whose real servers are
 # blackholed on the director (nothing answers or resets: each entry is ESTABLISHED for the tcp

@@ -93,7 +93,7 @@ for k in $(seq 1 "${STATUS_ATTEMPTS:-4}"); do
     python3 "$RUN/slowread.py" "$RUN/started" "${STATUS_PAUSE:-0.05}" > "$RUN/read.txt" 2>&1 &
     rp=$!
     while [ ! -s "$RUN/started" ] && kill -0 $rp 2>/dev/null; do sleep 0.05; done
-    ip netns exec c1 python3 "$LIB/fill.py" tcp $VIP 80 "$have" "$have" 400 2>&1
+    ip netns exec c1 "${FILL_CMD[@]}" tcp $VIP 80 "$have" "$have" 400 2>&1
     echo "filled: Conns $(conns), buckets $(buckets), reader still running: $(kill -0 $rp 2>/dev/null && echo yes || echo no)"
     wait $rp
     echo "reader: $(cat "$RUN/read.txt")"

@@ -6,7 +6,9 @@
 # the real servers 192.168.1.2 and 192.168.2.2 are blackholed on the director (nothing answers,
 # nothing resets an entry).
 # fill_count: entries the services report (netlink, cheap: not a read of the table).
-# fill PROTO PORT N: lib/fill.py until the services count at least N entries.
+# fill PROTO PORT N: the filler until the services count at least N entries.
+# The filler: lib/fill.c built here (cc, else clang; sendmmsg batches, several times the Python
+# filler's rate under emulation), else lib/fill.py (FILLER=py forces it).
 filler_network() {
   local vip=$1
   modprobe veth && modprobe dummy || return 1
@@ -22,6 +24,15 @@ filler_network() {
   ip -n c1 -batch "$RUN/ip-c1.batch" || return 1
   ip netns exec c1 sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0
   FILL_VIP=$vip
+  FILL_CMD=(python3 "$LIB/fill.py")
+  local cc
+  if [ "${FILLER:-c}" != py ]; then
+    for cc in cc gcc clang; do
+      command -v "$cc" > /dev/null || continue
+      if "$cc" -O2 -o "$RUN/fill" "$LIB/fill.c" 2> "$RUN/fill-build.log"; then FILL_CMD=("$RUN/fill"); break; fi
+    done
+  fi
+  log "filler: ${FILL_CMD[*]}"
 }
 
 fill_count() {
@@ -34,9 +45,9 @@ fill() {  # fill PROTO PORT N [PORTS_PER_ADDR]: at least N entries (passes resen
     have=$(fill_count)
     [ "$have" -ge "$want" ] && return 0
     if [ "$pass" = 1 ]; then   # only what is missing past the current count first
-      ip netns exec c1 python3 "$LIB/fill.py" "$proto" "$FILL_VIP" "$port" "$have" $((want - have)) "$ppa" 2>&1 | sed 's/^/  /'
+      ip netns exec c1 "${FILL_CMD[@]}" "$proto" "$FILL_VIP" "$port" "$have" $((want - have)) "$ppa" 2>&1 | sed 's/^/  /'
     else
-      ip netns exec c1 python3 "$LIB/fill.py" "$proto" "$FILL_VIP" "$port" 0 "$want" "$ppa" 2>&1 | sed 's/^/  /'
+      ip netns exec c1 "${FILL_CMD[@]}" "$proto" "$FILL_VIP" "$port" 0 "$want" "$ppa" 2>&1 | sed 's/^/  /'
     fi
     log "fill pass $pass: $(fill_count) entries (want $want)"
   done
