@@ -87,8 +87,19 @@ public final class Analyzer {
     }
     var tracks: [String: Track] = [:]
     var lastSample: [SampleSource: Date] = [:]
-    /// The aggregation's working memory, kept from one poll to the next.
-    let buffers = BufferPool()
+    /// The aggregation's working memory, kept from one poll to the next. Thread-safe: a
+    /// poller may call `releaseIdleMemory` from any thread.
+    public let buffers = BufferPool()
+
+    /// Working memory no analysis took again for this long goes back to the kernel
+    /// (`BufferPool.releaseIdle`): a table analysed every poll keeps its buffers, a big one
+    /// analysed once in a while does not hold them in between.
+    public static let idleMemorySeconds = 5.0
+
+    /// Releases the working memory held for longer than `idleMemorySeconds`; a poller
+    /// calls it once a poll, after the analyses of that poll.
+    @discardableResult
+    public func releaseIdleMemory() -> Int { buffers.releaseIdle(olderThan: Self.idleMemorySeconds) }
 
     public init(settings: AnalysisSettings = AnalysisSettings()) {
         self.settings = settings

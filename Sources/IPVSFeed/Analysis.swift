@@ -78,8 +78,12 @@ public final class AnalysisWorker: Sendable {
     }
 
     /// Starts the analysis of the snapshot waiting, when its time has come (the UI loop
-    /// calls this on each turn).
-    public func tick() { startIfDue() }
+    /// calls this on each turn), and returns the analysis' idle working memory to the
+    /// kernel (`Analyzer.releaseIdleMemory`) unless an analysis is running.
+    public func tick() {
+        startIfDue()
+        _ = engine.withLockIfAvailable { $0.analyzer.releaseIdleMemory() }
+    }
 
     func startIfDue() {
         let start = state.withLock { st -> Bool in

@@ -230,6 +230,7 @@ public final class FeedLoop: Sendable {
                 deliver(s, result)
             }
             if snaps.isEmpty { idle() }
+            analyzer.releaseIdleMemory()
             if isStopping { break }
             wake.lock()
             wake.wait(seconds: interval)
