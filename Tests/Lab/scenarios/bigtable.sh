@@ -15,10 +15,17 @@
 # Each N is measured in RUNS (default 3) rounds of all the tools (fresh processes); the best
 # wall time of each counts, with user+sys of that run. Then the live poll: a running `ipvstop
 # exporter`'s own reads against `cat`, alternating, PAIRS (default 5) pairs, medians, and its
-# resident memory per entry, whole and above its RSS with an empty table (live.tsv). The live
-# exporter runs with --table-share LIVE_SHARE (default 50%): a read costs the same whatever the
-# share, and at the default 5% a 2M-entry table is read every ~20 read-times, too rarely for
-# pairs. KEYS_SECONDS (default 0: skipped) runs the dashboard on a pty and times its answer to
+# resident memory per entry, whole and above its RSS with an empty table (live.tsv): right after
+# the read (the analysis' working memory just given back) and after the cat (seconds later:
+# what it holds between reads), and its peak (VmHWM). The harness looks for the end of a read
+# every LIVE_POLL seconds (default 2: each look is a scrape and a few processes, which under
+# emulation take the second vCPU from the exporter's parsing). The live exporter runs with
+# --table-share LIVE_SHARE (default 33%: the next read starts twice a read's time after the
+# last, so the cat, started up to LIVE_POLL s late, ends before it): a read costs the same
+# whatever the share, and at the default 5% a 2M-entry table is read every ~20 read-times,
+# too rarely for pairs. TAB_BITS (default: the module's, 12) loads ip_vs with that
+# conn_tab_bits: the most buckets the table may have (a director with millions of entries
+# raises it; with 4096 buckets each packet of the filler walks a chain of hundreds). KEYS_SECONDS (default 0: skipped) runs the dashboard on a pty and times its answer to
 # keys during its table reads (lib/keys.py). SHARE_PCT (default 0: skipped) runs the exporter
 # at --table-share SHARE_PCT for one whole pacing cycle (from the end of a read to the end of
 # the next) and reports the CPU share it took, read from /proc/PID/stat (share.tsv).
@@ -44,7 +51,9 @@ LAB_NAME=bigtable LAB_LOGDIR=$OUT
 die() { log "FAILED: $*"; echo "bigtable: $*" >&2; exit 1; }
 FILL_PROTO=${FILL_PROTO:-tcp}
 PAIRS=${PAIRS:-5}
-LIVE_SHARE=${LIVE_SHARE:-50}
+LIVE_SHARE=${LIVE_SHARE:-33}
+LIVE_POLL=${LIVE_POLL:-2}
+TAB_BITS=${TAB_BITS:-}
 KEYS_SECONDS=${KEYS_SECONDS:-0}
 SHARE_PCT=${SHARE_PCT:-0}
 STEPS=" ${STEPS:-measure live} "
@@ -59,7 +68,9 @@ VIP=10.0.0.100
 
 # ---- network and IPVS ---------------------------------------------------------------------
 log "kernel $(uname -r), $(nproc) CPUs, N: ${NS_LIST[*]}, runs: $RUNS, filler: $FILL_PROTO"
-for m in ip_vs ip_vs_rr; do modprobe "$m" || die "modprobe $m"; done
+modprobe ip_vs ${TAB_BITS:+conn_tab_bits=$TAB_BITS} || die "modprobe ip_vs"
+modprobe ip_vs_rr || die "modprobe ip_vs_rr"
+log "ip_vs conn_tab_bits $(cat /sys/module/ip_vs/parameters/conn_tab_bits 2>/dev/null || echo unknown)"
 filler_network $VIP || die "network setup"
 ipvsadm --set 3000 120 3000 || die "ipvsadm --set"
 ipvsadm -R <<RULES || die "ipvsadm -R"
@@ -192,7 +203,7 @@ PY
 # process, then one `cat /proc/net/ip_vs_conn` at once, alternating; medians of the pairs.
 # Its resident memory (VmRSS) once the table is held, per entry. Rows in live.tsv.
 LIVE=$OUT/live.tsv
-printf 'n\tentries\tpair\tlive_wall\tlive_cpu\tcat_wall\trss_kib\n' > "$LIVE"
+printf 'n\tentries\tpair\tlive_wall\tlive_cpu\tcat_wall\trss_kib\trss_between_kib\thwm_kib\n' > "$LIVE"
 metric() { awk -v m="$1" '$1 == m { print $2; exit }' "$RUN/metrics"; }
 scrape() { curl -s --max-time 60 -o "$RUN/metrics" http://127.0.0.1:18610/metrics; }
 BASE_RSS=
@@ -212,7 +223,7 @@ baseline_rss() {  # the exporter's VmRSS at its first read of the empty table: w
   echo "${BASE_RSS:-}" > "$OUT/exporter-empty-rss-kib.txt"
 }
 live() {  # live N ENTRIES
-  local n=$1 entries=$2 xp last=0 ts k w c cw rss deadline
+  local n=$1 entries=$2 xp last=0 ts k w c cw rss rss2 hwm deadline
   "$IPVSTOP" exporter --listen 127.0.0.1:18610 --interval 1 --table-share "$LIVE_SHARE" > "$OUT/exporter-$n.log" 2>&1 &
   xp=$!
   deadline=$((SECONDS + ${LIVE_TIMEOUT:-1800}))
@@ -220,7 +231,7 @@ live() {  # live N ENTRIES
     while :; do
       kill -0 $xp 2>/dev/null || { log "  live: the exporter died: $(tail -n 3 "$OUT/exporter-$n.log")"; return 0; }
       [ $SECONDS -lt $deadline ] || { log "  live: no new read within ${LIVE_TIMEOUT:-1800} s"; kill $xp; wait $xp 2>/dev/null; return 0; }
-      sleep 0.5
+      sleep "$LIVE_POLL"
       scrape || continue
       ts=$(metric ipvstop_connection_table_read_timestamp_seconds)
       [ -n "$ts" ] && [ "$ts" != 0 ] && [ "$ts" != "$last" ] && break
@@ -232,8 +243,10 @@ live() {  # live N ENTRIES
     rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$xp/status)
     /usr/bin/time -f '%e' -o "$RUN/time" cat /proc/net/ip_vs_conn > /dev/null
     cw=$(tail -n 1 "$RUN/time")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$entries" "$k" "$w" "$c" "$cw" "$rss" >> "$LIVE"
-    log "  live pair $k: exporter's read ${w}s (cpu ${c}s), cat ${cw}s, RSS ${rss} KiB"
+    rss2=$(awk '/^VmRSS:/ { print $2 }' /proc/$xp/status)
+    hwm=$(awk '/^VmHWM:/ { print $2 }' /proc/$xp/status)
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "$entries" "$k" "$w" "$c" "$cw" "$rss" "$rss2" "$hwm" >> "$LIVE"
+    log "  live pair $k: exporter's read ${w}s (cpu ${c}s), cat ${cw}s, RSS ${rss} KiB after the read, ${rss2} KiB after the cat, peak ${hwm} KiB"
   done
   scrape && grep -E '^ipvstop_connection_table_(entries|skipped_lines|age_seconds) ' "$RUN/metrics" > "$OUT/exporter-$n.table.txt"
   kill $xp; wait $xp 2>/dev/null
@@ -327,7 +340,7 @@ done
   if [ -s "$OUT/ipvstop-costs.txt" ]; then echo; echo "ipvstop's own cost report (one extra run):"; sed 's/^/  /' "$OUT/ipvstop-costs.txt"; fi
   if [ "$(wc -l < "$LIVE")" -gt 1 ]; then
     echo; echo "live poll (a running ipvstop exporter's own reads) vs cat, alternating, medians of the pairs:"
-    awk -F'\t' 'NR > 1 { n = $1; e[n] = $2; k[n]++; lw[n, k[n]] = $4; lc[n, k[n]] = $5; cw[n, k[n]] = $6; rss[n] = $7
+    awk -F'\t' 'NR > 1 { n = $1; e[n] = $2; k[n]++; lw[n, k[n]] = $4; lc[n, k[n]] = $5; cw[n, k[n]] = $6; rss[n] = $7; between[n] = $8; hwm[n] = $9
                          if (!(n in seen)) { seen[n] = 1; order[++m] = n } }
       function med(a, n, cnt,   i, j, t, v) { for (i = 1; i <= cnt; i++) v[i] = a[n, i]
         for (i = 1; i <= cnt; i++) for (j = i + 1; j <= cnt; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
@@ -336,6 +349,7 @@ done
               printf "  N=%s (%s entries), %d pairs: live read %.2f s (cpu %.2f s), cat %.2f s, live/cat %.2f; RSS %d KiB = %.0f B/entry",
                 n, e[n], k[n], a, med(lc, n, k[n]), b, (b > 0 ? a / b : 0), rss[n], (e[n] > 0 ? rss[n] * 1024 / e[n] : 0)
               if (base != "" && e[n] > 0) printf ", %.0f B/entry above the empty table'"'"'s %d KiB", (rss[n] - base) * 1024 / e[n], base
+              if (between[n] != "" && e[n] > 0) printf "; between reads %d KiB = %.0f B/entry; peak %d KiB = %.0f B/entry", between[n], between[n] * 1024 / e[n], hwm[n], hwm[n] * 1024 / e[n]
               printf "\n" } }' base="${BASE_RSS:-}" "$LIVE"
   fi
   for f in "$OUT"/keys-*/keys.txt; do [ -s "$f" ] && { echo; cat "$f"; }; done
