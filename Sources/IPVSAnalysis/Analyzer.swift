@@ -97,9 +97,16 @@ public final class Analyzer {
     public static let idleMemorySeconds = 5.0
 
     /// Releases the working memory held for longer than `idleMemorySeconds`; a poller
-    /// calls it once a poll, after the analyses of that poll.
+    /// calls it once a poll, after the analyses of that poll. When it released some, the
+    /// analyses have paused (a big table, read and analysed far apart), and what malloc
+    /// kept of the last ones (`WorkingMemory.keepBetweenPolls`) goes back too
+    /// (`WorkingMemory.returnFreed`): once per pause, as the pool is empty after it.
     @discardableResult
-    public func releaseIdleMemory() -> Int { buffers.releaseIdle(olderThan: Self.idleMemorySeconds) }
+    public func releaseIdleMemory() -> Int {
+        let released = buffers.releaseIdle(olderThan: Self.idleMemorySeconds)
+        if released > 0 { WorkingMemory.returnFreed() }
+        return released
+    }
 
     public init(settings: AnalysisSettings = AnalysisSettings()) {
         self.settings = settings

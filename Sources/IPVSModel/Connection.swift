@@ -233,10 +233,16 @@ public struct EntryIdentities: Sendable {
         }
     }
 
+    /// The digests alone (8 bytes an entry, not 12): all that a read is needed for once it is
+    /// the `previous` of the next comparison, which reads only its digests. Not for
+    /// `newEntryIndices` as the current read (its indices are gone).
+    public var forNextComparison: EntryIdentities { EntryIdentities(digests: digests, indices: []) }
+
     /// Indices (ascending) of this read's entries whose identity `previous` does not hold:
     /// one merge of two sorted lists.
     public func newEntryIndices(since previous: EntryIdentities) -> [Int] {
         let n = digests.count
+        precondition(indices.count == n, "newEntryIndices on identities kept only for the next comparison")
         var isNew = [Bool](repeating: false, count: n)
         var newCount = 0
         previous.digests.withUnsafeBufferPointer { old in

@@ -140,7 +140,8 @@ public final class DirectorPoller: Sendable {
             let next = Date().addingTimeInterval(pacing.delay)
             state.withLock {
                 $0.table = table
-                $0.identities = identities
+                // The next read is compared with this one's digests only.
+                $0.identities = identities?.forNextComparison
                 $0.changes = changes
                 $0.pacing = pacing
                 $0.tableWarnings = SnapshotReader.tableWarnings(table)

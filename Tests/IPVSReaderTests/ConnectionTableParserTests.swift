@@ -183,6 +183,10 @@ func parseConnections(_ text: String, unterminatedTail: Bool = true) -> Connecti
         let expected = now.indices.filter { !oldSet.contains(now[$0]) }
         #expect(expected.count == 5_000)
         #expect(second.identities().newEntryIndices(since: first.identities()) == expected)
+        // What the poller keeps of a read between reads, its digests alone, tells the same.
+        let kept = first.identities().forNextComparison
+        #expect(kept.digests == first.identities().digests)
+        #expect(second.identities().newEntryIndices(since: kept) == expected)
         #expect(second.identities().digests == second.identities().digests.sorted())
     }
 }
