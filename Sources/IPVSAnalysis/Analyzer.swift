@@ -87,9 +87,9 @@ public final class Analyzer {
     }
     var tracks: [String: Track] = [:]
     var lastSample: [SampleSource: Date] = [:]
-    /// The aggregation's working memory, kept from one poll to the next. Thread-safe: a
-    /// poller may call `releaseIdleMemory` from any thread.
-    public let buffers = BufferPool()
+    /// The aggregation's working memory, kept from one poll to the next (and let go by
+    /// `releaseIdleMemory` when the analyses pause).
+    let buffers = BufferPool()
 
     /// Working memory no analysis took again for this long goes back to the kernel
     /// (`BufferPool.releaseIdle`): a table analysed every poll keeps its buffers, a big one

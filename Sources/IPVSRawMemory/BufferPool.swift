@@ -140,9 +140,10 @@ public final class BufferPool: @unchecked Sendable {
     @discardableResult
     public func releaseIdle(olderThan seconds: Double, now: Double = BufferPool.now()) -> Int {
         let drop = free.withLock { free -> [Block] in
-            let old = free.filter { now - $0.since > seconds }.map(\.block)
-            if !old.isEmpty { free.removeAll { now - $0.since > seconds } }
-            return old
+            // One pass: the idle blocks end up after `kept`.
+            let kept = free.partition { now - $0.since > seconds }
+            defer { free.removeSubrange(kept...) }
+            return free[kept...].map(\.block)
         }
         for d in drop { d.release() }
         return drop.reduce(0) { $0 + $1.bytes }

@@ -25,8 +25,9 @@
 # whatever the share, and at the default 5% a 2M-entry table is read every ~20 read-times,
 # too rarely for pairs. TAB_BITS (default: the module's, 12) loads ip_vs with that
 # conn_tab_bits: the most buckets the table may have (a director with millions of entries
-# raises it; with 4096 buckets each packet of the filler walks a chain of hundreds). KEYS_SECONDS (default 0: skipped) runs the dashboard on a pty and times its answer to
-# keys during its table reads (lib/keys.py). SHARE_PCT (default 0: skipped) runs the exporter
+# raises it; with 4096 buckets each packet of the filler walks a chain of hundreds).
+# KEYS_SECONDS (default 0: skipped) runs the dashboard on a pty and times its answer to keys
+# during its table reads (lib/keys.py). SHARE_PCT (default 0: skipped) runs the exporter
 # at --table-share SHARE_PCT for one whole pacing cycle (from the end of a read to the end of
 # the next) and reports the CPU share it took, read from /proc/PID/stat (share.tsv).
 # STEPS (default "measure live"; also "keys", "share") picks the parts to run.
